@@ -1,0 +1,153 @@
+#ifndef MONGOLOCK_CLIENT_H
+#define MONGOLOCK_CLIENT_H
+
+#include <mongoc/mongoc.h>
+
+#include <mongolock/mongolock-macros.h>
+
+MONGOLOCK_BEGIN_DECLS
+
+/*
+ * mongolock_client_t: a connection to the lock store (a MongoDB deployment) plus the
+ * settings every lock made from it shares. Thread-safe: any number of threads may use one
+ * client at once, except mongolock_client_destroy, which must run after every lock made
+ * from the client is destroyed.
+ */
+typedef struct _mongolock_client_t mongolock_client_t;
+
+/* Builder for client settings. Not thread-safe; the client copies what it needs. */
+typedef struct _mongolock_client_opts_t mongolock_client_opts_t;
+
+#define MONGOLOCK_DEFAULT_DATABASE "mongolock"
+#define MONGOLOCK_DEFAULT_COLLECTION "locks"
+/* Seconds after a lock's expiry before the TTL index may delete its document. */
+#define MONGOLOCK_DEFAULT_CLEANUP_SECS 3600
+#define MONGOLOCK_IDENTITY_MAX_BYTES 256
+
+/* Returns new options with every default set; the caller destroys them. NULL never. */
+MONGOLOCK_EXPORT mongolock_client_opts_t *
+mongolock_client_opts_new (void);
+
+/* Frees opts. NULL is a no-op. */
+MONGOLOCK_EXPORT void
+mongolock_client_opts_destroy (mongolock_client_opts_t *opts);
+
+/*
+ * Database and collection holding the lock documents (default "mongolock" / "locks").
+ * name: borrowed, copied; must be a valid non-empty MongoDB name. Returns false and sets
+ * error (MONGOLOCK_ERROR_INVALID_ARGUMENT) when it is not.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_opts_set_database (mongolock_client_opts_t *opts, const char *name, bson_error_t *error);
+MONGOLOCK_EXPORT bool
+mongolock_client_opts_set_collection (mongolock_client_opts_t *opts, const char *name, bson_error_t *error);
+
+/*
+ * This process's identity, recorded in every lock it takes (default
+ * "<host>:<pid>:<32 hex digits from OpenSSL's RAND_bytes>"). identity: borrowed, copied;
+ * 1..MONGOLOCK_IDENTITY_MAX_BYTES bytes of UTF-8. Each lock handle appends its own
+ * random nonce, so two handles with the same identity still exclude each other.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_opts_set_identity (mongolock_client_opts_t *opts, const char *identity, bson_error_t *error);
+
+/*
+ * Write concern for every lock operation (default {w: "majority"}, which survives a
+ * replica-set failover; w:1 is faster but an acquire can be rolled back). wc: borrowed,
+ * copied. Returns false for an invalid write concern or w:0 (unacknowledged writes cannot
+ * tell "acquired" from "busy").
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_opts_set_write_concern (mongolock_client_opts_t *opts,
+                                         const mongoc_write_concern_t *wc,
+                                         bson_error_t *error);
+
+/*
+ * How long after a lock's expiry its document may be deleted by the TTL index created by
+ * mongolock_client_ensure_indexes (default MONGOLOCK_DEFAULT_CLEANUP_SECS, range
+ * 60..31536000). Longer keeps fencing tokens monotonic across larger backwards steps of
+ * the server clock; see mongolock_lock_token.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_opts_set_cleanup_secs (mongolock_client_opts_t *opts, int64_t secs, bson_error_t *error);
+
+/*
+ * Creates a client with its own connection pool from a MongoDB URI string.
+ * uri: borrowed. opts: borrowed, optional (NULL means defaults).
+ * Returns the client (the caller's, free with mongolock_client_destroy) or NULL with
+ * error set for a malformed URI or options. Does not contact the server.
+ */
+MONGOLOCK_EXPORT mongolock_client_t *
+mongolock_client_new (const char *uri, const mongolock_client_opts_t *opts, bson_error_t *error);
+
+/*
+ * Creates a client on an application's pool. pool: borrowed; it must outlive the client,
+ * and the application keeps configuring it (APM, SSL) as before.
+ */
+MONGOLOCK_EXPORT mongolock_client_t *
+mongolock_client_new_from_pool (mongoc_client_pool_t *pool,
+                                const mongolock_client_opts_t *opts,
+                                bson_error_t *error);
+
+/* Frees the client (and its pool when it created one). NULL is a no-op. Not thread-safe. */
+MONGOLOCK_EXPORT void
+mongolock_client_destroy (mongolock_client_t *client);
+
+/*
+ * Creates the lock collection's indexes: a TTL index on expiresAt that deletes documents
+ * of long-expired locks (cleanup only: mutual exclusion never depends on it). Idempotent.
+ * Returns false with the server's or driver's error on failure.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_ensure_indexes (mongolock_client_t *client, bson_error_t *error);
+
+/* This client's process identity. Owned by the client; valid until it is destroyed. */
+MONGOLOCK_EXPORT const char *
+mongolock_client_identity (const mongolock_client_t *client);
+
+/* Names of the lock database and collection. Owned by the client. */
+MONGOLOCK_EXPORT const char *
+mongolock_client_database_name (const mongolock_client_t *client);
+MONGOLOCK_EXPORT const char *
+mongolock_client_collection_name (const mongolock_client_t *client);
+
+/*
+ * The connection pool the client uses, for running the application's own commands (the
+ * business writes a lock protects). Owned by the client or by the application that passed
+ * it in; do not destroy it.
+ */
+MONGOLOCK_EXPORT mongoc_client_pool_t *
+mongolock_client_pool (mongolock_client_t *client);
+
+/*
+ * Lists locks whose key starts with prefix (NULL or "" for all), sorted by key, at most
+ * limit of them (0 for no limit). Fills locks_out (always initialised, the caller's to
+ * destroy) with an array of documents:
+ *   {key: string, owner: string or null, token: int64, expiresAt: date,
+ *    remainingMs: int64 (by the server's clock; <= 0 when expired), held: bool}
+ * "held" is decided by the server's clock in the same command that read the documents.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_list_locks (mongolock_client_t *client,
+                             const char *prefix,
+                             int64_t limit,
+                             bson_t *locks_out,
+                             bson_error_t *error);
+
+/*
+ * An administrator's break of a stuck lock: frees key whoever holds it, keeping the
+ * document so fencing tokens continue to increase. The holder finds out on its next renew
+ * or release (MONGOLOCK_ERROR_LOST). *was_held (optional OUT) says whether a live lease was
+ * broken; previous (optional OUT, always initialised when given, the caller's to destroy)
+ * receives the document as it was, or stays empty when no such lock exists.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_force_release (mongolock_client_t *client,
+                                const char *key,
+                                bool *was_held,
+                                bson_t *previous,
+                                bson_error_t *error);
+
+MONGOLOCK_END_DECLS
+
+#endif /* MONGOLOCK_CLIENT_H */

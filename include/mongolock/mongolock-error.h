@@ -1,0 +1,56 @@
+#ifndef MONGOLOCK_ERROR_H
+#define MONGOLOCK_ERROR_H
+
+#include <bson/bson.h>
+
+#include <mongolock/mongolock-macros.h>
+
+MONGOLOCK_BEGIN_DECLS
+
+/*
+ * Errors are reported through bson_error_t. mongolock's own errors use
+ * MONGOLOCK_ERROR_DOMAIN and a mongolock_error_code_t; errors from the driver or the
+ * server pass through unchanged with their own domain and code (for example
+ * MONGOC_ERROR_SERVER_SELECTION when the server cannot be reached, or MONGOC_ERROR_SERVER
+ * with the server's code).
+ *
+ * Contention is never an error: "another holder has the lock" is reported through an
+ * out-parameter (see mongolock_lock_try_acquire). Only a wait that ran out of time is an
+ * error (MONGOLOCK_ERROR_TIMEOUT).
+ */
+#define MONGOLOCK_ERROR_DOMAIN 0x4d4c /* "ML" */
+
+typedef enum {
+   /* A NULL, empty, malformed or out-of-range argument; the message names it. */
+   MONGOLOCK_ERROR_INVALID_ARGUMENT = 1,
+   /* mongolock_lock_acquire waited until its deadline without getting the lock. */
+   MONGOLOCK_ERROR_TIMEOUT = 2,
+   /* The lease was lost: the server no longer records this handle as the holder (it
+    * expired and someone else took it, or an administrator broke it). */
+   MONGOLOCK_ERROR_LOST = 3,
+   /* renew or release on a handle that does not hold its lock. */
+   MONGOLOCK_ERROR_NOT_HELD = 4,
+   /* A non-reentrant handle tried to acquire the lock it already holds. */
+   MONGOLOCK_ERROR_WOULD_DEADLOCK = 5,
+   /* The server replied with something mongolock cannot interpret. */
+   MONGOLOCK_ERROR_PROTOCOL = 6,
+   /* A unique index cannot be built: the collection already holds duplicates. */
+   MONGOLOCK_ERROR_DUPLICATES = 7,
+   /* An index with the same name or key but different options already exists. */
+   MONGOLOCK_ERROR_INDEX_CONFLICT = 8,
+   /* A caller's callback reported failure (its error is passed through when it set one). */
+   MONGOLOCK_ERROR_CALLBACK = 9,
+   /* An internal failure: out of memory, thread creation, random source. */
+   MONGOLOCK_ERROR_INTERNAL = 10,
+} mongolock_error_code_t;
+
+/*
+ * Returns a static, human-readable name for a mongolock error code ("TIMEOUT", ...), or
+ * "UNKNOWN" for any other value. Thread-safe.
+ */
+MONGOLOCK_EXPORT const char *
+mongolock_error_code_name (int code);
+
+MONGOLOCK_END_DECLS
+
+#endif /* MONGOLOCK_ERROR_H */

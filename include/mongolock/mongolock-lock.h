@@ -1,0 +1,241 @@
+#ifndef MONGOLOCK_LOCK_H
+#define MONGOLOCK_LOCK_H
+
+#include <mongolock/mongolock-client.h>
+#include <mongolock/mongolock-macros.h>
+
+MONGOLOCK_BEGIN_DECLS
+
+/*
+ * mongolock_lock_t: one handle on a named lock. A handle is used by one thread at a time
+ * (it is NOT thread-safe; give each thread its own handle). Two handles on the same key
+ * exclude each other whether they live in one process or in two: the owner recorded in
+ * the lock document is the client identity plus a random per-handle nonce.
+ *
+ * The lock is a lease: held until released or until the lease runs out by the server's
+ * clock. Expiry is decided only by the server's clock ($$NOW), never by the client's.
+ */
+typedef struct _mongolock_lock_t mongolock_lock_t;
+
+/* Builder for lock settings. Not thread-safe; a lock copies what it needs. */
+typedef struct _mongolock_lock_opts_t mongolock_lock_opts_t;
+
+/* Limits and defaults. Keys are UTF-8 strings of 1..MONGOLOCK_KEY_MAX_BYTES bytes. */
+#define MONGOLOCK_KEY_MAX_BYTES 512
+#define MONGOLOCK_LEASE_MIN_MS 50
+#define MONGOLOCK_LEASE_MAX_MS (24 * 3600 * 1000)
+#define MONGOLOCK_DEFAULT_LEASE_MS 30000
+#define MONGOLOCK_WAIT_MAX_MS (24 * 3600 * 1000)
+#define MONGOLOCK_DEFAULT_WAIT_MS 10000
+#define MONGOLOCK_BACKOFF_MAX_MS 60000
+#define MONGOLOCK_DEFAULT_BACKOFF_BASE_MS 10
+#define MONGOLOCK_DEFAULT_BACKOFF_CAP_MS 1000
+
+/* What happened to a lock; delivered to the event callback. */
+typedef enum {
+   MONGOLOCK_EVENT_ACQUIRED = 1, /* the handle took the lock (wait_ms, attempts set) */
+   MONGOLOCK_EVENT_CONTENDED,    /* an attempt found another holder (attempts, wait_ms so far) */
+   MONGOLOCK_EVENT_TIMED_OUT,    /* mongolock_lock_acquire gave up at its deadline */
+   MONGOLOCK_EVENT_RENEWED,      /* the lease was extended (hold_ms so far) */
+   MONGOLOCK_EVENT_LOST,         /* the lease ended while the handle believed it held it */
+   MONGOLOCK_EVENT_RELEASED,     /* released; error set when the release failed */
+} mongolock_event_type_t;
+
+/* An event, valid only during the callback. Read it with the getters below. */
+typedef struct _mongolock_event_t mongolock_event_t;
+
+/*
+ * Event callback. Runs on the thread that caused the event: the caller's thread, or the
+ * handle's renewal thread for RENEWED and LOST (and RELEASED from mongolock_lock_destroy).
+ * It must not call into the same handle. user_data: as given to set_event_callback.
+ */
+typedef void (*mongolock_event_cb_t) (const mongolock_event_t *event, void *user_data);
+
+MONGOLOCK_EXPORT mongolock_event_type_t
+mongolock_event_type (const mongolock_event_t *event);
+/* Static name of an event type ("acquired", "contended", ...). */
+MONGOLOCK_EXPORT const char *
+mongolock_event_type_name (mongolock_event_type_t type);
+/* The lock's key; owned by the handle. */
+MONGOLOCK_EXPORT const char *
+mongolock_event_key (const mongolock_event_t *event);
+/* Fencing token of the acquisition concerned, 0 when none. */
+MONGOLOCK_EXPORT int64_t
+mongolock_event_token (const mongolock_event_t *event);
+/* Milliseconds spent waiting in the acquire that produced the event, else 0. */
+MONGOLOCK_EXPORT int64_t
+mongolock_event_wait_ms (const mongolock_event_t *event);
+/* Milliseconds the lock has been held (RENEWED, LOST, RELEASED), else 0. */
+MONGOLOCK_EXPORT int64_t
+mongolock_event_hold_ms (const mongolock_event_t *event);
+/* Server round trips made by the acquire that produced the event, else 0. */
+MONGOLOCK_EXPORT int
+mongolock_event_attempts (const mongolock_event_t *event);
+/* The error behind LOST, TIMED_OUT or a failed RELEASED; NULL otherwise. */
+MONGOLOCK_EXPORT const bson_error_t *
+mongolock_event_error (const mongolock_event_t *event);
+
+/* Returns new options with every default set; the caller destroys them. */
+MONGOLOCK_EXPORT mongolock_lock_opts_t *
+mongolock_lock_opts_new (void);
+
+/* Frees opts. NULL is a no-op. */
+MONGOLOCK_EXPORT void
+mongolock_lock_opts_destroy (mongolock_lock_opts_t *opts);
+
+/*
+ * Lease length in ms, MONGOLOCK_LEASE_MIN_MS..MONGOLOCK_LEASE_MAX_MS
+ * (default MONGOLOCK_DEFAULT_LEASE_MS). Each acquire or renew extends the lease to this
+ * long from the server's "now".
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_opts_set_lease_ms (mongolock_lock_opts_t *opts, int64_t lease_ms, bson_error_t *error);
+
+/*
+ * How long mongolock_lock_acquire waits for a busy lock, 0..MONGOLOCK_WAIT_MAX_MS
+ * (default MONGOLOCK_DEFAULT_WAIT_MS). 0 means a single attempt.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_opts_set_wait_ms (mongolock_lock_opts_t *opts, int64_t wait_ms, bson_error_t *error);
+
+/*
+ * Backoff between attempts: attempt n sleeps a uniformly random time in
+ * [0, min(cap, base * 2^n)] ("full jitter"), never past the deadline and never much past
+ * the current holder's remaining lease. 1 <= base <= cap <= MONGOLOCK_BACKOFF_MAX_MS.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_opts_set_backoff (mongolock_lock_opts_t *opts,
+                                 int64_t base_ms,
+                                 int64_t cap_ms,
+                                 bson_error_t *error);
+
+/*
+ * Automatic renewal (default off): while held, a background thread renews the lease every
+ * third of its length. If it cannot renew before the lease ends by the client's monotonic
+ * clock, or the server says the lease is gone, the handle stops holding the lock and the
+ * LOST event fires.
+ */
+MONGOLOCK_EXPORT void
+mongolock_lock_opts_set_auto_renew (mongolock_lock_opts_t *opts, bool auto_renew);
+
+/*
+ * Reentrancy (default off): acquiring a lock this handle already holds increments a count
+ * (no server round trip) and each release decrements it; the lock is released on the
+ * server when the count returns to zero. Off: such an acquire fails with
+ * MONGOLOCK_ERROR_WOULD_DEADLOCK.
+ */
+MONGOLOCK_EXPORT void
+mongolock_lock_opts_set_reentrant (mongolock_lock_opts_t *opts, bool reentrant);
+
+/* Event callback (default none). cb may be NULL to remove it; user_data is borrowed. */
+MONGOLOCK_EXPORT void
+mongolock_lock_opts_set_event_callback (mongolock_lock_opts_t *opts,
+                                        mongolock_event_cb_t cb,
+                                        void *user_data);
+
+/*
+ * Creates a handle for key. client: borrowed, must outlive the handle. key: borrowed,
+ * copied; 1..MONGOLOCK_KEY_MAX_BYTES bytes of valid UTF-8 without NUL. opts: borrowed,
+ * optional. Returns the handle (the caller's) or NULL with error
+ * (MONGOLOCK_ERROR_INVALID_ARGUMENT). Does not contact the server.
+ */
+MONGOLOCK_EXPORT mongolock_lock_t *
+mongolock_lock_new (mongolock_client_t *client,
+                    const char *key,
+                    const mongolock_lock_opts_t *opts,
+                    bson_error_t *error);
+
+/*
+ * Destroys the handle. If it still holds its lock, releases it first: one attempt, any
+ * error reported only to the event callback (RELEASED with an error). Stops the renewal
+ * thread. NULL is a no-op.
+ */
+MONGOLOCK_EXPORT void
+mongolock_lock_destroy (mongolock_lock_t *lock);
+
+/*
+ * One attempt to take the lock: a single findAndModify in the uncontended case.
+ * *acquired (OUT, required) is true when this handle now holds the lock and false when
+ * another holder has it; both return true. Returns false with error for everything else:
+ * an unreachable server, a timeout, a server error (never reported as acquired or busy),
+ * or MONGOLOCK_ERROR_WOULD_DEADLOCK (see set_reentrant).
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t *error);
+
+/*
+ * Takes the lock, waiting with backoff up to the wait set in the options. Returns true
+ * when held. Returns false with MONGOLOCK_ERROR_TIMEOUT when the wait ran out while others
+ * held it, or with the underlying error when the server failed.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_acquire (mongolock_lock_t *lock, bson_error_t *error);
+
+/*
+ * Extends the lease to the full lease length from the server's now. One update command,
+ * matching this handle's owner and fencing token and a lease that has not yet expired on
+ * the server. Errors: MONGOLOCK_ERROR_NOT_HELD when the handle does not hold the lock,
+ * MONGOLOCK_ERROR_LOST when the server no longer records it as holder (the handle then
+ * stops holding it), or the driver's error (the handle keeps its state; retry).
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_renew (mongolock_lock_t *lock, bson_error_t *error);
+
+/*
+ * Releases the lock: one update command matching this handle's owner and token, which
+ * marks the document free and keeps it (so tokens keep increasing). With reentrancy, only
+ * the last release reaches the server. The handle stops holding the lock even when the
+ * release fails. Errors: MONGOLOCK_ERROR_NOT_HELD, MONGOLOCK_ERROR_LOST (someone else has
+ * taken or broken it; their lock is untouched), or the driver's error.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_release (mongolock_lock_t *lock, bson_error_t *error);
+
+/* Whether the handle holds the lock by its own bookkeeping (lease not yet run out). */
+MONGOLOCK_EXPORT bool
+mongolock_lock_is_held (const mongolock_lock_t *lock);
+
+/*
+ * The fencing token of the current (or last) acquisition, 0 before the first one.
+ *
+ * Guarantee: for one key in one lock collection, each acquisition gets a token strictly
+ * greater than every earlier acquisition's, including across release, takeover of an
+ * expired lease and deletion of the document by the TTL index. A token is
+ * max(previous + 1, serverNowMs * 2^20), computed by the server in the acquiring command.
+ * Across a deletion it relies on the server clock: the document is deleted at least the
+ * cleanup delay (mongolock_client_opts_set_cleanup_secs) after the last lease ended, so
+ * tokens stay increasing unless the server clock steps back by more than the lease plus
+ * that delay, and fewer than 2^20 acquisitions happen in one millisecond.
+ * Use it with mongolock_fence_build to reject a late write from an expired holder.
+ */
+MONGOLOCK_EXPORT int64_t
+mongolock_lock_token (const mongolock_lock_t *lock);
+
+/*
+ * Milliseconds of lease left by the client's monotonic clock, measured from when the
+ * acquire or renew that set it was sent (so never longer than the server's view); 0 when
+ * not held.
+ */
+MONGOLOCK_EXPORT int64_t
+mongolock_lock_remaining_ms (const mongolock_lock_t *lock);
+
+/* The owner string this handle records in the lock document. Owned by the handle. */
+MONGOLOCK_EXPORT const char *
+mongolock_lock_owner (const mongolock_lock_t *lock);
+
+/* The key. Owned by the handle. */
+MONGOLOCK_EXPORT const char *
+mongolock_lock_key (const mongolock_lock_t *lock);
+
+/*
+ * Asks the server who holds the lock now. *holder (OUT, required) receives a copy of the
+ * holder's owner string (the caller frees it with bson_free), or NULL when the lock is
+ * free or expired by the server's clock. *token (OUT, optional) receives the holder's
+ * fencing token (0 when free). One find command.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_lock_get_holder (mongolock_lock_t *lock, char **holder, int64_t *token, bson_error_t *error);
+
+MONGOLOCK_END_DECLS
+
+#endif /* MONGOLOCK_LOCK_H */

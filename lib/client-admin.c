@@ -1,0 +1,3 @@
+#include "mongolock-private.h"
+/* TODO(issue 3): being written. */
+typedef int _mongolock_client_admin_placeholder_t;

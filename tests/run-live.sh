@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs one live test binary against a MongoDB.
+#  - MONGOLOCK_TEST_URI set: use that server (a real MongoDB, e.g. from docker/).
+#  - otherwise: start the bundled test server (tests/mongod-lite) on a free loopback port,
+#    wait for it to say READY, run the tests, and stop it by PID, also when tests fail.
+set -uo pipefail
+exe="$1"; shift
+if [ -n "${MONGOLOCK_TEST_URI:-}" ]; then
+  exec "$exe" "$@"
+fi
+server="${MONGOD_LITE:?MONGOD_LITE must point at tests/mongod-lite/server.js}"
+if [ ! -d "$(dirname "$server")/node_modules" ]; then
+  echo "run-live: the test server's npm dependencies are missing: run 'npm ci' in $(dirname "$server") (./run does it)" >&2
+  exit 1
+fi
+out=$(mktemp)
+node "$server" --port 0 ${MONGOD_LITE_ARGS:-} >"$out" 2>"$out.err" &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$out" "$out.err"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+port=""
+for _ in $(seq 1 300); do   # up to 30 s on a loaded machine
+  port=$(sed -n 's/^READY \([0-9][0-9]*\)$/\1/p' "$out" | head -n1)
+  [ -n "$port" ] && break
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "run-live: the test server exited before it was ready:" >&2; cat "$out.err" >&2; exit 1
+  fi
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "run-live: the test server did not become ready" >&2; cat "$out.err" >&2; exit 1; }
+export MONGOLOCK_TEST_URI="mongodb://127.0.0.1:$port/?serverSelectionTimeoutMS=5000"
+"$exe" "$@"
+rc=$?
+if [ -s "$out.err" ]; then echo "--- test server stderr ---" >&2; tail -n 50 "$out.err" >&2; fi
+exit $rc
