@@ -1,3 +1,41 @@
-#include "mongolock-private.h"
-/* TODO(issue 3): being written. */
-typedef int _mongolock_backoff_placeholder_t;
+#include "lock-private.h"
+
+/* How far past the holder's estimated expiry a waiter may sleep: the estimate comes from
+ * a clock-offset measurement and a round trip, so allow for its error. */
+#define HOLDER_MARGIN_MS 5
+
+uint64_t
+_mongolock_rand_next (uint64_t *state)
+{
+   uint64_t x = *state;
+   x ^= x >> 12;
+   x ^= x << 25;
+   x ^= x >> 27;
+   *state = x;
+   return x * 0x2545F4914F6CDD1DULL;
+}
+
+int64_t
+_mongolock_backoff_ms (uint64_t *rng, int attempt, int64_t base_ms, int64_t cap_ms)
+{
+   int64_t ceiling = base_ms;
+   for (int i = 0; i < attempt && ceiling < cap_ms; i++) {
+      ceiling *= 2;
+   }
+   if (ceiling > cap_ms) {
+      ceiling = cap_ms;
+   }
+   return (int64_t) (_mongolock_rand_next (rng) % (uint64_t) (ceiling + 1));
+}
+
+int64_t
+_mongolock_backoff_clamp (int64_t sleep_ms, int64_t deadline_left_ms, int64_t holder_left_ms)
+{
+   if (holder_left_ms >= 0 && sleep_ms > holder_left_ms + HOLDER_MARGIN_MS) {
+      sleep_ms = holder_left_ms + HOLDER_MARGIN_MS;
+   }
+   if (sleep_ms > deadline_left_ms) {
+      sleep_ms = deadline_left_ms;
+   }
+   return sleep_ms < 0 ? 0 : sleep_ms;
+}

@@ -1,3 +1,183 @@
-#include "mongolock-private.h"
-/* TODO(issue 3): being written. */
-typedef int _mongolock_client_admin_placeholder_t;
+/* Operator functions: list locks and break a stuck one. */
+#include "client-private.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+/* "^" + prefix with every ASCII punctuation character escaped (PCRE accepts \x for any
+ * non-alphanumeric x); bytes >= 0x80 are UTF-8 and taken literally. */
+static char *
+prefix_regex (const char *prefix)
+{
+   size_t n = strlen (prefix);
+   char *re = bson_malloc (2 * n + 2);
+   char *p = re;
+   *p++ = '^';
+   for (const unsigned char *s = (const unsigned char *) prefix; *s; s++) {
+      if (*s < 0x80 && !isalnum (*s)) {
+         *p++ = '\\';
+      }
+      *p++ = (char) *s;
+   }
+   *p = '\0';
+   return re;
+}
+
+bool
+mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int64_t limit, bson_t *locks_out, bson_error_t *error)
+{
+   if (locks_out) {
+      bson_init (locks_out);
+   }
+   if (!client || !locks_out) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "%s is NULL", client ? "locks_out" : "client");
+      return false;
+   }
+   if (limit < 0) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "limit is negative");
+      return false;
+   }
+   if (prefix && *prefix && !_mongolock_check_string ("prefix", prefix, MONGOLOCK_KEY_MAX_BYTES, error)) {
+      return false;
+   }
+   bson_t cmd = BSON_INITIALIZER, pipeline, stage, match, id, project, cursor;
+   BSON_APPEND_UTF8 (&cmd, "aggregate", client->collection);
+   BSON_APPEND_ARRAY_BEGIN (&cmd, "pipeline", &pipeline);
+   int i = 0;
+   char idx[16];
+   if (prefix && *prefix) {
+      char *re = prefix_regex (prefix);
+      snprintf (idx, sizeof idx, "%d", i++);
+      BSON_APPEND_DOCUMENT_BEGIN (&pipeline, idx, &stage);
+      BSON_APPEND_DOCUMENT_BEGIN (&stage, "$match", &match);
+      BSON_APPEND_DOCUMENT_BEGIN (&match, "_id", &id);
+      BSON_APPEND_REGEX (&id, "$regex", re, "");
+      bson_append_document_end (&match, &id);
+      bson_append_document_end (&stage, &match);
+      bson_append_document_end (&pipeline, &stage);
+      bson_free (re);
+   }
+   snprintf (idx, sizeof idx, "%d", i++);
+   BSON_APPEND_DOCUMENT_BEGIN (&pipeline, idx, &stage);
+   BCON_APPEND (&stage, "$sort", "{", "_id", BCON_INT32 (1), "}");
+   bson_append_document_end (&pipeline, &stage);
+   if (limit > 0) {
+      snprintf (idx, sizeof idx, "%d", i++);
+      BSON_APPEND_DOCUMENT_BEGIN (&pipeline, idx, &stage);
+      BSON_APPEND_INT64 (&stage, "$limit", limit);
+      bson_append_document_end (&pipeline, &stage);
+   }
+   snprintf (idx, sizeof idx, "%d", i++);
+   BSON_APPEND_DOCUMENT_BEGIN (&pipeline, idx, &stage);
+   BSON_APPEND_DOCUMENT_BEGIN (&stage, "$project", &project);
+   BCON_APPEND (&project,
+                "_id", BCON_INT32 (0),
+                "key", BCON_UTF8 ("$_id"),
+                "owner", "{", "$ifNull", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+                "token", "{", "$ifNull", "[", BCON_UTF8 ("$token"), BCON_INT64 (0), "]", "}",
+                "expiresAt", BCON_INT32 (1),
+                "remainingMs", "{", "$subtract", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                "held", "{", "$and", "[",
+                   "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                   "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+                "]", "}");
+   bson_append_document_end (&stage, &project);
+   bson_append_document_end (&pipeline, &stage);
+   bson_append_array_end (&cmd, &pipeline);
+   BSON_APPEND_DOCUMENT_BEGIN (&cmd, "cursor", &cursor);
+   bson_append_document_end (&cmd, &cursor);
+
+   /* Read every batch through a cursor so that any number of locks is listed. */
+   mongoc_client_t *c = mongoc_client_pool_pop (client->pool);
+   mongoc_database_t *db = mongoc_client_get_database (c, client->database);
+   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
+   bson_t reply;
+   bool ok = mongoc_database_read_command_with_opts (db, &cmd, prefs, NULL, &reply, error);
+   if (ok) {
+      mongoc_cursor_t *cursor_obj = mongoc_cursor_new_from_command_reply_with_opts (c, &reply, NULL);
+      const bson_t *doc;
+      uint32_t n = 0;
+      while (mongoc_cursor_next (cursor_obj, &doc)) {
+         snprintf (idx, sizeof idx, "%u", n++);
+         BSON_APPEND_DOCUMENT (locks_out, idx, doc);
+      }
+      ok = !mongoc_cursor_error (cursor_obj, error);
+      mongoc_cursor_destroy (cursor_obj); /* takes ownership of reply */
+   } else {
+      bson_destroy (&reply);
+   }
+   mongoc_read_prefs_destroy (prefs);
+   mongoc_database_destroy (db);
+   mongoc_client_pool_push (client->pool, c);
+   bson_destroy (&cmd);
+   if (!ok) {
+      bson_reinit (locks_out);
+   }
+   return ok;
+}
+
+bool
+mongolock_client_force_release (mongolock_client_t *client, const char *key, bool *was_held, bson_t *previous, bson_error_t *error)
+{
+   if (previous) {
+      bson_init (previous);
+   }
+   if (was_held) {
+      *was_held = false;
+   }
+   if (!client) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "client is NULL");
+      return false;
+   }
+   if (!_mongolock_check_string ("lock key", key, MONGOLOCK_KEY_MAX_BYTES, error)) {
+      return false;
+   }
+   /* One atomic command: record what was broken (decided by the server's clock), end the
+    * lease, keep the document and its token. No upsert: a missing lock stays missing. */
+   bson_t *cmd = BCON_NEW (
+      "findAndModify", BCON_UTF8 (client->collection),
+      "query", "{", "_id", BCON_UTF8 (key), "}",
+      "update", "[",
+         "{", "$set", "{", "forcedRelease", "{",
+            "at", BCON_UTF8 ("$$NOW"),
+            "owner", "{", "$ifNull", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+            "token", BCON_UTF8 ("$token"),
+            "expiresAt", BCON_UTF8 ("$expiresAt"),
+            "wasHeld", "{", "$and", "[",
+               "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+               "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+            "]", "}",
+         "}", "}", "}",
+         "{", "$set", "{", "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}", "}", "}",
+         "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}",
+      "]",
+      "new", BCON_BOOL (true));
+   bson_t reply;
+   bool ok = _mongolock_client_write_command (client, cmd, &reply, error);
+   bson_iter_t it;
+   if (ok && bson_iter_init (&it, &reply) && bson_iter_find_descendant (&it, "value.forcedRelease", &it) &&
+       BSON_ITER_HOLDS_DOCUMENT (&it)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_document (&it, &len, &data);
+      bson_t forced;
+      bson_init_static (&forced, data, len);
+      bson_iter_t f;
+      if (was_held && bson_iter_init_find (&f, &forced, "wasHeld") && BSON_ITER_HOLDS_BOOL (&f)) {
+         *was_held = bson_iter_bool (&f);
+      }
+      if (previous) {
+         BSON_APPEND_UTF8 (previous, "key", key);
+         bson_iter_init (&f, &forced);
+         while (bson_iter_next (&f)) {
+            if (strcmp (bson_iter_key (&f), "at") != 0) {
+               bson_append_iter (previous, NULL, 0, &f);
+            }
+         }
+      }
+   }
+   bson_destroy (&reply);
+   bson_destroy (cmd);
+   return ok;
+}

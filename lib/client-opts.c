@@ -1,3 +1,129 @@
-#include "mongolock-private.h"
-/* TODO(issue 3): being written. */
-typedef int _mongolock_client_opts_placeholder_t;
+#include "client-private.h"
+
+#include <string.h>
+
+mongolock_client_opts_t *
+mongolock_client_opts_new (void)
+{
+   mongolock_client_opts_t *opts = bson_malloc0 (sizeof *opts);
+   opts->database = bson_strdup (MONGOLOCK_DEFAULT_DATABASE);
+   opts->collection = bson_strdup (MONGOLOCK_DEFAULT_COLLECTION);
+   opts->write_concern = mongoc_write_concern_new ();
+   mongoc_write_concern_set_w (opts->write_concern, MONGOC_WRITE_CONCERN_W_MAJORITY);
+   opts->cleanup_secs = MONGOLOCK_DEFAULT_CLEANUP_SECS;
+   return opts;
+}
+
+void
+mongolock_client_opts_destroy (mongolock_client_opts_t *opts)
+{
+   if (!opts) {
+      return;
+   }
+   bson_free (opts->database);
+   bson_free (opts->collection);
+   bson_free (opts->identity);
+   mongoc_write_concern_destroy (opts->write_concern);
+   bson_free (opts);
+}
+
+/* MongoDB names: no NUL, and for databases none of / \ . " $ space; collections may not
+ * start with "system." or contain '$'. */
+static bool
+check_name (const char *what, const char *name, const char *forbidden, bson_error_t *error)
+{
+   if (!_mongolock_check_string (what, name, 120, error)) {
+      return false;
+   }
+   if (strpbrk (name, forbidden)) {
+      _mongolock_set_error (
+         error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "%s \"%s\" contains one of the characters \"%s\"", what, name, forbidden);
+      return false;
+   }
+   return true;
+}
+
+bool
+mongolock_client_opts_set_database (mongolock_client_opts_t *opts, const char *name, bson_error_t *error)
+{
+   if (!opts || !check_name ("database name", name, "/\\. \"$", error)) {
+      if (!opts) {
+         _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      }
+      return false;
+   }
+   bson_free (opts->database);
+   opts->database = bson_strdup (name);
+   return true;
+}
+
+bool
+mongolock_client_opts_set_collection (mongolock_client_opts_t *opts, const char *name, bson_error_t *error)
+{
+   if (!opts || !check_name ("collection name", name, "$", error)) {
+      if (!opts) {
+         _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      }
+      return false;
+   }
+   if (strncmp (name, "system.", 7) == 0) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "collection name \"%s\" is reserved", name);
+      return false;
+   }
+   bson_free (opts->collection);
+   opts->collection = bson_strdup (name);
+   return true;
+}
+
+bool
+mongolock_client_opts_set_identity (mongolock_client_opts_t *opts, const char *identity, bson_error_t *error)
+{
+   if (!opts) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      return false;
+   }
+   if (!_mongolock_check_string ("identity", identity, MONGOLOCK_IDENTITY_MAX_BYTES, error)) {
+      return false;
+   }
+   bson_free (opts->identity);
+   opts->identity = bson_strdup (identity);
+   return true;
+}
+
+bool
+mongolock_client_opts_set_write_concern (mongolock_client_opts_t *opts,
+                                         const mongoc_write_concern_t *wc,
+                                         bson_error_t *error)
+{
+   if (!opts || !wc) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "%s is NULL", opts ? "write concern" : "opts");
+      return false;
+   }
+   if (!mongoc_write_concern_is_valid (wc)) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "the write concern is invalid");
+      return false;
+   }
+   if (!mongoc_write_concern_is_acknowledged (wc)) {
+      _mongolock_set_error (error,
+                            MONGOLOCK_ERROR_INVALID_ARGUMENT,
+                            "an unacknowledged write concern (w:0) cannot tell acquired from busy");
+      return false;
+   }
+   mongoc_write_concern_destroy (opts->write_concern);
+   opts->write_concern = mongoc_write_concern_copy (wc);
+   return true;
+}
+
+bool
+mongolock_client_opts_set_cleanup_secs (mongolock_client_opts_t *opts, int64_t secs, bson_error_t *error)
+{
+   if (!opts) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      return false;
+   }
+   if (!_mongolock_check_range ("cleanup delay (seconds)", secs, 60, 31536000, error)) {
+      return false;
+   }
+   opts->cleanup_secs = secs;
+   return true;
+}

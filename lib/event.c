@@ -1,3 +1,79 @@
-#include "mongolock-private.h"
-/* TODO(issue 3): being written. */
-typedef int _mongolock_event_placeholder_t;
+#include "lock-private.h"
+
+void
+_mongolock_emit (const mongolock_lock_t *lock,
+                 mongolock_event_type_t type,
+                 int64_t token,
+                 int64_t wait_ms,
+                 int64_t hold_ms,
+                 int attempts,
+                 const bson_error_t *error)
+{
+   if (!lock->opts.cb) {
+      return;
+   }
+   mongolock_event_t ev = {type, lock->key, token, wait_ms, hold_ms, attempts, error};
+   lock->opts.cb (&ev, lock->opts.cb_data);
+}
+
+mongolock_event_type_t
+mongolock_event_type (const mongolock_event_t *event)
+{
+   return event->type;
+}
+
+const char *
+mongolock_event_type_name (mongolock_event_type_t type)
+{
+   switch (type) {
+   case MONGOLOCK_EVENT_ACQUIRED:
+      return "acquired";
+   case MONGOLOCK_EVENT_CONTENDED:
+      return "contended";
+   case MONGOLOCK_EVENT_TIMED_OUT:
+      return "timed_out";
+   case MONGOLOCK_EVENT_RENEWED:
+      return "renewed";
+   case MONGOLOCK_EVENT_LOST:
+      return "lost";
+   case MONGOLOCK_EVENT_RELEASED:
+      return "released";
+   }
+   return "unknown";
+}
+
+const char *
+mongolock_event_key (const mongolock_event_t *event)
+{
+   return event->key;
+}
+
+int64_t
+mongolock_event_token (const mongolock_event_t *event)
+{
+   return event->token;
+}
+
+int64_t
+mongolock_event_wait_ms (const mongolock_event_t *event)
+{
+   return event->wait_ms;
+}
+
+int64_t
+mongolock_event_hold_ms (const mongolock_event_t *event)
+{
+   return event->hold_ms;
+}
+
+int
+mongolock_event_attempts (const mongolock_event_t *event)
+{
+   return event->attempts;
+}
+
+const bson_error_t *
+mongolock_event_error (const mongolock_event_t *event)
+{
+   return event->error;
+}
