@@ -1,0 +1,40 @@
+/* Shared helpers for the lock's live tests. */
+#ifndef LOCK_TEST_H
+#define LOCK_TEST_H
+
+#include <mongolock/mongolock.h>
+#include <pthread.h>
+
+#include "live.h"
+
+/* A lock client on the server under test, using a fresh database whose name is written to
+ * *db (caller frees with bson_free; NULL to ignore). */
+mongolock_client_t *lt_client (char **db);
+
+/* A handle with the given lease (ms), wait (ms) and flags. */
+enum { LT_RENEW = 1, LT_REENTRANT = 2 };
+mongolock_lock_t *lt_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, int64_t wait_ms, int flags);
+
+/* try_acquire that asserts no error; returns whether acquired. */
+bool lt_try (mongolock_lock_t *l);
+
+/* Records events; thread-safe (the renewal thread delivers some). */
+typedef struct {
+   pthread_mutex_t mu;
+   pthread_cond_t cond;
+   int count[8];
+   int64_t last_wait_ms;
+   int last_attempts;
+   uint32_t last_error_code;
+} lt_events_t;
+
+void lt_events_init (lt_events_t *ev);
+void lt_events_cb (const mongolock_event_t *event, void *data);
+/* Waits up to timeout_ms for at least n events of type; returns the count seen. */
+int lt_events_wait (lt_events_t *ev, mongolock_event_type_t type, int n, int64_t timeout_ms);
+int lt_events_count (lt_events_t *ev, mongolock_event_type_t type);
+
+/* Drops the client's database and destroys it. */
+void lt_cleanup (mongolock_client_t *c, char *db);
+
+#endif
