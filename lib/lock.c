@@ -176,6 +176,11 @@ static bool
 reenter (mongolock_lock_t *lock, bool *done, bson_error_t *error)
 {
    *done = false;
+   if (lock->count > 0 && !mongolock_lock_is_held (lock)) {
+      /* The previous lease ran out or was lost: forget that hold and start afresh. */
+      _mongolock_renewer_stop (lock);
+      lock->count = 0;
+   }
    if (lock->count == 0) {
       return true;
    }
@@ -186,11 +191,8 @@ reenter (mongolock_lock_t *lock, bool *done, bson_error_t *error)
                             lock->key);
       return false;
    }
-   if (mongolock_lock_is_held (lock)) {
-      lock->count++;
-      *done = true;
-   }
-   /* Held but the lease ran out locally: re-acquire on the server; count grows on success. */
+   lock->count++;
+   *done = true;
    return true;
 }
 

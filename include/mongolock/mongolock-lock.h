@@ -155,6 +155,8 @@ mongolock_lock_destroy (mongolock_lock_t *lock);
 
 /*
  * One attempt to take the lock: a single findAndModify in the uncontended case.
+ * On a handle whose previous lease ran out or was lost, the old hold is forgotten (its
+ * reentrancy count too) and a new acquisition starts.
  * *acquired (OUT, required) is true when this handle now holds the lock and false when
  * another holder has it; both return true. Returns false with error for everything else:
  * an unreachable server, a timeout, a server error (never reported as acquired or busy),
