@@ -1,0 +1,33 @@
+'use strict';
+// Server errors with MongoDB's codes and code names (src/mongo/base/error_codes.yml).
+const CODE_NAMES = {
+  1: 'InternalError', 2: 'BadValue', 9: 'FailedToParse', 11: 'UserNotFound', 14: 'TypeMismatch',
+  18: 'AuthenticationFailed', 22: 'InvalidBSON', 26: 'NamespaceNotFound', 27: 'IndexNotFound',
+  40: 'ConflictingUpdateOperators', 43: 'CursorNotFound', 48: 'NamespaceExists', 52: 'DollarPrefixedFieldName',
+  56: 'EmptyFieldName', 57: 'DottedFieldName', 59: 'CommandNotFound', 66: 'ImmutableField', 67: 'CannotCreateIndex',
+  72: 'InvalidOptions', 73: 'InvalidNamespace', 85: 'IndexOptionsConflict', 86: 'IndexKeySpecsConflict',
+  168: 'InvalidPipelineOperator', 224: 'QueryFeatureNotAllowed', 241: 'ConversionFailure',
+  352: 'UnsupportedOpQueryCommand', 10334: 'BSONObjectTooLarge', 11000: 'DuplicateKey',
+  15983: 'Location15983', 16612: 'Location16612', 17419: 'Location17419', 40324: 'Location40324',
+  40353: 'Location40353', 40415: 'Location40415', 40573: 'Location40573', 31002: 'Location31002',
+  51024: 'Location51024', 28724: 'Location28724',
+};
+
+class MongoError extends Error {
+  constructor(code, message, extra) {
+    super(message);
+    this.code = code;
+    this.codeName = CODE_NAMES[code] || `Location${code}`;
+    this.extra = extra || {};
+  }
+
+  toReply() {
+    return { ok: 0, errmsg: this.message, code: this.code, codeName: this.codeName, ...this.extra };
+  }
+
+  toWriteError(index) {
+    return { index, code: this.code, errmsg: this.message, ...this.extra };
+  }
+}
+
+module.exports = { MongoError, CODE_NAMES };

@@ -1,0 +1,244 @@
+'use strict';
+// The query language (find filters, update and delete selectors, $match, partial index
+// filters). Comparison operators use type bracketing: {$gt: 5} matches only numbers.
+const V = require('./values');
+const { evaluate } = require('./expr');
+const { MongoError } = require('./errors');
+
+// Values a path reaches, arrays along the way expanded; a terminal array contributes
+// itself and its elements. An unreachable path yields [undefined].
+function candidates(doc, parts) {
+  const out = [];
+  walk(doc, parts, 0, out, false);
+  return out.length ? out : [undefined];
+}
+
+function walk(cur, parts, i, out, viaArray) {
+  if (i === parts.length) {
+    out.push(cur);
+    if (Array.isArray(cur) && !viaArray) for (const el of cur) out.push(el);
+    return;
+  }
+  if (Array.isArray(cur)) {
+    const p = parts[i];
+    if (/^\d+$/.test(p)) {
+      const idx = Number(p);
+      if (idx < cur.length) walk(cur[idx], parts, i + 1, out, false);
+    }
+    for (const el of cur) if (V.isPlainObject(el)) walk(el, parts, i, out, true);
+    return;
+  }
+  if (!V.isPlainObject(cur)) return;
+  if (!Object.prototype.hasOwnProperty.call(cur, parts[i])) {
+    if (!viaArray) out.push(undefined);
+    return;
+  }
+  walk(cur[parts[i]], parts, i + 1, out, false);
+}
+
+const isOperatorDoc = (v) => V.isPlainObject(v) && Object.keys(v).length > 0 && Object.keys(v)[0].startsWith('$');
+
+function sameBracket(a, b) {
+  return V.rank(a) === V.rank(b);
+}
+
+function eqMatch(cand, v) {
+  if (v === null) return cand === null || cand === undefined;
+  if (V.btype(v) === 'regex') return regexMatch(cand, v) || V.equal(cand, v);
+  return cand !== undefined && V.equal(cand, v);
+}
+
+function toRegExp(r) {
+  const src = r.pattern ?? r.source;
+  const opts = (r.options ?? r.flags ?? '').replace(/[^imsx]/g, '');
+  if (opts.includes('x')) throw new MongoError(51108, 'the x regex option is not supported by this test server');
+  return new RegExp(src, opts.replace('x', ''));
+}
+
+function regexMatch(cand, r) {
+  return typeof cand === 'string' && toRegExp(r).test(cand);
+}
+
+function cmp(op) {
+  return (cands, v) => cands.some((c) => {
+    if (c === undefined && v === null) return op(0);
+    if (c === undefined || !sameBracket(c, v)) {
+      if (V.btype(v) === 'minKey' || V.btype(v) === 'maxKey') return c !== undefined && op(V.compare(c, v));
+      return false;
+    }
+    return op(V.compare(c, v));
+  });
+}
+
+const TYPE_ALIASES = {
+  double: 1, string: 2, object: 3, array: 4, binData: 5, undefined: 6, objectId: 7, bool: 8, date: 9, null: 10,
+  regex: 11, javascript: 13, symbol: 14, int: 16, timestamp: 17, long: 18, decimal: 19, minKey: -1, maxKey: 127,
+};
+
+function typeMatches(c, spec) {
+  const specs = Array.isArray(spec) ? spec : [spec];
+  return specs.some((s) => {
+    if (s === 'number') return V.isNumber(c);
+    const n = typeof s === 'string' ? TYPE_ALIASES[s] : V.isNumber(s) ? V.toDouble(s) : undefined;
+    if (n === undefined) throw new MongoError(2, `Unknown type name alias: ${s}`);
+    return c !== undefined && V.TYPE_NUMBERS[V.btype(c)] === n;
+  });
+}
+
+const FIELD_OPS = {
+  $eq: (cands, v) => cands.some((c) => eqMatch(c, v)),
+  $ne: (cands, v) => !cands.some((c) => eqMatch(c, v)),
+  $gt: cmp((c) => c > 0),
+  $gte: cmp((c) => c >= 0),
+  $lt: cmp((c) => c < 0),
+  $lte: cmp((c) => c <= 0),
+  $in: (cands, v) => {
+    if (!Array.isArray(v)) throw new MongoError(2, '$in needs an array');
+    return v.some((x) => cands.some((c) => eqMatch(c, x)));
+  },
+  $nin: (cands, v) => {
+    if (!Array.isArray(v)) throw new MongoError(2, '$nin needs an array');
+    return !v.some((x) => cands.some((c) => eqMatch(c, x)));
+  },
+  $exists: (cands, v) => V.truthy(v) === cands.some((c) => c !== undefined),
+  $type: (cands, v) => cands.some((c) => typeMatches(c, v)),
+  $size: (cands, v, ctx, raw) => {
+    if (!V.isNumber(v)) throw new MongoError(2, '$size needs a number');
+    return raw.some((c) => Array.isArray(c) && c.length === V.toDouble(v));
+  },
+  $all: (cands, v) => {
+    if (!Array.isArray(v)) throw new MongoError(2, '$all needs an array');
+    return v.length > 0 && v.every((x) => cands.some((c) => eqMatch(c, x)));
+  },
+  $mod: (cands, v) => {
+    if (!Array.isArray(v) || v.length !== 2) throw new MongoError(2, 'malformed mod, needs to be an array of two numbers');
+    const [d, r] = v.map(V.toDouble);
+    if (d === 0) throw new MongoError(2, 'divisor cannot be 0');
+    return cands.some((c) => V.isNumber(c) && Math.trunc(V.toDouble(c)) % d === r);
+  },
+  $elemMatch: (cands, v, ctx, raw) => {
+    if (!V.isPlainObject(v)) throw new MongoError(2, '$elemMatch needs an Object');
+    return raw.some((arr) => Array.isArray(arr) && arr.some((el) => (isOperatorDoc(v) && !['$and', '$or', '$nor', '$expr'].includes(Object.keys(v)[0])
+      ? matchField([el], [el], v, ctx)
+      : V.isPlainObject(el) && matches(el, v, ctx))));
+  },
+};
+
+function matchField(cands, raw, spec, ctx) {
+  if (!isOperatorDoc(spec)) {
+    if (V.isPlainObject(spec) && Object.keys(spec).some((k) => k.startsWith('$'))) {
+      throw new MongoError(2, `unknown operator: ${Object.keys(spec).find((k) => k.startsWith('$'))}`);
+    }
+    return FIELD_OPS.$eq(cands, spec);
+  }
+  for (const [op, v] of Object.entries(spec)) {
+    if (op === '$regex' || op === '$options') {
+      if (op === '$options') {
+        if (!('$regex' in spec)) throw new MongoError(2, '$options needs a $regex');
+        continue;
+      }
+      const r = typeof v === 'string' ? new V.BSONRegExp(v, spec.$options || '') : v;
+      if (!cands.some((c) => regexMatch(c, r))) return false;
+      continue;
+    }
+    if (op === '$not') {
+      if (V.btype(v) === 'regex') {
+        if (cands.some((c) => regexMatch(c, v))) return false;
+        continue;
+      }
+      if (!V.isPlainObject(v) || !isOperatorDoc(v)) throw new MongoError(2, '$not needs a regex or a document');
+      if (matchField(cands, raw, v, ctx)) return false;
+      continue;
+    }
+    const f = FIELD_OPS[op];
+    if (!f) throw new MongoError(2, `unknown operator: ${op}`);
+    if (!f(cands, v, ctx, raw)) return false;
+  }
+  return true;
+}
+
+function logical(op, v, doc, ctx) {
+  if (!Array.isArray(v) || v.length === 0) throw new MongoError(2, `${op} argument must be a non-empty array`);
+  for (const sub of v) if (!V.isPlainObject(sub)) throw new MongoError(2, `${op} argument's entries must be objects`);
+  if (op === '$and') return v.every((s) => matches(doc, s, ctx));
+  if (op === '$or') return v.some((s) => matches(doc, s, ctx));
+  return !v.some((s) => matches(doc, s, ctx));
+}
+
+// ctx: {now: Date}. Throws MongoError for malformed filters.
+function matches(doc, filter, ctx) {
+  if (!V.isPlainObject(filter)) throw new MongoError(2, 'filter must be an object');
+  for (const [k, v] of Object.entries(filter)) {
+    if (k.startsWith('$')) {
+      switch (k) {
+        case '$and': case '$or': case '$nor':
+          if (!logical(k, v, doc, ctx)) return false;
+          break;
+        case '$expr':
+          if (!V.truthy(evaluate(v, { root: doc, now: ctx.now }))) return false;
+          break;
+        case '$comment':
+          break;
+        case '$where':
+          throw new MongoError(2, '$where is not supported by this test server');
+        case '$text':
+          throw new MongoError(27, 'text index required for $text query');
+        default:
+          throw new MongoError(2, `unknown top level operator: ${k}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField.`);
+      }
+      continue;
+    }
+    const parts = k.split('.');
+    const raw = rawValues(doc, parts);
+    if (!matchField(candidates(doc, parts), raw, v, ctx)) return false;
+  }
+  return true;
+}
+
+// The values at a path without expanding terminal arrays (for $size and $elemMatch).
+function rawValues(doc, parts) {
+  const out = [];
+  (function go(cur, i) {
+    if (i === parts.length) { out.push(cur); return; }
+    if (Array.isArray(cur)) {
+      if (/^\d+$/.test(parts[i]) && Number(parts[i]) < cur.length) go(cur[Number(parts[i])], i + 1);
+      for (const el of cur) if (V.isPlainObject(el)) go(el, i);
+      return;
+    }
+    if (V.isPlainObject(cur) && Object.prototype.hasOwnProperty.call(cur, parts[i])) go(cur[parts[i]], i + 1);
+  })(doc, 0);
+  return out;
+}
+
+// Whether a filter uses $expr anywhere (refused in an upsert's query, MONGODB-RULES 7).
+function usesExpr(filter) {
+  if (!V.isPlainObject(filter)) return false;
+  for (const [k, v] of Object.entries(filter)) {
+    if (k === '$expr') return true;
+    if ((k === '$and' || k === '$or' || k === '$nor') && Array.isArray(v) && v.some(usesExpr)) return true;
+    if (V.isPlainObject(v) && '$elemMatch' in v && usesExpr(v.$elemMatch)) return true;
+  }
+  return false;
+}
+
+// The equality fields an upsert seeds its new document from (MONGODB-RULES 8):
+// {f: v}, {f: {$eq: v}}, and those inside $and. Returns [[path, value], ...].
+function equalityFields(filter, out = []) {
+  for (const [k, v] of Object.entries(filter)) {
+    if (k === '$and' && Array.isArray(v)) {
+      for (const s of v) if (V.isPlainObject(s)) equalityFields(s, out);
+      continue;
+    }
+    if (k.startsWith('$')) continue;
+    if (isOperatorDoc(v)) {
+      if ('$eq' in v) out.push([k, v.$eq]);
+      else if (Array.isArray(v.$in) && v.$in.length === 1 && V.btype(v.$in[0]) !== 'regex') out.push([k, v.$in[0]]);
+      continue;
+    }
+    if (V.btype(v) === 'regex') continue;
+    out.push([k, v]);
+  }
+  return out;
+}
+
+module.exports = { matches, usesExpr, equalityFields, candidates, isOperatorDoc };

@@ -1,0 +1,197 @@
+'use strict';
+// Updates: operator documents, replacements and aggregation pipelines (MONGODB-RULES 5),
+// and the seed document of an upsert (MONGODB-RULES 8).
+const V = require('./values');
+const { evaluate } = require('./expr');
+const { matches, equalityFields } = require('./query');
+const pipeline = require('./pipeline');
+const paths = require('./paths');
+const { MongoError } = require('./errors');
+
+const OPERATORS = new Set(['$set', '$unset', '$inc', '$mul', '$min', '$max', '$setOnInsert', '$currentDate', '$push',
+  '$addToSet', '$pull', '$pullAll', '$pop', '$rename']);
+
+// 'operators' | 'replacement' | 'pipeline'; throws for malformed updates.
+function kind(u) {
+  if (Array.isArray(u)) return 'pipeline';
+  if (!V.isPlainObject(u)) throw new MongoError(14, 'Update argument must be either an object or an array');
+  const keys = Object.keys(u);
+  if (keys.length && keys[0].startsWith('$')) {
+    for (const k of keys) {
+      if (!OPERATORS.has(k)) {
+        throw new MongoError(9, `Unknown modifier: ${k}. Expected a valid update modifier or pipeline-style update specified as an array`);
+      }
+    }
+    return 'operators';
+  }
+  for (const k of keys) {
+    if (k.startsWith('$')) {
+      throw new MongoError(52, `The dollar ($) prefixed field '${k}' in '${k}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.`);
+    }
+  }
+  return 'replacement';
+}
+
+function numericArith(name, cur, arg, doc, path) {
+  if (!V.isNumber(arg)) {
+    throw new MongoError(14, `Cannot ${name === '$inc' ? 'increment' : 'multiply'} with non-numeric argument: {${path}: ${V.show(arg)}}`);
+  }
+  if (cur === undefined) {
+    return name === '$inc' ? arg : evaluate({ $multiply: [{ $literal: arg }, 0] }, {});
+  }
+  if (!V.isNumber(cur)) {
+    throw new MongoError(14, `Cannot apply ${name} to a value of non-numeric type. {_id: ${V.show(doc._id)}} has the field '${path.split('.').pop()}' of non-numeric type ${V.btype(cur)}`);
+  }
+  return evaluate({ [name === '$inc' ? '$add' : '$multiply']: [{ $literal: cur }, { $literal: arg }] }, {});
+}
+
+function checkConflicts(u) {
+  const seen = [];
+  for (const [op, spec] of Object.entries(u)) {
+    if (!V.isPlainObject(spec)) {
+      throw new MongoError(9, `Modifiers operate on fields but we found type ${V.btype(spec)} instead. For example: {$mod: {<field>: ...}} not {${op}: ${V.show(spec)}}`);
+    }
+    if (Object.keys(spec).length === 0) {
+      throw new MongoError(9, `'${op}' is empty. You must specify a field like so: {${op}: {<field>: ...}}`);
+    }
+    const targets = Object.keys(spec).concat(op === '$rename' ? Object.values(spec).filter((x) => typeof x === 'string') : []);
+    for (const p of targets) {
+      if (p === '') throw new MongoError(56, 'An empty update path is not valid.');
+      for (const q of seen) {
+        if (p === q || p.startsWith(`${q}.`) || q.startsWith(`${p}.`)) {
+          const at = p.length <= q.length ? p : q;
+          throw new MongoError(40, `Updating the path '${p}' would create a conflict at '${at}'`);
+        }
+      }
+      seen.push(p);
+    }
+  }
+}
+
+function applyOperators(doc, u, { isInsert, now }) {
+  checkConflicts(u);
+  const out = V.deepClone(doc);
+  for (const [op, spec] of Object.entries(u)) {
+    for (const [path, arg] of Object.entries(spec)) {
+      const cur = paths.get(out, path);
+      switch (op) {
+        case '$set': paths.set(out, path, V.deepClone(arg)); break;
+        case '$setOnInsert': if (isInsert) paths.set(out, path, V.deepClone(arg)); break;
+        case '$unset': paths.unset(out, path); break;
+        case '$inc': case '$mul': paths.set(out, path, numericArith(op, cur, arg, out, path)); break;
+        case '$min': if (cur === undefined || V.compare(arg, cur) < 0) paths.set(out, path, arg); break;
+        case '$max': if (cur === undefined || V.compare(arg, cur) > 0) paths.set(out, path, arg); break;
+        case '$currentDate': {
+          const ts = V.isPlainObject(arg) && arg.$type === 'timestamp';
+          paths.set(out, path, ts ? V.Timestamp.fromNumber(Math.floor(now.getTime() / 1000) * 2 ** 32) : new Date(now.getTime()));
+          break;
+        }
+        case '$push': case '$addToSet': {
+          if (cur !== undefined && !Array.isArray(cur)) {
+            throw new MongoError(2, `The field '${path}' must be an array but is of type ${V.btype(cur)} in document {_id: ${V.show(out._id)}}`);
+          }
+          const each = V.isPlainObject(arg) && '$each' in arg ? arg.$each : [arg];
+          if (!Array.isArray(each)) throw new MongoError(2, `The argument to $each in ${op} must be an array but it was of type: ${V.btype(each)}`);
+          let arr = cur ? cur.slice() : [];
+          for (const x of each) if (op === '$push' || !arr.some((y) => V.equal(x, y))) arr.push(V.deepClone(x));
+          if (op === '$push' && V.isPlainObject(arg) && arg.$slice !== undefined) {
+            const n = V.toDouble(arg.$slice);
+            arr = n >= 0 ? arr.slice(0, n) : arr.slice(n);
+          }
+          paths.set(out, path, arr);
+          break;
+        }
+        case '$pull': case '$pullAll': {
+          if (cur === undefined) break;
+          if (!Array.isArray(cur)) throw new MongoError(2, `Cannot apply ${op} to a non-array value`);
+          const keep = cur.filter((el) => {
+            if (op === '$pullAll') return !arg.some((x) => V.equal(x, el));
+            if (V.isPlainObject(arg) && Object.keys(arg)[0]?.startsWith('$')) return !matches({ v: el }, { v: arg }, { now });
+            if (V.isPlainObject(arg) && V.isPlainObject(el)) return !matches(el, arg, { now });
+            return !V.equal(el, arg);
+          });
+          paths.set(out, path, keep);
+          break;
+        }
+        case '$pop': {
+          if (cur === undefined) break;
+          if (!Array.isArray(cur)) throw new MongoError(14, `Path '${path}' contains an element of non-array type '${V.btype(cur)}'`);
+          paths.set(out, path, V.toDouble(arg) === -1 ? cur.slice(1) : cur.slice(0, -1));
+          break;
+        }
+        case '$rename': {
+          if (typeof arg !== 'string') throw new MongoError(2, `The 'to' field for $rename must be a string: ${path}: ${V.show(arg)}`);
+          if (cur !== undefined) {
+            paths.unset(out, path);
+            paths.set(out, arg, cur);
+          }
+          break;
+        }
+        default: throw new MongoError(9, `Unknown modifier: ${op}`);
+      }
+    }
+  }
+  return out;
+}
+
+function checkId(before, after) {
+  if (!('_id' in after)) return;
+  if (before._id !== undefined && !V.equal(before._id, after._id)) {
+    throw new MongoError(66, `Performing an update on the path '_id' would modify the immutable field '_id'`);
+  }
+}
+
+// Puts _id first, as the server stores it.
+function idFirst(doc) {
+  if (!('_id' in doc) || Object.keys(doc)[0] === '_id') return doc;
+  const out = { _id: doc._id };
+  for (const k of Object.keys(doc)) if (k !== '_id') paths.assign(out, k, doc[k]);
+  return out;
+}
+
+// Applies update u to doc (a document, or the upsert seed with isInsert). Returns the new document.
+function apply(doc, u, { isInsert = false, now, vars } = {}) {
+  let out;
+  switch (kind(u)) {
+    case 'operators':
+      out = applyOperators(doc, u, { isInsert, now });
+      checkId(doc, out);
+      break;
+    case 'replacement':
+      out = V.deepClone(u);
+      if (out._id !== undefined && doc._id !== undefined && !V.equal(out._id, doc._id)) {
+        throw new MongoError(66, `After applying the update, the (immutable) field '_id' was found to have been altered to _id: ${V.show(out._id)}`);
+      }
+      if (doc._id !== undefined) out._id = doc._id;
+      break;
+    case 'pipeline': {
+      [out] = pipeline.run([doc], u, { now, vars }, { update: true });
+      if (doc._id !== undefined) {
+        if (out._id === undefined) out._id = doc._id; // the server puts back an _id the pipeline removed
+        else checkId(doc, out);
+      }
+      break;
+    }
+    default: throw new Error('unreachable');
+  }
+  return idFirst(out);
+}
+
+// The seed of an upsert insert: the query's equality fields (MONGODB-RULES 8).
+function seed(filter) {
+  const doc = {};
+  const seen = new Set();
+  for (const [path, value] of equalityFields(filter)) {
+    if (seen.has(path)) throw new MongoError(54, `cannot infer query fields to set, path '${path}' is matched twice`);
+    for (const s of seen) {
+      if (s.startsWith(`${path}.`) || path.startsWith(`${s}.`)) {
+        throw new MongoError(54, `cannot infer query fields to set, both paths '${path}' and '${s}' are matched`);
+      }
+    }
+    seen.add(path);
+    paths.set(doc, path, V.deepClone(value));
+  }
+  return doc;
+}
+
+module.exports = { apply, seed, kind, idFirst };

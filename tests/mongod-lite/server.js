@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+'use strict';
+// mongod-lite: an in-memory, single-node, MongoDB-compatible server for mongolock's tests.
+// It exists only for tests. See README.md beside this file.
+//
+//   node server.js --port N [--ttl-monitor-secs S] [--verbose]
+//
+// Listens on 127.0.0.1 only; --port 0 picks a free port. Prints "READY <port>" on stdout
+// when it accepts connections. Exits on SIGTERM/SIGINT.
+const net = require('net');
+const { Store } = require('./lib/store');
+const { Commands, OP_QUERY_COMMANDS, MAX_MESSAGE } = require('./lib/commands');
+const wire = require('./lib/wire');
+const { MongoError } = require('./lib/errors');
+
+function parseArgs(argv) {
+  const opts = { port: null, ttlSecs: 60, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--port') opts.port = Number(next());
+    else if (a === '--ttl-monitor-secs') opts.ttlSecs = Number(next());
+    else if (a === '--verbose') opts.verbose = true;
+    else if (a === '--help' || a === '-h') usage(null);
+    else usage(`unknown argument ${a}`);
+  }
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('--port must be 0..65535');
+  if (!(opts.ttlSecs > 0)) usage('--ttl-monitor-secs must be positive');
+  return opts;
+}
+
+function usage(msg) {
+  if (msg) process.stderr.write(`mongod-lite: ${msg}\n`);
+  process.stderr.write('usage: node server.js --port N [--ttl-monitor-secs S] [--verbose]\n');
+  process.exit(msg ? 2 : 0);
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const store = new Store();
+let ttlTimer = null;
+function setTtlSecs(secs) {
+  store.ttlSecs = secs;
+  if (ttlTimer) clearInterval(ttlTimer);
+  ttlTimer = setInterval(() => store.ttlPass(new Date()), secs * 1000);
+  ttlTimer.unref();
+}
+setTtlSecs(opts.ttlSecs);
+const commands = new Commands(store, { setTtlSecs });
+
+function log(...a) {
+  if (opts.verbose) process.stderr.write(`${a.join(' ')}\n`);
+}
+
+function errorReply(e) {
+  if (e instanceof MongoError) return e.toReply();
+  process.stderr.write(`mongod-lite: internal error: ${e.stack}\n`);
+  return new MongoError(1, `internal error in the test server: ${e.message}`).toReply();
+}
+
+function handleMessage(sock, conn, msg) {
+  const requestId = msg.readInt32LE(4);
+  const opCode = msg.readInt32LE(12);
+  if (opCode === wire.OP_MSG) {
+    let parsed;
+    try {
+      parsed = wire.parseMsg(msg);
+    } catch (e) {
+      sock.write(wire.encodeMsg(requestId, errorReply(e)));
+      return;
+    }
+    let reply;
+    try {
+      reply = commands.run(parsed.body, conn);
+    } catch (e) {
+      reply = errorReply(e);
+    }
+    log('cmd', Object.keys(parsed.body)[0], JSON.stringify(reply.ok));
+    if (!parsed.moreToCome) sock.write(wire.encodeMsg(requestId, reply));
+    return;
+  }
+  if (opCode === wire.OP_QUERY) {
+    let reply;
+    try {
+      const { ns, query } = wire.parseQuery(msg);
+      const name = Object.keys(query)[0];
+      if (!ns.endsWith('.$cmd') || !OP_QUERY_COMMANDS.has(name)) {
+        throw new MongoError(352, `Unsupported OP_QUERY command: ${name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal`);
+      }
+      reply = commands.run({ ...query, $db: ns.slice(0, -5) }, conn);
+    } catch (e) {
+      reply = errorReply(e);
+    }
+    sock.write(wire.encodeReply(requestId, reply));
+    return;
+  }
+  // Removed legacy opcodes (OP_INSERT, OP_GET_MORE, ...) and unknown ones: hang up.
+  throw new wire.ProtocolError(`unsupported opCode ${opCode}`);
+}
+
+let nextConnId = 1;
+const sockets = new Set();
+
+const server = net.createServer((sock) => {
+  const conn = { id: nextConnId++ };
+  sockets.add(sock);
+  let buf = Buffer.alloc(0);
+  sock.setNoDelay(true);
+  sock.on('data', (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    try {
+      while (buf.length >= 4) {
+        const len = buf.readInt32LE(0);
+        if (len < wire.MIN_MESSAGE || len > MAX_MESSAGE) {
+          throw new wire.ProtocolError(`message length ${len} is invalid. Min ${wire.MIN_MESSAGE} Max: ${MAX_MESSAGE}`);
+        }
+        if (buf.length < len) break;
+        const msg = buf.subarray(0, len);
+        buf = buf.subarray(len);
+        handleMessage(sock, conn, msg);
+      }
+    } catch (e) {
+      log(`connection ${conn.id}: ${e.message}; closing it`);
+      if (!(e instanceof wire.ProtocolError)) process.stderr.write(`mongod-lite: ${e.stack}\n`);
+      sock.destroy();
+    }
+  });
+  sock.on('error', () => sock.destroy());
+  sock.on('close', () => sockets.delete(sock));
+});
+
+server.on('error', (e) => {
+  process.stderr.write(`mongod-lite: ${e.message}\n`);
+  process.exit(1);
+});
+
+server.listen(opts.port, '127.0.0.1', () => {
+  process.stdout.write(`READY ${server.address().port}\n`);
+});
+
+function shutdown() {
+  server.close();
+  for (const s of sockets) s.destroy();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
