@@ -38,6 +38,8 @@ mongolock_event_type_name (mongolock_event_type_t type)
       return "lost";
    case MONGOLOCK_EVENT_RELEASED:
       return "released";
+   case MONGOLOCK_EVENT_DEGRADED:
+      return "degraded";
    }
    return "unknown";
 }

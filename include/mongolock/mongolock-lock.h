@@ -39,6 +39,8 @@ typedef enum {
    MONGOLOCK_EVENT_RENEWED,      /* the lease was extended (hold_ms so far) */
    MONGOLOCK_EVENT_LOST,         /* the lease ended while the handle believed it held it */
    MONGOLOCK_EVENT_RELEASED,     /* released; error set when the release failed */
+   MONGOLOCK_EVENT_DEGRADED,     /* a guard ran a callback under its process-local mutex because
+                                    the lock store was unreachable (error: the store's error) */
 } mongolock_event_type_t;
 
 /* An event, valid only during the callback. Read it with the getters below. */

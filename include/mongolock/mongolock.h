@@ -13,5 +13,6 @@
 #include <mongolock/mongolock-client.h>
 #include <mongolock/mongolock-lock.h>
 #include <mongolock/mongolock-fence.h>
+#include <mongolock/mongolock-guard.h>
 
 #endif /* MONGOLOCK_H */
