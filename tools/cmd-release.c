@@ -1,0 +1,138 @@
+/* mongolock release --force KEY: an administrator's break of a stuck lock. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char release_help[] =
+   "Usage: mongolock release --force [--json] KEY [CONNECTION OPTIONS]\n"
+   "Break the lock KEY whoever holds it, and print who held it. The holder finds out on\n"
+   "its next renewal (a 'mongolock run' holding it stops its command). Fencing tokens keep\n"
+   "increasing: the next holder gets a larger token.\n"
+   "\n"
+   "  --force                 required: this breaks another process's lock\n"
+   "  --json                  print {key, found, wasHeld, holder, token, expiresAt} as JSON\n"
+   "Exit status: 0 when broken or already free, 1 when no lock KEY exists.\n";
+
+int
+cli_cmd_release (int argc, char **argv, cli_common_t *common)
+{
+   static const struct option longopts[] = {
+      CLI_COMMON_LONG_OPTIONS,
+      {"force", no_argument, NULL, 'f'},
+      {"json", no_argument, NULL, 'j'},
+      {0},
+   };
+   bool force = false, json = false, help = false;
+   int opt;
+   opterr = 0;
+   optind = 0;
+   while ((opt = getopt_long (argc, argv, ":hf", longopts, NULL)) != -1) {
+      switch (opt) {
+      case 'f':
+         force = true;
+         break;
+      case 'j':
+         json = true;
+         break;
+      case 'h':
+         help = true;
+         break;
+      default: {
+         int r = cli_common_option (common, opt, optarg, &help);
+         if (r < 0) {
+            return CLI_EXIT_USAGE;
+         }
+         if (r == 0) {
+            return cli_option_error ("release", opt, argv);
+         }
+      }
+      }
+   }
+   if (help) {
+      fputs (release_help, stdout);
+      fputs (cli_common_help, stdout);
+      return CLI_EXIT_OK;
+   }
+   if (optind >= argc) {
+      return cli_usage_error ("release", "missing lock KEY");
+   }
+   if (optind + 1 < argc) {
+      return cli_usage_error ("release", "unexpected argument '%s' (one KEY at a time)", argv[optind + 1]);
+   }
+   const char *key = argv[optind];
+   if (!force) {
+      return cli_usage_error ("release", "refusing to break lock \"%s\" without --force", key);
+   }
+   cli_conn_t conn;
+   int rc;
+   if (!cli_connect (common, 30000, &conn, &rc)) {
+      return rc;
+   }
+   bool was_held = false;
+   bson_t previous;
+   bson_error_t error;
+   if (!mongolock_client_force_release (conn.client, key, &was_held, &previous, &error)) {
+      rc = cli_report_error ("cannot release the lock", &error);
+      bson_destroy (&previous);
+      cli_disconnect (&conn);
+      return rc;
+   }
+   const char *holder = NULL;
+   int64_t token = 0, expires = 0;
+   bool found = !bson_empty (&previous), has_expires = false;
+   bson_iter_t it;
+   if (bson_iter_init_find (&it, &previous, "owner") && BSON_ITER_HOLDS_UTF8 (&it)) {
+      holder = bson_iter_utf8 (&it, NULL);
+   }
+   if (bson_iter_init_find (&it, &previous, "token") && BSON_ITER_HOLDS_NUMBER (&it)) {
+      token = bson_iter_as_int64 (&it);
+   }
+   if (bson_iter_init_find (&it, &previous, "expiresAt") && BSON_ITER_HOLDS_DATE_TIME (&it)) {
+      expires = bson_iter_date_time (&it);
+      has_expires = true;
+   }
+   if (json) {
+      bson_t out = BSON_INITIALIZER;
+      BSON_APPEND_UTF8 (&out, "key", key);
+      BSON_APPEND_BOOL (&out, "found", found);
+      BSON_APPEND_BOOL (&out, "wasHeld", was_held);
+      if (holder) {
+         BSON_APPEND_UTF8 (&out, "holder", holder);
+      } else {
+         BSON_APPEND_NULL (&out, "holder");
+      }
+      BSON_APPEND_INT64 (&out, "token", token);
+      if (has_expires) {
+         BSON_APPEND_DATE_TIME (&out, "expiresAt", expires);
+      }
+      cli_print_json (&out);
+      bson_destroy (&out);
+   }
+   if (!found) {
+      cli_error ("no lock \"%s\" in %s.%s",
+                 key,
+                 mongolock_client_database_name (conn.client),
+                 mongolock_client_collection_name (conn.client));
+      rc = CLI_EXIT_NOT_FOUND;
+   } else {
+      if (!json) {
+         if (was_held) {
+            printf ("released lock \"%s\" held by %s (token %" PRId64 ")\n", key, holder ? holder : "?", token);
+         } else if (holder) {
+            printf ("lock \"%s\" was not held: the lease of %s (token %" PRId64 ") had already expired\n",
+                    key,
+                    holder,
+                    token);
+         } else {
+            printf ("lock \"%s\" was not held (already free; last token %" PRId64 ")\n", key, token);
+         }
+      }
+      rc = CLI_EXIT_OK;
+   }
+   bson_destroy (&previous);
+   cli_disconnect (&conn);
+   return rc;
+}

@@ -1,0 +1,375 @@
+/* mongolock run: run a command while holding a lock, renewed in the background. */
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char run_help[] =
+   "Usage: mongolock run --key KEY [OPTIONS] [--] COMMAND [ARGS...]\n"
+   "Take the lock KEY (waiting up to --wait), run COMMAND with the lease renewed in the\n"
+   "background, release the lock when COMMAND exits and exit with its status (128+N when\n"
+   "it was killed by signal N). INT, TERM and HUP sent to mongolock are forwarded to it.\n"
+   "If the lease is lost, COMMAND gets SIGTERM (SIGKILL after --kill-after) and mongolock\n"
+   "exits with 79.\n"
+   "\n"
+   "  -k, --key KEY           lock name (required)\n"
+   "  -l, --lease D           lease length, renewed every third of it (default: 30s)\n"
+   "  -w, --wait D            wait up to D for a busy lock (default: 0, fail at once)\n"
+   "      --fence-env NAME    put the fencing token in COMMAND's environment as NAME\n"
+   "      --kill-after D      SIGKILL this long after SIGTERM on a lost lease (default: 10s)\n"
+   "  -v, --verbose           report acquisition, release and forwarded signals on stderr\n"
+   "Exit status: COMMAND's, or 75 busy, 79 lease lost, 126/127 COMMAND not runnable/found,\n"
+   "64 usage, 69 unreachable, 76 server error, 77 authentication, 78 bad URI.\n";
+
+typedef struct {
+   pthread_mutex_t mu;
+   int lost_w;
+   char reason[512];
+   const char *key;
+   pid_t pid;
+} run_state_t;
+
+static int64_t
+mono_ms (void)
+{
+   struct timespec ts;
+   clock_gettime (CLOCK_MONOTONIC, &ts);
+   return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs on the renewal thread (signals blocked there, as everywhere). */
+static void
+on_event (const mongolock_event_t *event, void *data)
+{
+   run_state_t *st = data;
+   if (mongolock_event_type (event) != MONGOLOCK_EVENT_LOST) {
+      return;
+   }
+   const bson_error_t *e = mongolock_event_error (event);
+   pthread_mutex_lock (&st->mu);
+   snprintf (st->reason, sizeof st->reason, "%s", e ? e->message : "the lease ended");
+   pthread_mutex_unlock (&st->mu);
+   ssize_t w = write (st->lost_w, "L", 1);
+   (void) w;
+}
+
+static void
+on_lost (void *data)
+{
+   run_state_t *st = data;
+   pthread_mutex_lock (&st->mu);
+   cli_error ("lost the lock \"%s\": %s; sending SIGTERM to pid %d", st->key, st->reason, (int) st->pid);
+   pthread_mutex_unlock (&st->mu);
+}
+
+/* A stop signal (INT, TERM, HUP) waiting on sigfd, else 0. SIGCHLD is dropped. */
+static int
+pending_stop_signal (int sigfd)
+{
+   struct signalfd_siginfo si;
+   while (read (sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
+      if (si.ssi_signo != SIGCHLD) {
+         return (int) si.ssi_signo;
+      }
+   }
+   return 0;
+}
+
+static void
+report_busy (mongolock_lock_t *lock, int64_t waited_ms, int64_t wait_ms)
+{
+   char *holder = NULL;
+   int64_t token = 0;
+   bson_error_t error;
+   char waited[32] = "";
+   if (wait_ms > 0) {
+      cli_format_duration (waited_ms, waited, sizeof waited);
+   }
+   (void) mongolock_lock_get_holder (lock, &holder, &token, &error);
+   cli_error ("%s%s%slock \"%s\" is held by %s",
+              wait_ms > 0 ? "gave up after " : "",
+              waited,
+              wait_ms > 0 ? ": " : "",
+              mongolock_lock_key (lock),
+              holder ? holder : "another process");
+   bson_free (holder);
+}
+
+/* Attempts with full-jitter backoff until acquired, the wait runs out or a stop signal
+ * arrives (exit 128+signal). */
+static int
+acquire (mongolock_lock_t *lock, int64_t wait_ms, int sigfd, bool verbose)
+{
+   int64_t start = mono_ms (), deadline = start + wait_ms;
+   unsigned seed = (unsigned) (start ^ (int64_t) getpid () * 2654435761u);
+   for (int attempt = 0;; attempt++) {
+      bool acquired = false;
+      bson_error_t error;
+      char what[600];
+      snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
+      if (!mongolock_lock_try_acquire (lock, &acquired, &error)) {
+         return cli_report_error (what, &error);
+      }
+      int sig = pending_stop_signal (sigfd);
+      if (sig) {
+         if (acquired) {
+            (void) mongolock_lock_release (lock, NULL);
+         }
+         cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
+         return 128 + sig;
+      }
+      int64_t now = mono_ms ();
+      if (acquired) {
+         if (verbose) {
+            char took[32];
+            cli_format_duration (now - start, took, sizeof took);
+            cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
+                       mongolock_lock_key (lock),
+                       mongolock_lock_token (lock),
+                       took);
+         }
+         return CLI_EXIT_OK;
+      }
+      if (now >= deadline) {
+         report_busy (lock, now - start, wait_ms);
+         return CLI_EXIT_BUSY;
+      }
+      int64_t cap = attempt < 7 ? (int64_t) 10 << attempt : 1000;
+      cap = cap > 1000 ? 1000 : cap;
+      int64_t sleep_ms = (int64_t) (rand_r (&seed) % (unsigned) (cap + 1));
+      if (sleep_ms > deadline - now) {
+         sleep_ms = deadline - now;
+      }
+      struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
+      (void) poll (&pfd, 1, (int) sleep_ms);
+      /* A signal that arrived while sleeping is picked up after the next attempt. */
+      if ((pfd.revents & POLLIN) && (sig = pending_stop_signal (sigfd)) != 0) {
+         cli_error ("interrupted by %s while waiting for lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
+         return 128 + sig;
+      }
+   }
+}
+
+static bool
+valid_env_name (const char *s)
+{
+   if (!*s || (*s >= '0' && *s <= '9')) {
+      return false;
+   }
+   for (; *s; s++) {
+      if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9'))) {
+         return false;
+      }
+   }
+   return true;
+}
+
+typedef struct {
+   const char *key;
+   int64_t lease_ms, wait_ms, grace_ms;
+   const char *fence_env;
+   bool verbose;
+   char **cmd;
+} run_opts_t;
+
+static int
+parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
+{
+   static const struct option longopts[] = {
+      CLI_COMMON_LONG_OPTIONS,
+      {"key", required_argument, NULL, 'k'},
+      {"lease", required_argument, NULL, 'l'},
+      {"wait", required_argument, NULL, 'w'},
+      {"fence-env", required_argument, NULL, 'F'},
+      {"kill-after", required_argument, NULL, 'K'},
+      {"verbose", no_argument, NULL, 'v'},
+      {0},
+   };
+   memset (o, 0, sizeof *o);
+   o->lease_ms = MONGOLOCK_DEFAULT_LEASE_MS;
+   o->grace_ms = 10000;
+   bool help = false;
+   int opt;
+   opterr = 0;
+   optind = 0;
+   /* "+": stop at COMMAND, whose own options are not ours. */
+   while ((opt = getopt_long (argc, argv, "+:hk:l:w:v", longopts, NULL)) != -1) {
+      switch (opt) {
+      case 'k':
+         o->key = optarg;
+         break;
+      case 'l':
+         if (!cli_duration_arg ("run", "--lease", optarg, MONGOLOCK_LEASE_MIN_MS, MONGOLOCK_LEASE_MAX_MS, &o->lease_ms)) {
+            return CLI_EXIT_USAGE;
+         }
+         break;
+      case 'w':
+         if (!cli_duration_arg ("run", "--wait", optarg, 0, MONGOLOCK_WAIT_MAX_MS, &o->wait_ms)) {
+            return CLI_EXIT_USAGE;
+         }
+         break;
+      case 'K':
+         if (!cli_duration_arg ("run", "--kill-after", optarg, 0, 3600 * 1000, &o->grace_ms)) {
+            return CLI_EXIT_USAGE;
+         }
+         break;
+      case 'F':
+         if (!valid_env_name (optarg)) {
+            return cli_usage_error ("run", "--fence-env: \"%s\" is not a valid environment variable name", optarg);
+         }
+         o->fence_env = optarg;
+         break;
+      case 'v':
+         o->verbose = true;
+         break;
+      case 'h':
+         help = true;
+         break;
+      default: {
+         int r = cli_common_option (common, opt, optarg, &help);
+         if (r < 0) {
+            return CLI_EXIT_USAGE;
+         }
+         if (r == 0) {
+            return cli_option_error ("run", opt, argv);
+         }
+      }
+      }
+   }
+   if (help) {
+      fputs (run_help, stdout);
+      fputs (cli_common_help, stdout);
+      return -1;
+   }
+   if (!o->key) {
+      return cli_usage_error ("run", "missing --key KEY");
+   }
+   if (optind >= argc) {
+      return cli_usage_error ("run", "missing COMMAND to run");
+   }
+   o->cmd = argv + optind;
+   return CLI_EXIT_OK;
+}
+
+/* Runs the command under the held lock; returns the exit code. */
+static int
+run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
+{
+   char token[32], grace[32];
+   snprintf (token, sizeof token, "%" PRId64, mongolock_lock_token (lock));
+   cli_format_duration (o->grace_ms, grace, sizeof grace);
+   pid_t pid = 0;
+   int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, &pid);
+   bool lost = false;
+   int status = 0;
+   if (rc == CLI_EXIT_OK) {
+      pthread_mutex_lock (&st->mu);
+      st->pid = pid;
+      pthread_mutex_unlock (&st->mu);
+      cli_supervise_t sv = {.pid = pid,
+                            .sigfd = sigfd,
+                            .lost_fd = lost_r,
+                            .grace_ms = o->grace_ms,
+                            .grace_text = grace,
+                            .verbose = o->verbose,
+                            .on_lost = on_lost,
+                            .on_lost_data = st};
+      int how = cli_child_supervise (&sv, &status);
+      lost = how == CLI_SUPERVISE_LOST;
+      if (how == CLI_SUPERVISE_ERROR) {
+         rc = CLI_EXIT_INTERNAL;
+      } else if (WIFEXITED (status)) {
+         rc = WEXITSTATUS (status);
+      } else if (WIFSIGNALED (status)) {
+         rc = 128 + WTERMSIG (status);
+      }
+   }
+   bson_error_t error;
+   if (!lost && !mongolock_lock_release (lock, &error)) {
+      if (error.domain == MONGOLOCK_ERROR_DOMAIN &&
+          (error.code == MONGOLOCK_ERROR_LOST || error.code == MONGOLOCK_ERROR_NOT_HELD)) {
+         lost = true;
+         cli_error ("the lock \"%s\" was lost before the command finished: %s", o->key, error.message);
+      } else {
+         char what[600];
+         snprintf (what, sizeof what, "could not release lock \"%s\" (it expires with its lease)", o->key);
+         (void) cli_report_error (what, &error);
+      }
+   } else if (!lost && o->verbose) {
+      cli_error ("released lock \"%s\"", o->key);
+   }
+   return lost ? CLI_EXIT_LOST : rc;
+}
+
+int
+cli_cmd_run (int argc, char **argv, cli_common_t *common)
+{
+   run_opts_t o;
+   int rc = parse (argc, argv, common, &o);
+   if (rc != CLI_EXIT_OK) {
+      return rc < 0 ? CLI_EXIT_OK : rc;
+   }
+   /* Block the signals we handle before any thread exists (the driver's monitors, the
+    * renewal thread): they inherit the mask, so only the signalfd sees these signals. */
+   run_state_t st = {.lost_w = -1, .key = o.key};
+   pthread_mutex_init (&st.mu, NULL);
+   sigset_t set, old;
+   sigemptyset (&set);
+   sigaddset (&set, SIGINT);
+   sigaddset (&set, SIGTERM);
+   sigaddset (&set, SIGHUP);
+   sigaddset (&set, SIGCHLD);
+   pthread_sigmask (SIG_BLOCK, &set, &old);
+   int sigfd = signalfd (-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+   int lost_pipe[2] = {-1, -1};
+   if (sigfd < 0 || pipe2 (lost_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+      cli_error ("cannot set up signal handling: %s", strerror (errno));
+      rc = CLI_EXIT_INTERNAL;
+      goto out;
+   }
+   st.lost_w = lost_pipe[1];
+
+   /* A renewal must not hang past the lease: half of it, between 1 s and 30 s. */
+   int64_t socket_ms = o.lease_ms / 2;
+   socket_ms = socket_ms < 1000 ? 1000 : socket_ms > 30000 ? 30000 : socket_ms;
+   cli_conn_t conn;
+   if (cli_connect (common, socket_ms, &conn, &rc)) {
+      mongolock_lock_opts_t *lo = mongolock_lock_opts_new ();
+      bson_error_t error;
+      mongolock_lock_t *lock = NULL;
+      if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) && mongolock_lock_opts_set_wait_ms (lo, 0, &error)) {
+         mongolock_lock_opts_set_auto_renew (lo, true);
+         mongolock_lock_opts_set_event_callback (lo, on_event, &st);
+         lock = mongolock_lock_new (conn.client, o.key, lo, &error);
+      }
+      mongolock_lock_opts_destroy (lo);
+      if (!lock) {
+         rc = cli_report_error ("invalid lock", &error);
+      } else if ((rc = acquire (lock, o.wait_ms, sigfd, o.verbose)) == CLI_EXIT_OK) {
+         rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
+      }
+      mongolock_lock_destroy (lock);
+      cli_disconnect (&conn);
+   }
+out:
+   pthread_mutex_destroy (&st.mu);
+   if (sigfd >= 0) {
+      close (sigfd);
+   }
+   if (lost_pipe[0] >= 0) {
+      close (lost_pipe[0]);
+      close (lost_pipe[1]);
+   }
+   return rc;
+}

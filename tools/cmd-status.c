@@ -1,0 +1,223 @@
+/* mongolock status: list locks with holder, fencing token and time left by the server's clock. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char status_help[] =
+   "Usage: mongolock status [--prefix P] [--json] [CONNECTION OPTIONS]\n"
+   "List locks sorted by key: key, state (held, expired or free), time left by the\n"
+   "server's clock, fencing token and holder.\n"
+   "\n"
+   "  --prefix P              only locks whose key starts with P\n"
+   "  --json                  one JSON document: {\"locks\": [{key, state, held, holder,\n"
+   "                          token, remainingMs, expiresAt}, ...]}\n";
+
+typedef struct {
+   const char *key;
+   const char *holder; /* NULL: none */
+   int64_t token;
+   bool has_remaining;
+   int64_t remaining_ms;
+   bool has_expires;
+   int64_t expires_at;
+   bool held;
+} lock_row_t;
+
+static void
+read_row (const bson_t *doc, lock_row_t *row)
+{
+   memset (row, 0, sizeof *row);
+   row->key = "";
+   bson_iter_t it;
+   bson_iter_init (&it, doc);
+   while (bson_iter_next (&it)) {
+      const char *k = bson_iter_key (&it);
+      if (strcmp (k, "key") == 0 && BSON_ITER_HOLDS_UTF8 (&it)) {
+         row->key = bson_iter_utf8 (&it, NULL);
+      } else if (strcmp (k, "owner") == 0 && BSON_ITER_HOLDS_UTF8 (&it)) {
+         row->holder = bson_iter_utf8 (&it, NULL);
+      } else if (strcmp (k, "token") == 0 && BSON_ITER_HOLDS_NUMBER (&it)) {
+         row->token = bson_iter_as_int64 (&it);
+      } else if (strcmp (k, "remainingMs") == 0 && BSON_ITER_HOLDS_NUMBER (&it)) {
+         row->has_remaining = true;
+         row->remaining_ms = bson_iter_as_int64 (&it);
+      } else if (strcmp (k, "expiresAt") == 0 && BSON_ITER_HOLDS_DATE_TIME (&it)) {
+         row->has_expires = true;
+         row->expires_at = bson_iter_date_time (&it);
+      } else if (strcmp (k, "held") == 0 && BSON_ITER_HOLDS_BOOL (&it)) {
+         row->held = bson_iter_bool (&it);
+      }
+   }
+}
+
+static const char *
+row_state (const lock_row_t *row)
+{
+   return row->held ? "held" : row->holder ? "expired" : "free";
+}
+
+static void
+print_json (const bson_t *locks, mongolock_client_t *client)
+{
+   bson_t out = BSON_INITIALIZER, arr, item;
+   BSON_APPEND_UTF8 (&out, "database", mongolock_client_database_name (client));
+   BSON_APPEND_UTF8 (&out, "collection", mongolock_client_collection_name (client));
+   BSON_APPEND_ARRAY_BEGIN (&out, "locks", &arr);
+   bson_iter_t it;
+   uint32_t i = 0;
+   bson_iter_init (&it, locks);
+   while (bson_iter_next (&it)) {
+      bson_t doc;
+      uint32_t len;
+      const uint8_t *data;
+      if (!BSON_ITER_HOLDS_DOCUMENT (&it)) {
+         continue;
+      }
+      bson_iter_document (&it, &len, &data);
+      bson_init_static (&doc, data, len);
+      lock_row_t row;
+      read_row (&doc, &row);
+      char idx[16];
+      snprintf (idx, sizeof idx, "%u", i++);
+      BSON_APPEND_DOCUMENT_BEGIN (&arr, idx, &item);
+      BSON_APPEND_UTF8 (&item, "key", row.key);
+      BSON_APPEND_UTF8 (&item, "state", row_state (&row));
+      BSON_APPEND_BOOL (&item, "held", row.held);
+      if (row.holder) {
+         BSON_APPEND_UTF8 (&item, "holder", row.holder);
+      } else {
+         BSON_APPEND_NULL (&item, "holder");
+      }
+      BSON_APPEND_INT64 (&item, "token", row.token);
+      if (row.has_remaining) {
+         BSON_APPEND_INT64 (&item, "remainingMs", row.remaining_ms);
+      } else {
+         BSON_APPEND_NULL (&item, "remainingMs");
+      }
+      if (row.has_expires) {
+         BSON_APPEND_DATE_TIME (&item, "expiresAt", row.expires_at);
+      } else {
+         BSON_APPEND_NULL (&item, "expiresAt");
+      }
+      bson_append_document_end (&arr, &item);
+   }
+   bson_append_array_end (&out, &arr);
+   cli_print_json (&out);
+   bson_destroy (&out);
+}
+
+static void
+print_table (const bson_t *locks, const char *prefix)
+{
+   bson_iter_t it;
+   int key_w = 3;
+   uint32_t n = 0;
+   bson_iter_init (&it, locks);
+   while (bson_iter_next (&it)) {
+      bson_t doc;
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_document (&it, &len, &data);
+      bson_init_static (&doc, data, len);
+      lock_row_t row;
+      read_row (&doc, &row);
+      int w = (int) strlen (row.key);
+      key_w = w > key_w ? (w > 60 ? 60 : w) : key_w;
+      n++;
+   }
+   if (n == 0) {
+      printf ("no locks%s%s%s\n", prefix ? " with prefix \"" : "", prefix ? prefix : "", prefix ? "\"" : "");
+      return;
+   }
+   printf ("%-*s  %-7s  %8s  %-20s  %s\n", key_w, "KEY", "STATE", "LEFT", "TOKEN", "HOLDER");
+   bson_iter_init (&it, locks);
+   while (bson_iter_next (&it)) {
+      bson_t doc;
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_document (&it, &len, &data);
+      bson_init_static (&doc, data, len);
+      lock_row_t row;
+      read_row (&doc, &row);
+      char left[32] = "-";
+      if (row.held && row.has_remaining) {
+         cli_format_duration (row.remaining_ms, left, sizeof left);
+      }
+      printf ("%-*s  %-7s  %8s  %-20" PRId64 "  %s\n",
+              key_w,
+              row.key,
+              row_state (&row),
+              left,
+              row.token,
+              row.holder ? row.holder : "-");
+   }
+}
+
+int
+cli_cmd_status (int argc, char **argv, cli_common_t *common)
+{
+   static const struct option longopts[] = {
+      CLI_COMMON_LONG_OPTIONS,
+      {"prefix", required_argument, NULL, 'p'},
+      {"json", no_argument, NULL, 'j'},
+      {0},
+   };
+   const char *prefix = NULL;
+   bool json = false, help = false;
+   int opt;
+   opterr = 0;
+   optind = 0;
+   while ((opt = getopt_long (argc, argv, ":h", longopts, NULL)) != -1) {
+      switch (opt) {
+      case 'p':
+         prefix = optarg;
+         break;
+      case 'j':
+         json = true;
+         break;
+      case 'h':
+         help = true;
+         break;
+      default: {
+         int r = cli_common_option (common, opt, optarg, &help);
+         if (r < 0) {
+            return CLI_EXIT_USAGE;
+         }
+         if (r == 0) {
+            return cli_option_error ("status", opt, argv);
+         }
+      }
+      }
+   }
+   if (help) {
+      fputs (status_help, stdout);
+      fputs (cli_common_help, stdout);
+      return CLI_EXIT_OK;
+   }
+   if (optind < argc) {
+      return cli_usage_error ("status", "unexpected argument '%s'", argv[optind]);
+   }
+   cli_conn_t conn;
+   int rc;
+   if (!cli_connect (common, 30000, &conn, &rc)) {
+      return rc;
+   }
+   bson_t locks;
+   bson_error_t error;
+   if (mongolock_client_list_locks (conn.client, prefix, 0, &locks, &error)) {
+      if (json) {
+         print_json (&locks, conn.client);
+      } else {
+         print_table (&locks, prefix && *prefix ? prefix : NULL);
+      }
+      rc = CLI_EXIT_OK;
+   } else {
+      rc = cli_report_error ("cannot list locks", &error);
+   }
+   bson_destroy (&locks);
+   cli_disconnect (&conn);
+   return rc;
+}

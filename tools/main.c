@@ -1,0 +1,125 @@
+/* mongolock: command-line tool for mongolock locks. See mongolock.1. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char main_help[] =
+   "Usage: mongolock [CONNECTION OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
+   "Distributed locks stored in MongoDB, from the shell.\n"
+   "\n"
+   "Commands:\n"
+   "  run --key KEY [--lease D] [--wait D] [--fence-env NAME] -- CMD [ARGS...]\n"
+   "                          run CMD while holding the lock KEY\n"
+   "  status [--prefix P] [--json]\n"
+   "                          list locks: holder, fencing token, time left, state\n"
+   "  release --force KEY     break a stuck lock and print who held it\n"
+   "  migrate [--spec FILE] [--dry-run] [--json]\n"
+   "                          create the lock collection's and the spec's unique indexes\n"
+   "\n"
+   "Run 'mongolock COMMAND --help' for a command's options. See mongolock(1).\n"
+   "\n";
+
+typedef int (*cmd_fn) (int argc, char **argv, cli_common_t *common);
+
+static const struct {
+   const char *name;
+   cmd_fn fn;
+} commands[] = {
+   {"run", cli_cmd_run},
+   {"status", cli_cmd_status},
+   {"release", cli_cmd_release},
+   {"migrate", cli_cmd_migrate},
+};
+
+static int
+dispatch (int argc, char **argv)
+{
+   static const struct option longopts[] = {
+      CLI_COMMON_LONG_OPTIONS,
+      {"version", no_argument, NULL, 'V'},
+      {0},
+   };
+   cli_common_t common;
+   cli_common_init (&common);
+   bool help = false;
+   int opt;
+   opterr = 0;
+   optind = 0;
+   /* "+": stop at the subcommand; its options are parsed by the subcommand. */
+   while ((opt = getopt_long (argc, argv, "+:hV", longopts, NULL)) != -1) {
+      if (opt == 'V') {
+         printf ("mongolock %s (libmongoc %s)\n", MONGOLOCK_VERSION_S, mongoc_get_version ());
+         return CLI_EXIT_OK;
+      }
+      if (opt == 'h') {
+         help = true;
+         continue;
+      }
+      int r = cli_common_option (&common, opt, optarg, &help);
+      if (r < 0) {
+         return CLI_EXIT_USAGE;
+      }
+      if (r == 0) {
+         return cli_option_error (NULL, opt, argv);
+      }
+   }
+   if (help) {
+      fputs (main_help, stdout);
+      fputs (cli_common_help, stdout);
+      return CLI_EXIT_OK;
+   }
+   if (optind >= argc) {
+      return cli_usage_error (NULL, "missing command (run, status, release or migrate)");
+   }
+   const char *name = argv[optind];
+   if (strcmp (name, "help") == 0) {
+      if (optind + 1 < argc) {
+         char *sub[] = {argv[optind + 1], (char *) "--help", NULL};
+         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+            if (strcmp (argv[optind + 1], commands[i].name) == 0) {
+               return commands[i].fn (2, sub, &common);
+            }
+         }
+         return cli_usage_error (NULL, "unknown command '%s'", argv[optind + 1]);
+      }
+      fputs (main_help, stdout);
+      fputs (cli_common_help, stdout);
+      return CLI_EXIT_OK;
+   }
+   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+      if (strcmp (name, commands[i].name) == 0) {
+         return commands[i].fn (argc - optind, argv + optind, &common);
+      }
+   }
+   return cli_usage_error (NULL, "unknown command '%s'", name);
+}
+
+/* Errors reach the user through bson_error_t, as one line each; the driver's own log
+ * lines (warnings, monitoring chatter) only with MONGOLOCK_DRIVER_LOG set. */
+static void
+quiet_log (mongoc_log_level_t level, const char *domain, const char *message, void *data)
+{
+   (void) data;
+   if (getenv ("MONGOLOCK_DRIVER_LOG")) {
+      mongoc_log_default_handler (level, domain, message, NULL);
+   }
+}
+
+int
+main (int argc, char **argv)
+{
+   mongoc_log_set_handler (quiet_log, NULL);
+   mongoc_init ();
+   int rc = dispatch (argc, argv);
+   if (fflush (stdout) != 0 || ferror (stdout)) {
+      cli_error ("cannot write to standard output");
+      if (rc == CLI_EXIT_OK) {
+         rc = CLI_EXIT_INTERNAL;
+      }
+   }
+   mongoc_cleanup ();
+   return rc;
+}
