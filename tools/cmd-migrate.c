@@ -1,12 +1,456 @@
-/* mongolock migrate: placeholder until the unique-index helper lands. */
-#include "cli.h"
+/* mongolock migrate: the lock collection's indexes and the spec file's unique indexes.
+ * Everything is checked first (duplicates, conflicting indexes) and built only when every
+ * check passed, so a failed migration builds nothing. */
+#include "spec.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char migrate_help[] =
+   "Usage: mongolock migrate [--spec FILE] [--dry-run] [--json] [CONNECTION OPTIONS]\n"
+   "Create the lock collection's TTL cleanup index and the unique indexes listed in FILE.\n"
+   "Idempotent: indexes that exist are left alone. Every index is checked before any is\n"
+   "built; existing duplicates or a conflicting index stop the migration with a report,\n"
+   "and nothing is built.\n"
+   "\n"
+   "  --spec FILE             JSON: {\"database\": \"app\", \"indexes\": [{\"collection\": \"users\",\n"
+   "                          \"keys\": {\"email\": 1}, \"partialFilterExpression\": {...},\n"
+   "                          \"name\": \"...\"}]}; database defaults to --db, then the URI's\n"
+   "  --dry-run               check and print what would be done; change nothing\n"
+   "  --json                  print the results as one JSON document\n"
+   "Exit status: 0 done, 80 duplicates, 81 conflicting index, 65 invalid spec, 66 spec\n"
+   "file missing, 64 usage, 69 unreachable, 76 server error, 77 authentication, 78 bad URI.\n";
+
+typedef struct {
+   const char *db;
+   const char *collection;
+   const cli_spec_index_t *index; /* NULL: the lock collection's TTL index */
+   const char *action;            /* created, exists, would-create, duplicates, conflict, error, skipped */
+   char *lock_index_name;         /* the TTL index's name, once seen */
+   bson_t report;
+   bson_error_t error;
+   int exit_code;
+} result_t;
+
+/* Whether the lock collection already has its TTL index on expiresAt. */
+static bool
+lock_index_exists (cli_conn_t *conn, bool *exists, char **name, bson_error_t *error)
+{
+   *exists = false;
+   mongoc_client_t *c = mongoc_client_pool_pop (conn->pool);
+   mongoc_collection_t *coll = mongoc_client_get_collection (
+      c, mongolock_client_database_name (conn->client), mongolock_client_collection_name (conn->client));
+   mongoc_cursor_t *cursor = mongoc_collection_find_indexes_with_opts (coll, NULL);
+   const bson_t *doc;
+   while (mongoc_cursor_next (cursor, &doc)) {
+      bson_iter_t it, key;
+      if (bson_iter_init_find (&it, doc, "expireAfterSeconds") && bson_iter_init_find (&key, doc, "key") &&
+          BSON_ITER_HOLDS_DOCUMENT (&key) && bson_iter_recurse (&key, &key) && bson_iter_next (&key) &&
+          strcmp (bson_iter_key (&key), "expiresAt") == 0 && !bson_iter_next (&key)) {
+         *exists = true;
+         if (bson_iter_init_find (&it, doc, "name") && BSON_ITER_HOLDS_UTF8 (&it)) {
+            bson_free (*name);
+            *name = bson_strdup (bson_iter_utf8 (&it, NULL));
+         }
+      }
+   }
+   bool ok = true;
+   bson_error_t err;
+   /* 26 NamespaceNotFound: no collection yet, so no index. */
+   if (mongoc_cursor_error (cursor, &err) && !(err.domain == MONGOC_ERROR_SERVER && err.code == 26)) {
+      *error = err;
+      ok = false;
+   }
+   mongoc_cursor_destroy (cursor);
+   mongoc_collection_destroy (coll);
+   mongoc_client_pool_push (conn->pool, c);
+   return ok;
+}
+
+static void
+run_lock_index (cli_conn_t *conn, bool apply, result_t *r)
+{
+   bool exists, again;
+   if (!lock_index_exists (conn, &exists, &r->lock_index_name, &r->error)) {
+      r->action = "error";
+   } else if (!apply) {
+      r->action = exists ? "exists" : "would-create";
+   } else if (!mongolock_client_ensure_indexes (conn->client, &r->error)) {
+      /* 85/86: an index of that name or key with other options. */
+      bool conflict = r->error.domain == MONGOC_ERROR_SERVER && (r->error.code == 85 || r->error.code == 86);
+      r->action = conflict ? "conflict" : "error";
+   } else {
+      r->action = exists ? "exists" : "created";
+      if (!exists) {
+         bson_error_t ignored; /* only for the name in the report */
+         (void) lock_index_exists (conn, &again, &r->lock_index_name, &ignored);
+      }
+   }
+   if (strcmp (r->action, "conflict") == 0) {
+      r->exit_code = CLI_EXIT_CONFLICT;
+   } else if (strcmp (r->action, "error") == 0) {
+      r->exit_code = cli_exit_code_for (&r->error);
+   }
+}
+
+static void
+run_unique_index (cli_conn_t *conn, bool apply, result_t *r)
+{
+   const cli_spec_index_t *ix = r->index;
+   bson_t opts = BSON_INITIALIZER;
+   if (ix->name) {
+      BSON_APPEND_UTF8 (&opts, "name", ix->name);
+   }
+   if (ix->has_pfe) {
+      BSON_APPEND_DOCUMENT (&opts, "partialFilterExpression", &ix->pfe);
+   }
+   BSON_APPEND_BOOL (&opts, "dryRun", !apply);
+   mongoc_client_t *c = mongoc_client_pool_pop (conn->pool);
+   mongoc_collection_t *coll = mongoc_client_get_collection (c, r->db, r->collection);
+   bson_destroy (&r->report);
+   bool ok = mongolock_unique_index_ensure (coll, &ix->keys, &opts, &r->report, &r->error);
+   mongoc_collection_destroy (coll);
+   mongoc_client_pool_push (conn->pool, c);
+   bson_destroy (&opts);
+   bson_iter_t it;
+   r->action = "error";
+   if (bson_iter_init_find (&it, &r->report, "action") && BSON_ITER_HOLDS_UTF8 (&it)) {
+      r->action = bson_iter_utf8 (&it, NULL); /* points into r->report */
+   }
+   if (!ok) {
+      r->exit_code = cli_exit_code_for (&r->error);
+      if (r->exit_code == CLI_EXIT_USAGE) {
+         r->exit_code = CLI_EXIT_SPEC_INVALID; /* the library refused the spec's keys or options */
+      }
+      if (strcmp (r->action, "duplicates") != 0 && strcmp (r->action, "conflict") != 0) {
+         r->action = "error";
+      }
+   }
+}
+
+static const char *
+report_name (const result_t *r)
+{
+   bson_iter_t it;
+   if (!r->index) {
+      return r->lock_index_name ? r->lock_index_name : "(TTL index)";
+   }
+   if (bson_iter_init_find (&it, &r->report, "name") && BSON_ITER_HOLDS_UTF8 (&it) && *bson_iter_utf8 (&it, NULL)) {
+      return bson_iter_utf8 (&it, NULL);
+   }
+   return r->index->name ? r->index->name : "?";
+}
+
+/* One line for a duplicates report: counts and up to three sample keys. */
+static void
+print_duplicates (const result_t *r)
+{
+   bson_iter_t it, sample;
+   int64_t groups = 0, docs = 0;
+   if (bson_iter_init_find (&it, &r->report, "duplicateGroups")) {
+      groups = bson_iter_as_int64 (&it);
+   }
+   if (bson_iter_init_find (&it, &r->report, "duplicateDocuments")) {
+      docs = bson_iter_as_int64 (&it);
+   }
+   printf (": %" PRId64 " key value%s shared by %" PRId64 " documents", groups, groups == 1 ? "" : "s", docs);
+   if (bson_iter_init_find (&it, &r->report, "sample") && BSON_ITER_HOLDS_ARRAY (&it) &&
+       bson_iter_recurse (&it, &sample)) {
+      int shown = 0;
+      while (bson_iter_next (&sample) && shown < 3) {
+         bson_iter_t f;
+         uint32_t len;
+         const uint8_t *data;
+         bson_t key;
+         if (!BSON_ITER_HOLDS_DOCUMENT (&sample) || !bson_iter_recurse (&sample, &f) ||
+             !bson_iter_find (&f, "key") || !BSON_ITER_HOLDS_DOCUMENT (&f)) {
+            continue;
+         }
+         bson_iter_document (&f, &len, &data);
+         bson_init_static (&key, data, len);
+         char *json = bson_as_relaxed_extended_json (&key, NULL);
+         bson_iter_t cnt;
+         int64_t count = 0;
+         if (bson_iter_recurse (&sample, &cnt) && bson_iter_find (&cnt, "count")) {
+            count = bson_iter_as_int64 (&cnt);
+         }
+         printf ("%s %s x%" PRId64, shown ? "," : "; e.g.", json, count);
+         bson_free (json);
+         shown++;
+      }
+   }
+}
+
+/* The existing index behind a conflict: " (existing: {key}, unique: b)". */
+static void
+print_conflict (const result_t *r)
+{
+   bson_iter_t it, f;
+   if (!bson_iter_init_find (&it, &r->report, "conflict") || !BSON_ITER_HOLDS_DOCUMENT (&it)) {
+      return;
+   }
+   bool unique = bson_iter_recurse (&it, &f) && bson_iter_find (&f, "unique") && bson_iter_as_bool (&f);
+   char *key = NULL;
+   if (bson_iter_recurse (&it, &f) && bson_iter_find (&f, "key") && BSON_ITER_HOLDS_DOCUMENT (&f)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t doc;
+      bson_iter_document (&f, &len, &data);
+      bson_init_static (&doc, data, len);
+      key = bson_as_relaxed_extended_json (&doc, NULL);
+   }
+   printf (" (existing: %s, unique: %s)", key ? key : "?", unique ? "true" : "false");
+   bson_free (key);
+}
+
+static void
+print_text (const result_t *res, size_t n, bool stopped)
+{
+   for (size_t i = 0; i < n; i++) {
+      const result_t *r = &res[i];
+      const char *action = r->action;
+      if (strcmp (action, "would-create") == 0) {
+         action = stopped ? "not built" : "would create";
+      }
+      char *keys = r->index ? bson_as_relaxed_extended_json (&r->index->keys, NULL) : NULL;
+      printf ("%-12s  %s.%s  %s %s%s",
+              action,
+              r->db,
+              r->collection,
+              report_name (r),
+              keys ? keys : "{ \"expiresAt\" : 1 }",
+              keys ? "" : " (TTL, lock cleanup)");
+      bson_free (keys);
+      if (strcmp (r->action, "duplicates") == 0) {
+         print_duplicates (r);
+      } else if (strcmp (r->action, "conflict") == 0) {
+         printf (": %s", r->error.message);
+         print_conflict (r);
+      } else if (strcmp (r->action, "error") == 0) {
+         printf (": %s", r->error.message);
+      }
+      putchar ('\n');
+   }
+}
+
+static void
+print_json (const result_t *res, size_t n, bool dry_run, bool ok, bool changed)
+{
+   bson_t out = BSON_INITIALIZER, arr, item;
+   BSON_APPEND_BOOL (&out, "ok", ok);
+   BSON_APPEND_BOOL (&out, "dryRun", dry_run);
+   BSON_APPEND_BOOL (&out, "changed", changed);
+   BSON_APPEND_ARRAY_BEGIN (&out, "results", &arr);
+   for (size_t i = 0; i < n; i++) {
+      const result_t *r = &res[i];
+      char idx[24];
+      snprintf (idx, sizeof idx, "%zu", i);
+      BSON_APPEND_DOCUMENT_BEGIN (&arr, idx, &item);
+      BSON_APPEND_UTF8 (&item, "database", r->db);
+      BSON_APPEND_UTF8 (&item, "collection", r->collection);
+      BSON_APPEND_UTF8 (&item, "kind", r->index ? "unique" : "lock-ttl");
+      if (r->index) {
+         BSON_APPEND_DOCUMENT (&item, "keys", &r->index->keys);
+         BSON_APPEND_UTF8 (&item, "name", report_name (r));
+      } else {
+         BCON_APPEND (&item, "keys", "{", "expiresAt", BCON_INT32 (1), "}");
+         if (r->lock_index_name) {
+            BSON_APPEND_UTF8 (&item, "name", r->lock_index_name);
+         } else {
+            BSON_APPEND_NULL (&item, "name");
+         }
+      }
+      BSON_APPEND_UTF8 (&item, "action", r->action);
+      bson_iter_t it;
+      bson_iter_init (&it, &r->report);
+      while (bson_iter_next (&it)) {
+         const char *k = bson_iter_key (&it);
+         if (strcmp (k, "name") != 0 && strcmp (k, "action") != 0) {
+            bson_append_iter (&item, k, -1, &it);
+         }
+      }
+      if (r->exit_code != CLI_EXIT_OK) {
+         BSON_APPEND_UTF8 (&item, "error", r->error.message);
+      }
+      bson_append_document_end (&arr, &item);
+   }
+   bson_append_array_end (&out, &arr);
+   cli_print_json (&out);
+   bson_destroy (&out);
+}
+
+/* Runs every step (check or apply); stops at the first failure when stop_early. Returns
+ * the first failure's exit code. */
+static int
+run_steps (cli_conn_t *conn, result_t *res, size_t n, bool apply, bool stop_early)
+{
+   int rc = CLI_EXIT_OK;
+   for (size_t i = 0; i < n; i++) {
+      result_t *r = &res[i];
+      r->exit_code = CLI_EXIT_OK;
+      memset (&r->error, 0, sizeof r->error);
+      if (rc != CLI_EXIT_OK && stop_early) {
+         r->action = "skipped";
+         continue;
+      }
+      if (r->index) {
+         run_unique_index (conn, apply, r);
+      } else {
+         run_lock_index (conn, apply, r);
+      }
+      if (r->exit_code != CLI_EXIT_OK && rc == CLI_EXIT_OK) {
+         rc = r->exit_code;
+      }
+   }
+   return rc;
+}
+
+static int
+count_action (const result_t *res, size_t n, const char *action)
+{
+   int k = 0;
+   for (size_t i = 0; i < n; i++) {
+      k += strcmp (res[i].action, action) == 0;
+   }
+   return k;
+}
+
+static int
+parse (int argc, char **argv, cli_common_t *common, const char **spec_path, bool *dry_run, bool *json)
+{
+   static const struct option longopts[] = {
+      CLI_COMMON_LONG_OPTIONS,
+      {"spec", required_argument, NULL, 's'},
+      {"dry-run", no_argument, NULL, 'n'},
+      {"json", no_argument, NULL, 'j'},
+      {0},
+   };
+   bool help = false;
+   int opt;
+   opterr = 0;
+   optind = 0;
+   while ((opt = getopt_long (argc, argv, ":hs:n", longopts, NULL)) != -1) {
+      switch (opt) {
+      case 's':
+         *spec_path = optarg;
+         break;
+      case 'n':
+         *dry_run = true;
+         break;
+      case 'j':
+         *json = true;
+         break;
+      case 'h':
+         help = true;
+         break;
+      default: {
+         int r = cli_common_option (common, opt, optarg, &help);
+         if (r < 0) {
+            return CLI_EXIT_USAGE;
+         }
+         if (r == 0) {
+            return cli_option_error ("migrate", opt, argv);
+         }
+      }
+      }
+   }
+   if (help) {
+      fputs (migrate_help, stdout);
+      fputs (cli_common_help, stdout);
+      return -1;
+   }
+   if (optind < argc) {
+      return cli_usage_error ("migrate", "unexpected argument '%s' (the spec file goes with --spec)", argv[optind]);
+   }
+   return CLI_EXIT_OK;
+}
 
 int
 cli_cmd_migrate (int argc, char **argv, cli_common_t *common)
 {
-   (void) argc;
-   (void) argv;
-   (void) common;
-   cli_error ("migrate is not available yet");
-   return CLI_EXIT_INTERNAL;
+   const char *spec_path = NULL;
+   bool dry_run = false, json = false;
+   int rc = parse (argc, argv, common, &spec_path, &dry_run, &json);
+   if (rc != CLI_EXIT_OK) {
+      return rc < 0 ? CLI_EXIT_OK : rc;
+   }
+   cli_spec_t spec;
+   memset (&spec, 0, sizeof spec);
+   if (spec_path && (rc = cli_spec_load (spec_path, &spec)) != CLI_EXIT_OK) {
+      return rc;
+   }
+   cli_conn_t conn;
+   /* Index builds and duplicate scans of large collections take a while. */
+   if (!cli_connect (common, 10 * 60 * 1000, &conn, &rc)) {
+      cli_spec_destroy (&spec);
+      return rc;
+   }
+   const char *db = spec.database ? spec.database : common->db ? common->db : mongoc_uri_get_database (conn.uri);
+   if (spec.n > 0 && !db) {
+      rc = cli_usage_error ("migrate", "no database for the spec's collections: set \"database\" in %s or use --db",
+                            spec_path);
+      goto done;
+   }
+   if ((rc = cli_ping (&conn)) != CLI_EXIT_OK) {
+      goto done;
+   }
+   size_t n = spec.n + 1;
+   result_t *res = bson_malloc0 (n * sizeof *res);
+   res[0].db = mongolock_client_database_name (conn.client);
+   res[0].collection = mongolock_client_collection_name (conn.client);
+   for (size_t i = 0; i < spec.n; i++) {
+      res[i + 1].db = db;
+      res[i + 1].collection = spec.indexes[i].collection;
+      res[i + 1].index = &spec.indexes[i];
+   }
+   for (size_t i = 0; i < n; i++) {
+      bson_init (&res[i].report);
+   }
+   /* Check everything first; build only when every check passed. */
+   rc = run_steps (&conn, res, n, false, false);
+   bool changed = false;
+   if (rc == CLI_EXIT_OK && !dry_run) {
+      rc = run_steps (&conn, res, n, true, true);
+      changed = count_action (res, n, "created") > 0;
+   }
+   if (json) {
+      print_json (res, n, dry_run, rc == CLI_EXIT_OK, changed);
+   } else {
+      print_text (res, n, rc != CLI_EXIT_OK);
+      int created = count_action (res, n, "created"), exists = count_action (res, n, "exists");
+      int would = count_action (res, n, "would-create");
+      if (rc != CLI_EXIT_OK) {
+         printf ("migration stopped: %s\n",
+                 changed ? "the indexes marked created were built; the rest were not" : "nothing was changed");
+      } else if (dry_run) {
+         printf ("dry run: %d index%s would be created, %d already exist%s; nothing was changed\n",
+                 would,
+                 would == 1 ? "" : "es",
+                 exists,
+                 exists == 1 ? "s" : "");
+      } else if (created == 0) {
+         printf ("nothing to do: all %d indexes already exist\n", exists);
+      } else {
+         printf ("created %d index%s, %d already existed\n", created, created == 1 ? "" : "es", exists);
+      }
+   }
+   if (rc != CLI_EXIT_OK) {
+      for (size_t i = 0; i < n; i++) {
+         if (res[i].exit_code != CLI_EXIT_OK) {
+            cli_error ("migrate: %s.%s: %s", res[i].db, res[i].collection, res[i].error.message);
+            break;
+         }
+      }
+   }
+   for (size_t i = 0; i < n; i++) {
+      bson_destroy (&res[i].report);
+      bson_free (res[i].lock_index_name);
+   }
+   bson_free (res);
+done:
+   cli_disconnect (&conn);
+   cli_spec_destroy (&spec);
+   return rc;
 }
