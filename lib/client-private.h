@@ -18,7 +18,10 @@ struct _mongolock_client_t {
    char *database;
    char *collection;
    char *identity;
-   mongoc_write_concern_t *write_concern;
+   /* {writeConcern: ...} for every lock write, built once and then only read: appending a
+    * mongoc_write_concern_t compiles it into a cache inside it, which is a write, so
+    * sharing one between threads would race. */
+   bson_t *write_opts;
    int64_t cleanup_secs;
 
    /* Estimate of (server wall clock - client wall clock), only ever used to bound backoff

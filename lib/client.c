@@ -21,7 +21,8 @@ client_new (mongoc_client_pool_t *pool, bool owns_pool, const mongolock_client_o
    client->database = bson_strdup (opts->database);
    client->collection = bson_strdup (opts->collection);
    client->identity = identity;
-   client->write_concern = mongoc_write_concern_copy (opts->write_concern);
+   client->write_opts = bson_new ();
+   mongoc_write_concern_append (opts->write_concern, client->write_opts);
    client->cleanup_secs = opts->cleanup_secs;
    pthread_mutex_init (&client->clock_mu, NULL);
    mongolock_client_opts_destroy (defaults);
@@ -76,7 +77,7 @@ mongolock_client_destroy (mongolock_client_t *client)
    bson_free (client->database);
    bson_free (client->collection);
    bson_free (client->identity);
-   mongoc_write_concern_destroy (client->write_concern);
+   bson_destroy (client->write_opts);
    pthread_mutex_destroy (&client->clock_mu);
    bson_free (client);
 }
@@ -146,12 +147,9 @@ check_write_reply (const bson_t *reply, bson_error_t *error)
 bool
 _mongolock_client_write_command (mongolock_client_t *client, bson_t *cmd, bson_t *reply, bson_error_t *error)
 {
-   bson_t opts = BSON_INITIALIZER;
-   mongoc_write_concern_append (client->write_concern, &opts);
    mongoc_client_t *c = mongoc_client_pool_pop (client->pool);
-   bool ok = mongoc_client_write_command_with_opts (c, client->database, cmd, &opts, reply, error);
+   bool ok = mongoc_client_write_command_with_opts (c, client->database, cmd, client->write_opts, reply, error);
    mongoc_client_pool_push (client->pool, c);
-   bson_destroy (&opts);
    return ok && check_write_reply (reply, error);
 }
 
