@@ -3,10 +3,13 @@
 #  - MONGOLOCK_TEST_URI set: use that server (a real MongoDB, e.g. from docker/).
 #  - otherwise: start the bundled test server (tests/mongod-lite) on a free loopback port,
 #    wait for it to say READY, run the tests, and stop it by PID, also when tests fail.
+#  - MONGOLOCK_TEST_WRAPPER (optional): a command put before the test binary only, e.g.
+#    "valgrind --error-exitcode=99 --leak-check=full" (never before the server).
 set -uo pipefail
 exe="$1"; shift
+read -r -a wrapper <<< "${MONGOLOCK_TEST_WRAPPER:-}"
 if [ -n "${MONGOLOCK_TEST_URI:-}" ]; then
-  exec "$exe" "$@"
+  exec "${wrapper[@]}" "$exe" "$@"
 fi
 server="${MONGOD_LITE:?MONGOD_LITE must point at tests/mongod-lite/server.js}"
 if [ ! -d "$(dirname "$server")/node_modules" ]; then
@@ -30,7 +33,7 @@ for _ in $(seq 1 300); do   # up to 30 s on a loaded machine
 done
 [ -n "$port" ] || { echo "run-live: the test server did not become ready" >&2; cat "$out.err" >&2; exit 1; }
 export MONGOLOCK_TEST_URI="mongodb://127.0.0.1:$port/?serverSelectionTimeoutMS=5000"
-"$exe" "$@"
+"${wrapper[@]}" "$exe" "$@"
 rc=$?
 if [ -s "$out.err" ]; then echo "--- test server stderr ---" >&2; tail -n 50 "$out.err" >&2; fi
 exit $rc
