@@ -1,0 +1,311 @@
+/* Live: degraded modes with the lock store unreachable for real (a client for a closed
+ * loopback port), and proof that contention and server errors never count as an outage. */
+#include <criterion/criterion.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "guard-test.h"
+#include "guard/guard-private.h"
+
+TestSuite (degraded, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
+
+typedef struct {
+   _Atomic int calls;
+   _Atomic int local_calls;
+   _Atomic int64_t last_token;
+} ctx_t;
+
+static bool
+fn (mongolock_guard_mode_t mode, int64_t token, void *data, bson_error_t *error)
+{
+   (void) error;
+   ctx_t *c = data;
+   atomic_fetch_add (&c->calls, 1);
+   if (mode == MONGOLOCK_GUARD_MODE_LOCAL) {
+      atomic_fetch_add (&c->local_calls, 1);
+   }
+   atomic_store (&c->last_token, token);
+   return true;
+}
+
+static bool
+unreachable_domain (const bson_error_t *e)
+{
+   return e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM;
+}
+
+Test (degraded, fail_closed_returns_the_store_error)
+{
+   lt_events_t ev;
+   gt_warnings_t w;
+   lt_events_init (&ev);
+   gt_warnings_init (&w);
+   mongolock_client_t *c = gt_unreachable_client ();
+   mongolock_guard_t *g = gt_guard (c, MONGOLOCK_GUARD_FAIL_CLOSED, 5000, 2000, &ev, &w);
+   ctx_t ctx = {0};
+   bson_error_t error;
+   mongolock_guard_mode_t mode = MONGOLOCK_GUARD_MODE_LOCKED;
+   cr_assert_not (mongolock_guard_run (g, "k", NULL, fn, &ctx, &mode, &error));
+   cr_assert (unreachable_domain (&error), "got %u/%u: %s", error.domain, error.code, error.message);
+   cr_assert_eq (atomic_load (&ctx.calls), 0, "fail-closed never runs the callback");
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_NONE);
+   cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_DEGRADED), 0);
+   cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_ACQUIRED), 0);
+   cr_assert_eq (gt_warnings_count (&w), 0);
+   mongolock_guard_destroy (g);
+   mongolock_client_destroy (c);
+}
+
+Test (degraded, fail_open_runs_locally_reports_the_mode_and_warns_once_per_key)
+{
+   lt_events_t ev;
+   gt_warnings_t w;
+   lt_events_init (&ev);
+   gt_warnings_init (&w);
+   mongolock_client_t *c = gt_unreachable_client ();
+   mongolock_guard_t *g = gt_guard (c, MONGOLOCK_GUARD_FAIL_OPEN, 5000, 2000, &ev, &w);
+   ctx_t ctx = {0};
+   atomic_store (&ctx.last_token, -1);
+   bson_error_t error;
+   mongolock_guard_mode_t mode = MONGOLOCK_GUARD_MODE_NONE;
+   cr_assert (mongolock_guard_run (g, "ml1:s:aaa", NULL, fn, &ctx, &mode, &error), "%s", error.message);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL);
+   cr_assert_eq (atomic_load (&ctx.local_calls), 1, "the callback is told it runs locally");
+   cr_assert_eq (atomic_load (&ctx.last_token), 0, "no fencing token without the store");
+   cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_DEGRADED), 1, "the event callback sees the mode");
+   cr_assert_neq (ev.last_error_code, 0, "the DEGRADED event carries the store's error");
+   cr_assert_eq (gt_warnings_count (&w), 1);
+   cr_assert_str_eq (w.last_key, "ml1:s:aaa");
+   cr_assert (strstr (w.last_message, "unreachable"), "%s", w.last_message);
+
+   for (int i = 0; i < 3; i++) {
+      cr_assert (mongolock_guard_run (g, "ml1:s:aaa", NULL, fn, &ctx, &mode, &error));
+      cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL);
+   }
+   cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_DEGRADED), 4, "an event on every degraded run");
+   cr_assert_eq (gt_warnings_count (&w), 1, "at most one warning per key per minute");
+   cr_assert (mongolock_guard_run (g, "ml1:s:bbb", NULL, fn, &ctx, &mode, &error));
+   cr_assert_eq (gt_warnings_count (&w), 2, "another key warns on its own");
+   cr_assert_str_eq (w.last_key, "ml1:s:bbb");
+
+   /* The throttle is per interval: shortened here (internal hook) so the test need not wait
+    * a minute. */
+   _mongolock_guard_set_warning_interval_ms (g, 1500);
+   int before = gt_warnings_count (&w);
+   cr_assert (mongolock_guard_run (g, "ml1:s:ccc", NULL, fn, &ctx, &mode, &error));
+   int64_t warned_at = mltest_now_ms ();
+   cr_assert_eq (gt_warnings_count (&w), before + 1);
+   cr_assert (mongolock_guard_run (g, "ml1:s:ccc", NULL, fn, &ctx, &mode, &error));
+   cr_assert_lt (mltest_now_ms () - warned_at, 1500, "the machine is too slow for this check");
+   cr_assert_eq (gt_warnings_count (&w), before + 1, "no second warning within the interval");
+   int64_t rest = 1600 - (mltest_now_ms () - warned_at);
+   if (rest > 0) {
+      mltest_sleep_ms (rest);
+   }
+   cr_assert (mongolock_guard_run (g, "ml1:s:ccc", NULL, fn, &ctx, &mode, &error));
+   cr_assert_eq (gt_warnings_count (&w), before + 2, "warns again once the interval has passed");
+   mongolock_guard_destroy (g);
+   mongolock_client_destroy (c);
+}
+
+/* Without a warning callback the warning goes to libmongoc's log handler. */
+typedef struct {
+   pthread_mutex_t mu;
+   int warnings;
+} log_capture_t;
+
+static void
+log_handler (mongoc_log_level_t level, const char *domain, const char *message, void *data)
+{
+   log_capture_t *cap = data;
+   if (level == MONGOC_LOG_LEVEL_WARNING && strcmp (domain, "mongolock") == 0 && strstr (message, "unreachable")) {
+      pthread_mutex_lock (&cap->mu);
+      cap->warnings++;
+      pthread_mutex_unlock (&cap->mu);
+   }
+}
+
+Test (degraded, default_warning_goes_to_the_mongoc_log)
+{
+   log_capture_t cap = {PTHREAD_MUTEX_INITIALIZER, 0};
+   mongoc_log_set_handler (log_handler, &cap);
+   mongolock_client_t *c = gt_unreachable_client ();
+   mongolock_guard_t *g = gt_guard (c, MONGOLOCK_GUARD_FAIL_OPEN, 5000, 2000, NULL, NULL);
+   ctx_t ctx = {0};
+   bson_error_t error;
+   for (int i = 0; i < 3; i++) {
+      cr_assert (mongolock_guard_run (g, "k", NULL, fn, &ctx, NULL, &error), "%s", error.message);
+   }
+   mongolock_guard_destroy (g);
+   mongolock_client_destroy (c);
+   mongoc_log_set_handler (mongoc_log_default_handler, NULL);
+   cr_assert_eq (cap.warnings, 1);
+}
+
+/* The local mutex still excludes the threads of this process. */
+typedef struct {
+   mongolock_guard_t *g;
+   _Atomic int inside;
+   _Atomic int overlaps;
+   _Atomic int not_local;
+   _Atomic int failures;
+   long counter;
+} shared_t;
+
+static bool
+count_fn (mongolock_guard_mode_t mode, int64_t token, void *data, bson_error_t *error)
+{
+   (void) token;
+   (void) error;
+   shared_t *s = data;
+   if (mode != MONGOLOCK_GUARD_MODE_LOCAL) {
+      atomic_fetch_add (&s->not_local, 1);
+   }
+   if (atomic_fetch_add (&s->inside, 1) != 0) {
+      atomic_fetch_add (&s->overlaps, 1);
+   }
+   long v = s->counter;
+   for (int i = 0; i < 50; i++) {
+      sched_yield ();
+   }
+   s->counter = v + 1;
+   atomic_fetch_sub (&s->inside, 1);
+   return true;
+}
+
+enum { THREADS = 6, ROUNDS = 5 };
+
+static void *
+thread_main (void *p)
+{
+   shared_t *s = p;
+   for (int i = 0; i < ROUNDS; i++) {
+      bson_error_t error;
+      mongolock_guard_mode_t mode;
+      if (!mongolock_guard_run (s->g, "shared", NULL, count_fn, s, &mode, &error) ||
+          mode != MONGOLOCK_GUARD_MODE_LOCAL) {
+         atomic_fetch_add (&s->failures, 1);
+      }
+   }
+   return NULL;
+}
+
+Test (degraded, fail_open_local_mutex_excludes_threads)
+{
+   mongolock_client_t *c = gt_unreachable_client ();
+   shared_t s = {.g = gt_guard (c, MONGOLOCK_GUARD_FAIL_OPEN, 5000, 30000, NULL, NULL)};
+   gt_warnings_t w;
+   gt_warnings_init (&w);
+   pthread_t t[THREADS];
+   for (int i = 0; i < THREADS; i++) {
+      pthread_create (&t[i], NULL, thread_main, &s);
+   }
+   for (int i = 0; i < THREADS; i++) {
+      pthread_join (t[i], NULL);
+   }
+   cr_assert_eq (atomic_load (&s.failures), 0);
+   cr_assert_eq (atomic_load (&s.not_local), 0);
+   cr_assert_eq (atomic_load (&s.overlaps), 0);
+   cr_assert_eq (s.counter, THREADS * ROUNDS);
+   cr_assert_eq (_mongolock_local_count (&s.g->local), 1, "only the warning throttle entry stays");
+   mongolock_guard_destroy (s.g);
+   mongolock_client_destroy (c);
+}
+
+typedef struct {
+   mongolock_guard_t *g;
+   pthread_mutex_t mu;
+   pthread_cond_t cond;
+   bool inside;
+   bool release;
+   bool ok;
+} blocker_t;
+
+static bool
+block_fn (mongolock_guard_mode_t mode, int64_t token, void *data, bson_error_t *error)
+{
+   (void) mode;
+   (void) token;
+   (void) error;
+   blocker_t *b = data;
+   pthread_mutex_lock (&b->mu);
+   b->inside = true;
+   pthread_cond_broadcast (&b->cond);
+   while (!b->release) {
+      pthread_cond_wait (&b->cond, &b->mu);
+   }
+   pthread_mutex_unlock (&b->mu);
+   return true;
+}
+
+static void *
+blocker_main (void *p)
+{
+   blocker_t *b = p;
+   bson_error_t error;
+   b->ok = mongolock_guard_run (b->g, "busy", NULL, block_fn, b, NULL, &error);
+   return NULL;
+}
+
+Test (degraded, fail_open_busy_local_key_times_out)
+{
+   mongolock_client_t *c = gt_unreachable_client ();
+   blocker_t b = {.g = gt_guard (c, MONGOLOCK_GUARD_FAIL_OPEN, 5000, 1000, NULL, NULL),
+                  .mu = PTHREAD_MUTEX_INITIALIZER,
+                  .cond = PTHREAD_COND_INITIALIZER};
+   pthread_t t;
+   pthread_create (&t, NULL, blocker_main, &b);
+   pthread_mutex_lock (&b.mu);
+   while (!b.inside) {
+      pthread_cond_wait (&b.cond, &b.mu);
+   }
+   pthread_mutex_unlock (&b.mu);
+
+   ctx_t ctx = {0};
+   bson_error_t error;
+   mongolock_guard_mode_t mode = MONGOLOCK_GUARD_MODE_LOCAL;
+   cr_assert_not (mongolock_guard_run (b.g, "busy", NULL, fn, &ctx, &mode, &error));
+   cr_assert_eq (error.domain, MONGOLOCK_ERROR_DOMAIN);
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_TIMEOUT, "%s", error.message);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_NONE);
+   cr_assert_eq (atomic_load (&ctx.calls), 0);
+   cr_assert (mongolock_guard_run (b.g, "other", NULL, fn, &ctx, &mode, &error), "other keys are independent");
+
+   pthread_mutex_lock (&b.mu);
+   b.release = true;
+   pthread_cond_broadcast (&b.cond);
+   pthread_mutex_unlock (&b.mu);
+   pthread_join (t, NULL);
+   cr_assert (b.ok);
+   cr_assert (mongolock_guard_run (b.g, "busy", NULL, fn, &ctx, &mode, &error), "%s", error.message);
+   mongolock_guard_destroy (b.g);
+   mongolock_client_destroy (c);
+}
+
+/* A server that answers with a command error is reachable: fail-open must not hide it
+ * behind a process-local mutex. The lock document is planted with a string token, so the
+ * acquire pipeline's $add fails on the server. */
+Test (degraded, a_server_error_is_not_an_outage)
+{
+   char *db;
+   lt_events_t ev;
+   lt_events_init (&ev);
+   mongolock_client_t *c = lt_client (&db);
+   mongoc_client_t *mc = mltest_client ();
+   mltest_cmd_ok (mc, db, "{'insert': 'locks', 'documents': [{'_id': 'poisoned', 'token': 'not a number'}]}", NULL);
+   mongolock_guard_t *g = gt_guard (c, MONGOLOCK_GUARD_FAIL_OPEN, 5000, 2000, &ev, NULL);
+   ctx_t ctx = {0};
+   bson_error_t error;
+   mongolock_guard_mode_t mode;
+   cr_assert_not (mongolock_guard_run (g, "poisoned", NULL, fn, &ctx, &mode, &error));
+   cr_assert_not (unreachable_domain (&error), "%u/%u %s", error.domain, error.code, error.message);
+   cr_assert_eq (error.domain, MONGOC_ERROR_SERVER, "the server's error passes through: %u/%u %s", error.domain,
+                 error.code, error.message);
+   cr_assert_eq (atomic_load (&ctx.calls), 0);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_NONE);
+   cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_DEGRADED), 0);
+   mongolock_guard_destroy (g);
+   mongoc_client_destroy (mc);
+   lt_cleanup (c, db);
+}
