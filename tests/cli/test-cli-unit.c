@@ -1,0 +1,284 @@
+/* The command-line tool without a server: duration parsing, help, usage errors, bad URIs,
+ * an unreachable server, spec file errors. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli-test.h"
+#include "cli.h"
+
+static void
+init (void)
+{
+   unsetenv ("MONGOLOCK_URI");
+}
+TestSuite (cli, .init = init, .timeout = 120);
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- durations (tools/duration.c, linked in) ---- */
+
+Test (cli, duration_accepts_units_fractions_and_bare_seconds)
+{
+   static const struct {
+      const char *s;
+      int64_t ms;
+   } ok[] = {
+      {"500ms", 500},     {"30s", 30000},        {"5m", 300000},   {"2h", 7200000},
+      {"0", 0},           {"0ms", 0},            {"10", 10000},    {"1.5s", 1500},
+      {"1.5", 1500},      {"0.25m", 15000},      {"007s", 7000},   {"0.001s", 1},
+      {"1.250s", 1250},   {"9007199254740992ms", INT64_C (9007199254740992)},
+   };
+   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+      int64_t ms = -1;
+      char err[128] = "";
+      cr_assert (cli_parse_duration (ok[i].s, &ms, err, sizeof err), "\"%s\" refused: %s", ok[i].s, err);
+      cr_assert_eq (ms, ok[i].ms, "\"%s\" parsed as %lld", ok[i].s, (long long) ms);
+   }
+}
+
+Test (cli, duration_rejects_garbage_and_overflow_with_a_reason)
+{
+   static const struct {
+      const char *s;
+      const char *why;
+   } bad[] = {
+      {"", "empty"},
+      {"s", "expected a number"},
+      {"ms", "expected a number"},
+      {"-1s", "expected a number"},
+      {"+1s", "expected a number"},
+      {".5s", "expected a number"},
+      {"1.s", "decimal point"},
+      {"1x", "unknown unit"},
+      {"1S", "unknown unit"},
+      {"1 s", "unknown unit"},
+      {" 1s", "expected a number"},
+      {"1s ", "unknown unit"},
+      {"5m30s", "unknown unit"},
+      {"1e3", "unknown unit"},
+      {"0x10", "unknown unit"},
+      {"1.0005s", "millisecond"},
+      {"0.5ms", "millisecond"},
+      {"1.2345678901s", "decimal places"},
+      {"9007199254740993ms", "too large"},
+      {"99999999999999999999s", "too large"},
+      {"9223372036854775807ms", "too large"},
+      {"184467440737095516160000h", "too large"},
+      {"3000000000h", "too large"},
+   };
+   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      int64_t ms = 12345;
+      char err[128] = "";
+      cr_assert_not (cli_parse_duration (bad[i].s, &ms, err, sizeof err), "\"%s\" accepted as %lld", bad[i].s,
+                     (long long) ms);
+      cr_assert_eq (ms, 12345, "\"%s\": output touched on failure", bad[i].s);
+      cr_assert (strstr (err, bad[i].why), "\"%s\": reason \"%s\" lacks \"%s\"", bad[i].s, err, bad[i].why);
+   }
+}
+
+Test (cli, duration_formatting)
+{
+   static const struct {
+      int64_t ms;
+      const char *s;
+   } cases[] = {{0, "0ms"}, {850, "850ms"}, {12345, "12.3s"}, {302000, "5m02s"}, {11040000, "3h04m"}, {-1500, "-1.5s"}};
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      char buf[32];
+      cli_format_duration (cases[i].ms, buf, sizeof buf);
+      cr_assert_str_eq (buf, cases[i].s);
+   }
+}
+
+/* ---- the binary ---- */
+
+static void
+expect (const char *const *args, int code, const char *stderr_has)
+{
+   cli_result_t r;
+   cli_run (&r, args);
+   cli_assert_code (&r, code);
+   if (stderr_has) {
+      cr_assert (strstr (r.err, stderr_has), "stderr lacks \"%s\":\n%s", stderr_has, r.err);
+   }
+   cli_result_destroy (&r);
+}
+
+Test (cli, version_and_help_on_every_subcommand)
+{
+   cli_result_t r;
+   cli_run (&r, ARGS ("--version"));
+   cli_assert_code (&r, 0);
+   cr_assert (strncmp (r.out, "mongolock ", 10) == 0, "%s", r.out);
+   cli_result_destroy (&r);
+   const char *cmds[] = {"run", "status", "release", "migrate"};
+   for (size_t i = 0; i < 4; i++) {
+      char usage[64];
+      snprintf (usage, sizeof usage, "Usage: mongolock %s", cmds[i]);
+      cli_run (&r, ARGS (cmds[i], "--help"));
+      cli_assert_code (&r, 0);
+      cr_assert (strstr (r.out, usage), "%s --help:\n%s", cmds[i], r.out);
+      cr_assert (strstr (r.out, "--uri"), "%s --help lists the connection options", cmds[i]);
+      cr_assert_str_empty (r.err);
+      cli_result_destroy (&r);
+      cli_run (&r, ARGS ("help", cmds[i]));
+      cli_assert_code (&r, 0);
+      cr_assert (strstr (r.out, usage));
+      cli_result_destroy (&r);
+   }
+   cli_run (&r, ARGS ("--help"));
+   cli_assert_code (&r, 0);
+   for (size_t i = 0; i < 4; i++) {
+      cr_assert (strstr (r.out, cmds[i]));
+   }
+   cli_result_destroy (&r);
+}
+
+Test (cli, usage_errors_exit_64_with_one_message_and_a_hint)
+{
+   expect (ARGS ("x"), 64, "unknown command 'x'");
+   expect (ARGS ("--bogus"), 64, "unknown option '--bogus'");
+   expect (ARGS ("status", "--bogus"), 64, "unknown option '--bogus'");
+   expect (ARGS ("status", "--prefix"), 64, "needs an argument");
+   expect (ARGS ("status", "extra"), 64, "unexpected argument");
+   expect (ARGS ("run", "--", "true"), 64, "missing --key");
+   expect (ARGS ("run", "--key", "k"), 64, "missing COMMAND");
+   expect (ARGS ("run", "--key", "k", "--lease", "10ms", "--", "true"), 64, "out of range");
+   expect (ARGS ("run", "--key", "k", "--lease", "25h", "--", "true"), 64, "out of range");
+   expect (ARGS ("run", "--key", "k", "--wait", "5x", "--", "true"), 64, "unknown unit");
+   expect (ARGS ("run", "--key", "k", "--wait", "99999999999999999999s", "--", "true"), 64, "too large");
+   expect (ARGS ("run", "--key", "k", "--fence-env", "1BAD", "--", "true"), 64, "not a valid environment");
+   expect (ARGS ("run", "--key", "k", "--fence-env", "A=B", "--", "true"), 64, "not a valid environment");
+   expect (ARGS ("--server-timeout", "0", "status"), 64, "out of range");
+   expect (ARGS ("status", "--socket-timeout", "abc"), 64, "invalid duration");
+   expect (ARGS ("release", "k"), 64, "without --force");
+   expect (ARGS ("release", "--force"), 64, "missing lock KEY");
+   expect (ARGS ("release", "--force", "a", "b"), 64, "one KEY at a time");
+   expect (ARGS ("migrate", "spec.json"), 64, "--spec");
+   /* No server given at all. */
+   expect (ARGS ("status"), 64, "no server given");
+   expect (ARGS ("run", "--key", "k", "--", "true"), 64, "no server given");
+
+   cli_result_t r;
+   cli_run (&r, ARGS ("run", "--key", "k", "--lease", "1y", "--", "true"));
+   cr_assert_eq (cli_count_lines (r.err, "mongolock:"), 1, "one error line:\n%s", r.err);
+   cr_assert (strstr (r.err, "Try 'mongolock run --help'"), "%s", r.err);
+   cr_assert_str_empty (r.out);
+   cli_result_destroy (&r);
+}
+
+Test (cli, bad_uri_exits_78_without_echoing_the_password)
+{
+   expect (ARGS ("--uri", "mongodb://x:y:z", "status"), 78, "invalid MongoDB URI");
+   expect (ARGS ("--uri", "http://example.com", "status"), 78, "invalid MongoDB URI");
+   expect (ARGS ("status", "--uri", "mongodb://h/?replicaSet="), 78, "invalid MongoDB URI");
+   cli_result_t r;
+   cli_run (&r, ARGS ("--uri", "mongodb://admin:s3cr3tpw@db.example:99999/", "release", "--force", "k"));
+   cli_assert_code (&r, 78);
+   cr_assert_null (strstr (r.err, "s3cr3tpw"), "the password is printed:\n%s", r.err);
+   cr_assert_eq (cli_count_lines (r.err, ""), 1, "one line:\n%s", r.err);
+   cli_result_destroy (&r);
+   setenv ("MONGOLOCK_URI", "mongodb://", 1);
+   expect (ARGS ("status"), 78, "in MONGOLOCK_URI");
+   unsetenv ("MONGOLOCK_URI");
+}
+
+/* A loopback port nothing listens on: bound, read, closed. */
+static int
+closed_port (void)
+{
+   int fd = socket (AF_INET, SOCK_STREAM, 0);
+   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+   cr_assert (bind (fd, (struct sockaddr *) &a, sizeof a) == 0);
+   socklen_t len = sizeof a;
+   cr_assert (getsockname (fd, (struct sockaddr *) &a, &len) == 0);
+   close (fd);
+   return ntohs (a.sin_port);
+}
+
+Test (cli, unreachable_server_exits_69_within_the_configured_timeout)
+{
+   char uri[64];
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/", closed_port ());
+   char *dir = cli_tmpdir ();
+   char *marker = cli_file (dir, "ran");
+   const char *const *cases[] = {
+      ARGS ("--uri", uri, "--server-timeout", "300ms", "status"),
+      ARGS ("--uri", uri, "--server-timeout", "300ms", "release", "--force", "k"),
+      ARGS ("--uri", uri, "--server-timeout", "300ms", "migrate"),
+      ARGS ("--uri", uri, "--server-timeout", "300ms", "run", "--key", "k", "--wait", "5s", "--", "touch", marker),
+   };
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      cli_result_t r;
+      cli_run (&r, cases[i]);
+      cli_assert_code (&r, 69);
+      cr_assert (strstr (r.err, "unreachable"), "%s", r.err);
+      cr_assert_eq (cli_count_lines (r.err, ""), 1, "one line:\n%s", r.err);
+      /* Bounded by the timeout (0.3 s) with a wide margin for a loaded machine. */
+      cr_assert_lt (r.elapsed_ms, 20000, "took %lld ms", (long long) r.elapsed_ms);
+      cli_result_destroy (&r);
+   }
+   cr_assert (access (marker, F_OK) != 0, "run started its command without a lock");
+   /* MONGOLOCK_URI is used when --uri is absent. */
+   setenv ("MONGOLOCK_URI", uri, 1);
+   expect (ARGS ("status", "--server-timeout", "300ms"), 69, "unreachable");
+   unsetenv ("MONGOLOCK_URI");
+   free (marker);
+   cli_rmdir (dir);
+   free (dir);
+}
+
+Test (cli, spec_file_missing_66_invalid_65_before_any_connection)
+{
+   char *dir = cli_tmpdir ();
+   char *missing = cli_file (dir, "nope.json");
+   /* No server is given: the spec is checked first. */
+   expect (ARGS ("migrate", "--spec", missing), 66, "cannot read spec file");
+   expect (ARGS ("migrate", "--spec", dir), 66, "Is a directory");
+   static const struct {
+      const char *json;
+      const char *why;
+   } bad[] = {
+      {"{\"indexes\": [", "not valid JSON"},
+      {"", "not valid JSON"},
+      {"{}", "missing \"indexes\""},
+      {"{\"indexes\": {}}", "indexes: must be an array"},
+      {"{\"indexes\": [], \"databse\": \"x\"}", "unknown top-level field \"databse\""},
+      {"{\"database\": 5, \"indexes\": []}", "database: must be a non-empty string"},
+      {"{\"indexes\": [5]}", "indexes[0]: must be an object"},
+      {"{\"indexes\": [{\"keys\": {\"a\": 1}}]}", "indexes[0]: missing \"collection\""},
+      {"{\"indexes\": [{\"collection\": \"c\"}]}", "indexes[0]: missing \"keys\""},
+      {"{\"indexes\": [{\"collection\": \"c\", \"keys\": {}}]}", "at least one field"},
+      {"{\"indexes\": [{\"collection\": \"c\", \"keys\": {\"a\": 2}}]}", "indexes[0].keys.a: must be 1 or -1"},
+      {"{\"indexes\": [{\"collection\": \"c\", \"keys\": {\"a\": \"text\"}}]}", "must be 1 or -1"},
+      {"{\"indexes\": [{\"collection\": \"c\", \"keys\": {\"a\": 1}}, {\"collection\": \"\", \"keys\": {\"a\": 1}}]}",
+       "indexes[1].collection"},
+      {"{\"indexes\": [{\"collection\": \"c\", \"keys\": {\"a\": 1}, \"unique\": false}]}", "unknown field \"unique\""},
+      {"{\"indexes\": [{\"collection\": \"c\", \"keys\": {\"a\": 1}, \"partialFilterExpression\": 1}]}",
+       "partialFilterExpression: must be an object"},
+      {"{\"indexes\": [{\"collection\": \"c\", \"keys\": {\"a\": 1}, \"name\": \"\"}]}", "name: must be a non-empty"},
+   };
+   char *path = cli_file (dir, "spec.json");
+   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      cli_write (path, bad[i].json);
+      cli_result_t r;
+      cli_run (&r, ARGS ("migrate", "--spec", path));
+      cli_assert_code (&r, 65);
+      cr_assert (strstr (r.err, bad[i].why), "spec %s: stderr lacks \"%s\":\n%s", bad[i].json, bad[i].why, r.err);
+      cr_assert_eq (cli_count_lines (r.err, ""), 1, "one line:\n%s", r.err);
+      cli_result_destroy (&r);
+   }
+   /* A valid spec gets as far as the connection. */
+   cli_write (path, "{\"database\": \"app\", \"indexes\": [{\"collection\": \"c\", \"keys\": {\"a\": 1}}]}");
+   char uri[64];
+   snprintf (uri, sizeof uri, "mongodb://127.0.0.1:%d/", closed_port ());
+   expect (ARGS ("migrate", "--spec", path, "--uri", uri, "--server-timeout", "200ms"), 69, "unreachable");
+   free (path);
+   free (missing);
+   cli_rmdir (dir);
+   free (dir);
+}
