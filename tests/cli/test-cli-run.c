@@ -1,0 +1,470 @@
+/* Live: `mongolock run` excludes other runs, passes exit codes and signals through, stops
+ * its command when the lease is lost, and puts the fencing token in the environment. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <mongolock/mongolock.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli-test.h"
+#include "live.h"
+
+static void
+init (void)
+{
+   mongoc_init ();
+}
+static void
+fini (void)
+{
+   mongoc_cleanup ();
+}
+TestSuite (cli_run, .init = init, .fini = fini, .timeout = 300);
+
+typedef struct {
+   char *db;
+   char *dir;
+   mongolock_client_t *lib; /* the library on the same lock collection */
+} fx_t;
+
+static void
+fx_init (fx_t *fx)
+{
+   fx->db = mltest_db_name ("clir");
+   fx->dir = cli_tmpdir ();
+   bson_error_t error;
+   mongolock_client_opts_t *o = mongolock_client_opts_new ();
+   cr_assert (mongolock_client_opts_set_database (o, fx->db, &error));
+   fx->lib = mongolock_client_new (mltest_uri (), o, &error);
+   cr_assert (fx->lib, "%s", error.message);
+   mongolock_client_opts_destroy (o);
+   /* Commands below run in the fixture's directory. */
+   cr_assert (chdir (fx->dir) == 0);
+}
+
+static void
+fx_fini (fx_t *fx)
+{
+   mongoc_client_t *c = mltest_client ();
+   mltest_drop_db (c, fx->db);
+   mongoc_client_destroy (c);
+   mongolock_client_destroy (fx->lib);
+   cr_assert (chdir ("/") == 0);
+   cli_rmdir (fx->dir);
+   free (fx->dir);
+   bson_free (fx->db);
+}
+
+/* `mongolock --uri U --db DB run ARGS...` (NULL-terminated). */
+static void
+start_run (fx_t *fx, cli_proc_t *p, ...)
+{
+   const char *argv[64] = {"--uri", mltest_uri (), "--db", fx->db, "run"};
+   int n = 5;
+   va_list ap;
+   va_start (ap, p);
+   const char *a;
+   while ((a = va_arg (ap, const char *)) != NULL) {
+      cr_assert (n < 62);
+      argv[n++] = a;
+   }
+   va_end (ap);
+   argv[n] = NULL;
+   cli_start (p, argv);
+}
+
+/* The lock's holder by the server (NULL when free; caller frees). */
+static char *
+holder (fx_t *fx, const char *key, int64_t *token)
+{
+   bson_error_t error;
+   mongolock_lock_t *l = mongolock_lock_new (fx->lib, key, NULL, &error);
+   char *h = NULL;
+   cr_assert (mongolock_lock_get_holder (l, &h, token, &error), "%s", error.message);
+   mongolock_lock_destroy (l);
+   return h;
+}
+
+static void
+assert_free (fx_t *fx, const char *key)
+{
+   char *h = holder (fx, key, NULL);
+   cr_assert_null (h, "lock %s still held by %s", key, h);
+}
+
+/* A shell loop that ends by itself after about a minute, so nothing outlives a failed test. */
+#define SPIN "i=0; while [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done"
+
+Test (cli_run, busy_with_wait_0_and_a_waiter_gets_it_after_the_holder_exits)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t a, c;
+   start_run (&fx, &a, "--key", "job", "--lease", "2s", "--", "sh", "-c",
+              "echo A-start >> log; touch ready; i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.02; "
+              "i=$((i+1)); done; echo A-end >> log",
+              NULL);
+   cr_assert (cli_wait_file ("ready", 30000), "first run never started its command");
+
+   cli_proc_t b;
+   cli_result_t r;
+   start_run (&fx, &b, "--key", "job", "--wait", "0", "--", "touch", "b-ran", NULL);
+   cli_wait (&b, 60000, &r);
+   cli_assert_code (&r, 75);
+   char pid_part[32];
+   snprintf (pid_part, sizeof pid_part, ":%d:", (int) a.pid);
+   cr_assert (strstr (r.err, "is held by") && strstr (r.err, pid_part), "names the holder (pid %d):\n%s",
+              (int) a.pid, r.err);
+   cr_assert (access ("b-ran", F_OK) != 0, "the busy run ran its command");
+   cli_result_destroy (&r);
+
+   /* A short wait runs out while the first still holds the lock. */
+   start_run (&fx, &b, "--key", "job", "--wait", "300ms", "--", "touch", "b-ran", NULL);
+   cli_wait (&b, 60000, &r);
+   cli_assert_code (&r, 75);
+   cr_assert (strstr (r.err, "gave up after"), "%s", r.err);
+   cli_result_destroy (&r);
+
+   start_run (&fx, &c, "--key", "job", "--wait", "60s", "--", "sh", "-c", "echo C-start >> log", NULL);
+   mltest_sleep_ms (300);
+   cr_assert (cli_running (&c), "the waiter finished while the lock was held");
+   cli_write ("go", "");
+   cli_wait (&a, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   cli_wait (&c, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   char *log = cli_read ("log");
+   cr_assert_str_eq (log, "A-start\nA-end\nC-start\n");
+   free (log);
+   cr_assert (access ("b-ran", F_OK) != 0);
+   assert_free (&fx, "job");
+   fx_fini (&fx);
+}
+
+Test (cli_run, concurrent_runs_never_overlap_and_tokens_increase, .timeout = 600)
+{
+   fx_t fx;
+   fx_init (&fx);
+   enum { ROUNDS = 3, PROCS = 8 };
+   /* mkdir is atomic: it fails when another command is inside the critical section. */
+   const char *body = "mkdir inside 2>/dev/null || echo OVERLAP >> log; echo \"$TOK\" >> tokens; sleep 0.02; "
+                      "echo ok >> log; rmdir inside";
+   for (int round = 0; round < ROUNDS; round++) {
+      cli_proc_t p[PROCS];
+      for (int i = 0; i < PROCS; i++) {
+         start_run (&fx, &p[i], "--key", "crit", "--wait", "120s", "--lease", "5s", "--fence-env", "TOK", "--", "sh",
+                    "-c", body, NULL);
+      }
+      for (int i = 0; i < PROCS; i++) {
+         cli_result_t r;
+         cli_wait (&p[i], 180000, &r);
+         cli_assert_code (&r, 0);
+         cli_result_destroy (&r);
+      }
+      char *log = cli_read ("log");
+      cr_assert_eq (cli_count_lines (log, "OVERLAP"), 0, "round %d: two commands ran at once:\n%s", round, log);
+      cr_assert_eq (cli_count_lines (log, "ok"), PROCS * (round + 1), "round %d:\n%s", round, log);
+      free (log);
+      /* Tokens in the order the critical sections ran: strictly increasing. */
+      char *tokens = cli_read ("tokens");
+      int64_t prev = 0;
+      int n = 0;
+      for (char *s = tokens, *end; *s; s = end) {
+         int64_t t = strtoll (s, &end, 10);
+         cr_assert (end != s, "bad token line in:\n%s", tokens);
+         cr_assert_gt (t, prev, "round %d: token %" PRId64 " after %" PRId64, round, t, prev);
+         prev = t;
+         n++;
+         while (*end == '\n') {
+            end++;
+         }
+      }
+      cr_assert_eq (n, PROCS * (round + 1));
+      free (tokens);
+      assert_free (&fx, "crit");
+   }
+   fx_fini (&fx);
+}
+
+Test (cli_run, exit_status_and_signals_of_the_command_pass_through)
+{
+   fx_t fx;
+   fx_init (&fx);
+   static const struct {
+      const char *script;
+      int code;
+   } cases[] = {
+      {"exit 0", 0},
+      {"exit 7", 7},
+      {"exit 75", 75},
+      {"kill -KILL $$", 128 + SIGKILL},
+      {"kill -USR1 $$", 128 + SIGUSR1},
+      {"kill -TERM $$", 128 + SIGTERM},
+   };
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      cli_proc_t p;
+      cli_result_t r;
+      start_run (&fx, &p, "--key", "codes", "--", "sh", "-c", cases[i].script, NULL);
+      cli_wait (&p, 60000, &r);
+      cli_assert_code (&r, cases[i].code);
+      cr_assert_not (r.signaled, "mongolock itself died by a signal");
+      cli_result_destroy (&r);
+      assert_free (&fx, "codes");
+   }
+   /* Arguments reach the command unchanged, options after COMMAND included. */
+   cli_proc_t p;
+   cli_result_t r;
+   start_run (&fx, &p, "--key", "codes", "printf", "%s|", "a b", "--key", "-v", "", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cr_assert_str_eq (r.out, "a b|--key|-v||");
+   cli_result_destroy (&r);
+   fx_fini (&fx);
+}
+
+Test (cli_run, command_not_found_127_not_executable_126_and_the_lock_is_released)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_write ("noexec.sh", "#!/bin/sh\nexit 0\n");
+   chmod ("noexec.sh", 0644);
+   static const struct {
+      const char *cmd;
+      int code;
+      const char *msg;
+   } cases[] = {
+      {"no-such-command-mongolock-test", 127, "command not found"},
+      {"/nonexistent/dir/cmd", 127, "command not found"},
+      {"./noexec.sh", 126, "Permission denied"},
+      {".", 126, "Permission denied"},
+   };
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      cli_proc_t p;
+      cli_result_t r;
+      start_run (&fx, &p, "--key", "nf", "--", cases[i].cmd, NULL);
+      cli_wait (&p, 60000, &r);
+      cli_assert_code (&r, cases[i].code);
+      cr_assert (strstr (r.err, cases[i].msg), "%s: %s", cases[i].cmd, r.err);
+      cli_result_destroy (&r);
+      assert_free (&fx, "nf");
+   }
+   fx_fini (&fx);
+}
+
+Test (cli_run, int_term_hup_are_forwarded_to_the_command)
+{
+   fx_t fx;
+   fx_init (&fx);
+   static const struct {
+      int sig;
+      const char *name;
+   } sigs[] = {{SIGTERM, "TERM"}, {SIGINT, "INT"}, {SIGHUP, "HUP"}};
+   for (size_t i = 0; i < 3; i++) {
+      char *script = bson_strdup_printf ("trap 'echo %s > got; exit 5' %s; touch ready; " SPIN, sigs[i].name,
+                                         sigs[i].name);
+      unlink ("ready");
+      unlink ("got");
+      cli_proc_t p;
+      cli_result_t r;
+      start_run (&fx, &p, "--key", "sig", "--", "sh", "-c", script, NULL);
+      cr_assert (cli_wait_file ("ready", 30000));
+      cr_assert (kill (p.pid, sigs[i].sig) == 0);
+      cli_wait (&p, 60000, &r);
+      cli_assert_code (&r, 5);
+      char *got = cli_read ("got");
+      cr_assert (got, "the command never saw SIG%s", sigs[i].name);
+      char expected[16];
+      snprintf (expected, sizeof expected, "%s\n", sigs[i].name);
+      cr_assert_str_eq (got, expected);
+      free (got);
+      cli_result_destroy (&r);
+      bson_free (script);
+      assert_free (&fx, "sig");
+   }
+   fx_fini (&fx);
+}
+
+Test (cli_run, a_stop_signal_while_waiting_ends_the_wait_without_running_the_command)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t a, b;
+   cli_result_t r;
+   start_run (&fx, &a, "--key", "w", "--", "sh", "-c", "touch ready; " SPIN, NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   start_run (&fx, &b, "--key", "w", "--wait", "120s", "--", "touch", "b-ran", NULL);
+   mltest_sleep_ms (300);
+   cr_assert (cli_running (&b));
+   cr_assert (kill (b.pid, SIGTERM) == 0);
+   cli_wait (&b, 30000, &r);
+   cli_assert_code (&r, 128 + SIGTERM);
+   cr_assert (strstr (r.err, "interrupted"), "%s", r.err);
+   cli_result_destroy (&r);
+   cr_assert (access ("b-ran", F_OK) != 0);
+   char pid_part[32];
+   snprintf (pid_part, sizeof pid_part, ":%d:", (int) a.pid);
+   char *h = holder (&fx, "w", NULL);
+   cr_assert (h && strstr (h, pid_part), "the first run still holds the lock: %s", h ? h : "(free)");
+   bson_free (h);
+   kill (a.pid, SIGTERM);
+   cli_wait (&a, 30000, &r);
+   cli_assert_code (&r, 128 + SIGTERM);
+   cli_result_destroy (&r);
+   assert_free (&fx, "w");
+   fx_fini (&fx);
+}
+
+Test (cli_run, lost_lease_sends_sigterm_and_exits_79)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p, rel;
+   cli_result_t r;
+   start_run (&fx, &p, "--key", "lost", "--lease", "1s", "--", "sh", "-c",
+              "trap 'echo TERM > got; exit 0' TERM; touch ready; " SPIN, NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   /* Break it as an operator would. */
+   const char *rel_args[] = {"--uri", mltest_uri (), "--db", fx.db, "release", "--force", "lost", NULL};
+   cli_start (&rel, rel_args);
+   cli_wait (&rel, 60000, &r);
+   cli_assert_code (&r, 0);
+   char pid_part[32];
+   snprintf (pid_part, sizeof pid_part, ":%d:", (int) p.pid);
+   cr_assert (strstr (r.out, "released lock \"lost\" held by") && strstr (r.out, pid_part), "%s", r.out);
+   cli_result_destroy (&r);
+
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 79);
+   cr_assert (strstr (r.err, "lost the lock \"lost\""), "%s", r.err);
+   cli_result_destroy (&r);
+   char *got = cli_read ("got");
+   cr_assert (got && strcmp (got, "TERM\n") == 0, "the command got SIGTERM: %s", got ? got : "(no)");
+   free (got);
+   fx_fini (&fx);
+}
+
+static bool
+process_gone (pid_t pid)
+{
+   if (kill (pid, 0) != 0) {
+      return errno == ESRCH;
+   }
+   char path[64], state = '?';
+   snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+   FILE *f = fopen (path, "r");
+   if (!f) {
+      return true;
+   }
+   if (fscanf (f, "%*d (%*[^)]) %c", &state) != 1) {
+      state = '?';
+   }
+   fclose (f);
+   return state == 'Z' || state == 'X';
+}
+
+Test (cli_run, a_command_ignoring_sigterm_gets_sigkill_after_kill_after)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p;
+   cli_result_t r;
+   start_run (&fx, &p, "--key", "stubborn", "--lease", "1s", "--kill-after", "300ms", "--", "sh", "-c",
+              "trap '' TERM; echo $$ > pid; touch ready; " SPIN, NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   char *pid_s = cli_read ("pid");
+   pid_t child = (pid_t) atoi (pid_s);
+   free (pid_s);
+   cr_assert_gt (child, 1);
+   /* Break it with the library this time. */
+   bool was_held = false;
+   bson_error_t error;
+   cr_assert (mongolock_client_force_release (fx.lib, "stubborn", &was_held, NULL, &error), "%s", error.message);
+   cr_assert (was_held);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 79);
+   cr_assert (strstr (r.err, "SIGKILL"), "%s", r.err);
+   cli_result_destroy (&r);
+   cr_assert (process_gone (child), "the command (pid %d) survived", (int) child);
+   fx_fini (&fx);
+}
+
+Test (cli_run, fence_env_holds_the_token_and_tokens_increase)
+{
+   fx_t fx;
+   fx_init (&fx);
+   setenv ("TOK", "stale-value", 1);
+   int64_t prev = 0;
+   for (int i = 0; i < 3; i++) {
+      cli_proc_t p;
+      cli_result_t r;
+      start_run (&fx, &p, "--key", "fenced", "--fence-env", "TOK", "--", "sh", "-c",
+                 "printf %s \"$TOK\"; printf %s \"$TOK\" > token-now; "
+                 "i=0; while [ ! -e checked ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done",
+                 NULL);
+      cr_assert (cli_wait_file ("token-now", 30000));
+      /* While the command runs, the server agrees on the token. */
+      char *seen = cli_read ("token-now");
+      int64_t server_token = 0;
+      char *h = holder (&fx, "fenced", &server_token);
+      cr_assert_not_null (h);
+      bson_free (h);
+      cr_assert_eq (strtoll (seen, NULL, 10), server_token, "env %s, server %" PRId64, seen, server_token);
+      free (seen);
+      cli_write ("checked", "");
+      cli_wait (&p, 60000, &r);
+      cli_assert_code (&r, 0);
+      int64_t t = strtoll (r.out, NULL, 10);
+      cr_assert_gt (t, prev, "token %s after %" PRId64, r.out, prev);
+      prev = t;
+      cli_result_destroy (&r);
+      unlink ("checked");
+      unlink ("token-now");
+   }
+   unsetenv ("TOK");
+   fx_fini (&fx);
+}
+
+Test (cli_run, the_command_inherits_no_descriptors_and_verbose_reports)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p;
+   cli_result_t r;
+   start_run (&fx, &p, "--key", "fds", "-v", "--", "ls", "/proc/self/fd", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   /* ls's own directory handle is 3; anything else leaked from mongolock. */
+   cr_assert_str_eq (r.out, "0\n1\n2\n3\n");
+   cr_assert (strstr (r.err, "acquired lock \"fds\"") && strstr (r.err, "released lock \"fds\""), "%s", r.err);
+   cli_result_destroy (&r);
+   fx_fini (&fx);
+}
+
+Test (cli_run, killing_mongolock_kills_the_command)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p;
+   cli_result_t r;
+   start_run (&fx, &p, "--key", "orphan", "--", "sh", "-c", "echo $$ > pid; touch ready; " SPIN, NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   char *pid_s = cli_read ("pid");
+   pid_t child = (pid_t) atoi (pid_s);
+   free (pid_s);
+   cr_assert (kill (p.pid, SIGKILL) == 0);
+   cli_wait (&p, 30000, &r);
+   cli_result_destroy (&r);
+   int64_t deadline = mltest_now_ms () + 20000;
+   while (!process_gone (child) && mltest_now_ms () < deadline) {
+      mltest_sleep_ms (10);
+   }
+   cr_assert (process_gone (child), "the command (pid %d) outlived mongolock", (int) child);
+   fx_fini (&fx);
+}
