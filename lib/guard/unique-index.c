@@ -412,17 +412,17 @@ create_index (mongoc_collection_t *coll, const spec_t *spec, result_t *res, bson
 static void
 write_report (const spec_t *spec, const result_t *res, bson_t *report)
 {
-   if (!report) {
-      return;
+   if (!report || !res->action) {
+      return; /* invalid arguments or a driver/server error: the report stays empty */
    }
-   BSON_APPEND_UTF8 (report, "name", res->name ? res->name : spec->name ? spec->name : "");
-   BSON_APPEND_UTF8 (report, "action", res->action ? res->action : "error");
+   BSON_APPEND_UTF8 (report, "name", res->name ? res->name : spec->name);
+   BSON_APPEND_UTF8 (report, "action", res->action);
    BSON_APPEND_INT64 (report, "duplicateGroups", res->groups);
    BSON_APPEND_INT64 (report, "duplicateDocuments", res->documents);
-   if (res->action && strcmp (res->action, "duplicates") == 0) {
+   if (strcmp (res->action, "duplicates") == 0) {
       BSON_APPEND_ARRAY (report, "sample", &res->sample);
    }
-   if (res->action && strcmp (res->action, "conflict") == 0 && res->has_conflict) {
+   if (strcmp (res->action, "conflict") == 0 && res->has_conflict) {
       BSON_APPEND_DOCUMENT (report, "conflict", &res->conflict);
    }
 }
