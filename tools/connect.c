@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Used when neither an option nor the URI sets them. */
 #define DEFAULT_SERVER_TIMEOUT_MS 10000
@@ -253,7 +254,10 @@ cli_report_error (const char *what, const bson_error_t *error)
    default:
       break;
    }
-   if (error->domain == MONGOC_ERROR_SERVER) {
+   if (code == CLI_EXIT_AUTH && strncasecmp (error->message, "Authentication failed.", 23) == 0) {
+      /* The driver's whole message; say what to check instead of repeating it. */
+      cli_error ("%s: authentication failed: check the user, password and authSource in the URI", what);
+   } else if (error->domain == MONGOC_ERROR_SERVER) {
       cli_error ("%s: %s%s (code %u)", what, kind, error->message, error->code);
    } else {
       cli_error ("%s: %s%s", what, kind, error->message);

@@ -431,7 +431,7 @@ Test (cli_run, fence_env_holds_the_token_and_tokens_increase)
    fx_fini (&fx);
 }
 
-Test (cli_run, the_command_inherits_no_descriptors_and_verbose_reports)
+Test (cli_run, the_command_inherits_no_descriptors_nor_blocked_signals_and_verbose_reports)
 {
    fx_t fx;
    fx_init (&fx);
@@ -443,6 +443,12 @@ Test (cli_run, the_command_inherits_no_descriptors_and_verbose_reports)
    /* ls's own directory handle is 3; anything else leaked from mongolock. */
    cr_assert_str_eq (r.out, "0\n1\n2\n3\n");
    cr_assert (strstr (r.err, "acquired lock \"fds\"") && strstr (r.err, "released lock \"fds\""), "%s", r.err);
+   cli_result_destroy (&r);
+   /* mongolock blocks INT, TERM, HUP and CHLD for itself; the command must not inherit that. */
+   start_run (&fx, &p, "--key", "fds", "--", "grep", "SigBlk", "/proc/self/status", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cr_assert_str_eq (r.out, "SigBlk:\t0000000000000000\n");
    cli_result_destroy (&r);
    fx_fini (&fx);
 }

@@ -1,0 +1,288 @@
+/* Live: `mongolock status` and `mongolock release --force`, and an authentication failure. */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <mongolock/mongolock.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli-test.h"
+#include "live.h"
+
+static void
+init (void)
+{
+   mongoc_init ();
+}
+static void
+fini (void)
+{
+   mongoc_cleanup ();
+}
+TestSuite (cli_admin, .init = init, .fini = fini, .timeout = 300);
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+typedef struct {
+   char *db;
+   mongolock_client_t *lib;
+} fx_t;
+
+static void
+fx_init (fx_t *fx)
+{
+   fx->db = mltest_db_name ("clis");
+   bson_error_t error;
+   mongolock_client_opts_t *o = mongolock_client_opts_new ();
+   cr_assert (mongolock_client_opts_set_database (o, fx->db, &error));
+   fx->lib = mongolock_client_new (mltest_uri (), o, &error);
+   cr_assert (fx->lib, "%s", error.message);
+   mongolock_client_opts_destroy (o);
+}
+
+static void
+fx_fini (fx_t *fx)
+{
+   mongoc_client_t *c = mltest_client ();
+   mltest_drop_db (c, fx->db);
+   mongoc_client_destroy (c);
+   mongolock_client_destroy (fx->lib);
+   bson_free (fx->db);
+}
+
+static mongolock_lock_t *
+take (fx_t *fx, const char *key, int64_t lease_ms)
+{
+   bson_error_t error;
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   cr_assert (mongolock_lock_opts_set_lease_ms (o, lease_ms, &error));
+   mongolock_lock_t *l = mongolock_lock_new (fx->lib, key, o, &error);
+   mongolock_lock_opts_destroy (o);
+   bool acquired = false;
+   cr_assert (mongolock_lock_try_acquire (l, &acquired, &error), "%s", error.message);
+   cr_assert (acquired);
+   return l;
+}
+
+/* Waits (bounded) until the server no longer records a live holder. */
+static void
+wait_expired (mongolock_lock_t *l)
+{
+   int64_t deadline = mltest_now_ms () + 20000;
+   for (;;) {
+      char *h = NULL;
+      bson_error_t error;
+      cr_assert (mongolock_lock_get_holder (l, &h, NULL, &error), "%s", error.message);
+      if (!h) {
+         return;
+      }
+      bson_free (h);
+      cr_assert_lt (mltest_now_ms (), deadline, "the lease never expired");
+      mltest_sleep_ms (20);
+   }
+}
+
+static void
+tool (fx_t *fx, cli_result_t *r, const char *a, const char *b, const char *c, const char *d)
+{
+   const char *argv[] = {"--uri", mltest_uri (), "--db", fx->db, a, b, c, d, NULL};
+   cli_run (r, argv);
+}
+
+static const char *
+str_at (const bson_t *doc, const char *path)
+{
+   bson_iter_t it;
+   if (bson_iter_init (&it, doc) && bson_iter_find_descendant (&it, path, &it) && BSON_ITER_HOLDS_UTF8 (&it)) {
+      return bson_iter_utf8 (&it, NULL);
+   }
+   return NULL;
+}
+
+static bool
+is_null_at (const bson_t *doc, const char *path)
+{
+   bson_iter_t it;
+   return bson_iter_init (&it, doc) && bson_iter_find_descendant (&it, path, &it) && BSON_ITER_HOLDS_NULL (&it);
+}
+
+static int64_t
+int_at (const bson_t *doc, const char *path)
+{
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, doc) && bson_iter_find_descendant (&it, path, &it) && BSON_ITER_HOLDS_NUMBER (&it),
+              "no number at %s", path);
+   return bson_iter_as_int64 (&it);
+}
+
+static bool
+bool_at (const bson_t *doc, const char *path)
+{
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, doc) && bson_iter_find_descendant (&it, path, &it) && BSON_ITER_HOLDS_BOOL (&it),
+              "no bool at %s", path);
+   return bson_iter_bool (&it);
+}
+
+Test (cli_admin, status_shows_held_expired_and_free_locks)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   mongolock_lock_t *held = take (&fx, "app/held", 60000);
+   mongolock_lock_t *expired = take (&fx, "app/expired", 200);
+   mongolock_lock_t *freed = take (&fx, "app/free", 60000);
+   mongolock_lock_t *other = take (&fx, "other/x", 60000);
+   cr_assert (mongolock_lock_release (freed, &error), "%s", error.message);
+   wait_expired (expired);
+
+   cli_result_t r;
+   tool (&fx, &r, "status", "--prefix", "app/", "--json");
+   cli_assert_code (&r, 0);
+   bson_t *doc = bson_new_from_json ((const uint8_t *) r.out, -1, &error);
+   cr_assert (doc, "status --json parses: %s\n%s", error.message, r.out);
+   cr_assert_str_eq (str_at (doc, "database"), fx.db);
+   cr_assert_str_eq (str_at (doc, "collection"), "locks");
+   /* Sorted by key; the prefix left out other/x. */
+   cr_assert_str_eq (str_at (doc, "locks.0.key"), "app/expired");
+   cr_assert_str_eq (str_at (doc, "locks.1.key"), "app/free");
+   cr_assert_str_eq (str_at (doc, "locks.2.key"), "app/held");
+   cr_assert_null (str_at (doc, "locks.3.key"));
+
+   cr_assert_str_eq (str_at (doc, "locks.2.state"), "held");
+   cr_assert (bool_at (doc, "locks.2.held"));
+   cr_assert_str_eq (str_at (doc, "locks.2.holder"), mongolock_lock_owner (held));
+   cr_assert_eq (int_at (doc, "locks.2.token"), mongolock_lock_token (held));
+   int64_t left = int_at (doc, "locks.2.remainingMs");
+   cr_assert (left > 0 && left <= 60000, "time left %" PRId64, left);
+
+   cr_assert_str_eq (str_at (doc, "locks.0.state"), "expired");
+   cr_assert_not (bool_at (doc, "locks.0.held"));
+   cr_assert_str_eq (str_at (doc, "locks.0.holder"), mongolock_lock_owner (expired));
+   cr_assert_eq (int_at (doc, "locks.0.token"), mongolock_lock_token (expired));
+   cr_assert_leq (int_at (doc, "locks.0.remainingMs"), 0);
+
+   cr_assert_str_eq (str_at (doc, "locks.1.state"), "free");
+   cr_assert (is_null_at (doc, "locks.1.holder"));
+   cr_assert_eq (int_at (doc, "locks.1.token"), mongolock_lock_token (freed));
+   bson_destroy (doc);
+   cli_result_destroy (&r);
+
+   /* The table: a header and one line per lock. */
+   tool (&fx, &r, "status", NULL, NULL, NULL);
+   cli_assert_code (&r, 0);
+   cr_assert_eq (cli_count_lines (r.out, ""), 5, "%s", r.out);
+   cr_assert (strncmp (r.out, "KEY", 3) == 0, "%s", r.out);
+   cr_assert_eq (cli_count_lines (r.out, "app/held     held"), 1, "%s", r.out);
+   cr_assert_eq (cli_count_lines (r.out, "app/expired  expired"), 1, "%s", r.out);
+   cr_assert_eq (cli_count_lines (r.out, "app/free     free"), 1, "%s", r.out);
+   cr_assert_eq (cli_count_lines (r.out, mongolock_lock_owner (other)), 1, "%s", r.out);
+   cli_result_destroy (&r);
+
+   /* A prefix is literal text, not a pattern. */
+   tool (&fx, &r, "status", "--prefix", "app.", NULL);
+   cli_assert_code (&r, 0);
+   cr_assert_str_eq (r.out, "no locks with prefix \"app.\"\n");
+   cli_result_destroy (&r);
+
+   mongolock_lock_destroy (held);
+   mongolock_lock_destroy (expired);
+   mongolock_lock_destroy (freed);
+   mongolock_lock_destroy (other);
+   fx_fini (&fx);
+}
+
+Test (cli_admin, release_force_prints_the_holder_and_the_holder_loses_it)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   mongolock_lock_t *l = take (&fx, "stuck", 60000);
+   char token[32];
+   snprintf (token, sizeof token, "(token %" PRId64 ")", mongolock_lock_token (l));
+
+   cli_result_t r;
+   tool (&fx, &r, "release", "--force", "stuck", NULL);
+   cli_assert_code (&r, 0);
+   cr_assert (strstr (r.out, "released lock \"stuck\" held by") && strstr (r.out, mongolock_lock_owner (l)) &&
+                 strstr (r.out, token),
+              "%s", r.out);
+   cli_result_destroy (&r);
+   cr_assert_not (mongolock_lock_renew (l, &error), "the broken holder cannot renew");
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_LOST);
+
+   /* Again: nothing to break, but the lock exists. */
+   tool (&fx, &r, "release", "--force", "stuck", NULL);
+   cli_assert_code (&r, 0);
+   cr_assert (strstr (r.out, "was not held"), "%s", r.out);
+   cli_result_destroy (&r);
+
+   /* An expired lease: names the last holder, breaks nothing. */
+   mongolock_lock_t *e = take (&fx, "old", 200);
+   wait_expired (e);
+   tool (&fx, &r, "release", "--force", "old", "--json");
+   cli_assert_code (&r, 0);
+   bson_t *doc = bson_new_from_json ((const uint8_t *) r.out, -1, &error);
+   cr_assert (doc, "%s\n%s", error.message, r.out);
+   cr_assert (bool_at (doc, "found"));
+   cr_assert_not (bool_at (doc, "wasHeld"));
+   cr_assert_str_eq (str_at (doc, "holder"), mongolock_lock_owner (e));
+   cr_assert_eq (int_at (doc, "token"), mongolock_lock_token (e));
+   bson_destroy (doc);
+   cli_result_destroy (&r);
+
+   /* No such lock: its own exit code and a message. */
+   tool (&fx, &r, "release", "--force", "never-existed", NULL);
+   cli_assert_code (&r, 1);
+   cr_assert (strstr (r.err, "no lock \"never-existed\""), "%s", r.err);
+   cr_assert_str_empty (r.out);
+   cli_result_destroy (&r);
+
+   /* The next holder gets a larger token. */
+   mongolock_lock_t *next = take (&fx, "stuck", 60000);
+   cr_assert_gt (mongolock_lock_token (next), mongolock_lock_token (l));
+   mongolock_lock_destroy (next);
+   mongolock_lock_destroy (l);
+   mongolock_lock_destroy (e);
+   fx_fini (&fx);
+}
+
+Test (cli_admin, authentication_failure_exits_77_on_every_subcommand)
+{
+   char *uri = cli_uri_with_credentials ("mongolock_no_such_user", "wrong-password");
+   char *db = mltest_db_name ("cliauth");
+   char *dir = cli_tmpdir ();
+   char *marker = cli_file (dir, "ran");
+   const char *const *cases[] = {
+      ARGS ("--uri", uri, "--db", db, "status"),
+      ARGS ("--uri", uri, "--db", db, "release", "--force", "k"),
+      ARGS ("--uri", uri, "--db", db, "migrate"),
+      ARGS ("--uri", uri, "--db", db, "run", "--key", "k", "--", "touch", marker),
+   };
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      cli_result_t r;
+      cli_run (&r, cases[i]);
+      cli_assert_code (&r, 77);
+      cr_assert (strstr (r.err, "authentication failed"), "%s", r.err);
+      cr_assert_eq (cli_count_lines (r.err, ""), 1, "one line:\n%s", r.err);
+      cr_assert_null (strstr (r.err, "wrong-password"), "the password is printed:\n%s", r.err);
+      cli_result_destroy (&r);
+   }
+   cr_assert (access (marker, F_OK) != 0, "run started its command without a lock");
+   /* Nothing was written: the lock database does not exist. */
+   mongoc_client_t *c = mltest_client ();
+   bson_t reply;
+   mltest_cmd_ok (c, db, "{'listCollections': 1}", &reply);
+   bson_iter_t it, batch;
+   cr_assert (bson_iter_init (&it, &reply) && bson_iter_find_descendant (&it, "cursor.firstBatch", &it) &&
+              bson_iter_recurse (&it, &batch));
+   cr_assert_not (bson_iter_next (&batch));
+   bson_destroy (&reply);
+   mltest_drop_db (c, db);
+   mongoc_client_destroy (c);
+   free (marker);
+   cli_rmdir (dir);
+   free (dir);
+   bson_free (db);
+   bson_free (uri);
+}
