@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #define COLL "signups"
+#define MAX_PROCS 256
 
 typedef enum { MODE_NAIVE, MODE_GUARD, MODE_INDEX, MODE_COUNT } demo_mode_t;
 
@@ -259,8 +260,9 @@ run_mode (const config_t *cfg, demo_mode_t mode, result_t *res)
 
    /* No client exists in this process now: each child makes its own. */
    double start = now_s ();
-   pid_t *pids = calloc ((size_t) cfg->procs, sizeof *pids);
+   pid_t pids[MAX_PROCS];
    bool ok = true;
+   fflush (stdout); /* or the children would print it again */
    for (int p = 0; p < cfg->procs; p++) {
       pids[p] = fork ();
       if (pids[p] == 0) {
@@ -280,7 +282,6 @@ run_mode (const config_t *cfg, demo_mode_t mode, result_t *res)
    res->seconds = now_s () - start;
    res->errors = atomic_load (&s->dup_errors);
    res->failures = atomic_load (&s->failures);
-   free (pids);
    pthread_barrier_destroy (&s->barrier);
    munmap (s, sizeof *s);
    if (!ok) {
@@ -319,7 +320,7 @@ main (int argc, char **argv)
       const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
       bool ok = v != NULL;
       if (strcmp (a, "-p") == 0) {
-         ok = ok && int_arg (v, 2, 256, &cfg.procs);
+         ok = ok && int_arg (v, 2, MAX_PROCS, &cfg.procs);
       } else if (strcmp (a, "-k") == 0) {
          ok = ok && int_arg (v, 1, 10000, &cfg.keys);
       } else if (strcmp (a, "-r") == 0) {
