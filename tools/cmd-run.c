@@ -145,6 +145,11 @@ acquire (mongolock_lock_t *lock, int64_t wait_ms, int sigfd, bool verbose)
          report_busy (lock, now - start, wait_ms);
          return CLI_EXIT_BUSY;
       }
+      if (verbose && attempt == 0) {
+         char w[32];
+         cli_format_duration (wait_ms, w, sizeof w);
+         cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), w);
+      }
       int64_t cap = attempt < 7 ? (int64_t) 10 << attempt : 1000;
       cap = cap > 1000 ? 1000 : cap;
       int64_t sleep_ms = (int64_t) (rand_r (&seed) % (unsigned) (cap + 1));

@@ -33,6 +33,9 @@ cli_common_init (cli_common_t *common)
 }
 
 static void
+vreport (const char *fmt, va_list ap) BSON_GNUC_PRINTF (1, 0);
+
+static void
 vreport (const char *fmt, va_list ap)
 {
    char buf[1024];

@@ -75,6 +75,24 @@ cli_start (cli_proc_t *p, const char *const *args)
 }
 
 bool
+cli_wait_stderr (const cli_proc_t *p, const char *needle, int64_t timeout_ms)
+{
+   int64_t deadline = mltest_now_ms () + timeout_ms;
+   for (;;) {
+      char *err = cli_read (p->err_path);
+      bool found = err && strstr (err, needle);
+      free (err);
+      if (found) {
+         return true;
+      }
+      if (mltest_now_ms () > deadline) {
+         return false;
+      }
+      mltest_sleep_ms (5);
+   }
+}
+
+bool
 cli_running (const cli_proc_t *p)
 {
    siginfo_t si;

@@ -35,6 +35,9 @@ void cli_start (cli_proc_t *p, const char *const *args);
 /* Waits up to timeout_ms for it to end (then SIGKILLs it and fails the test). */
 void cli_wait (cli_proc_t *p, int64_t timeout_ms, cli_result_t *r);
 
+/* Waits up to timeout_ms for its stderr so far to contain needle; returns whether it does. */
+bool cli_wait_stderr (const cli_proc_t *p, const char *needle, int64_t timeout_ms);
+
 /* Whether it has ended (does not reap it). */
 bool cli_running (const cli_proc_t *p);
 

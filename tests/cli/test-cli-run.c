@@ -130,8 +130,9 @@ Test (cli_run, busy_with_wait_0_and_a_waiter_gets_it_after_the_holder_exits)
    cr_assert (strstr (r.err, "gave up after"), "%s", r.err);
    cli_result_destroy (&r);
 
-   start_run (&fx, &c, "--key", "job", "--wait", "60s", "--", "sh", "-c", "echo C-start >> log", NULL);
-   mltest_sleep_ms (300);
+   start_run (&fx, &c, "--key", "job", "--wait", "60s", "-v", "--", "sh", "-c", "echo C-start >> log", NULL);
+   cr_assert (cli_wait_stderr (&c, "is busy; waiting", 30000), "the waiter never waited");
+   mltest_sleep_ms (100);
    cr_assert (cli_running (&c), "the waiter finished while the lock was held");
    cli_write ("go", "");
    cli_wait (&a, 60000, &r);
@@ -148,7 +149,7 @@ Test (cli_run, busy_with_wait_0_and_a_waiter_gets_it_after_the_holder_exits)
    fx_fini (&fx);
 }
 
-Test (cli_run, concurrent_runs_never_overlap_and_tokens_increase, .timeout = 600)
+Test (cli_run, concurrent_runs_never_overlap_and_tokens_increase)
 {
    fx_t fx;
    fx_init (&fx);
@@ -299,8 +300,8 @@ Test (cli_run, a_stop_signal_while_waiting_ends_the_wait_without_running_the_com
    cli_result_t r;
    start_run (&fx, &a, "--key", "w", "--", "sh", "-c", "touch ready; " SPIN, NULL);
    cr_assert (cli_wait_file ("ready", 30000));
-   start_run (&fx, &b, "--key", "w", "--wait", "120s", "--", "touch", "b-ran", NULL);
-   mltest_sleep_ms (300);
+   start_run (&fx, &b, "--key", "w", "--wait", "120s", "-v", "--", "touch", "b-ran", NULL);
+   cr_assert (cli_wait_stderr (&b, "is busy; waiting up to 2m00s", 30000), "the second run never waited");
    cr_assert (cli_running (&b));
    cr_assert (kill (b.pid, SIGTERM) == 0);
    cli_wait (&b, 30000, &r);
