@@ -127,7 +127,6 @@ Test (dupkey, duplicates_on_update_and_upsert)
    conf_write_error (&r, 0, 0, 11000, &e);
    check_dup (&e, db, "a_1", "{ a: 2 }", "{'a': 1}", "{'a': 2}");
    bson_destroy (&r);
-   /* An update that changes _id is ImmutableField, never a silent duplicate. */
    cr_assert_eq (conf_count (c, db, "c", "{'_id': 2, 'a': 2}"), 1);
    cr_assert_eq (conf_count (c, db, "c", NULL), 2);
    conf_close (c, db);
