@@ -316,7 +316,7 @@ int
 main (int argc, char **argv)
 {
    config_t cfg = {getenv ("MONGOLOCK_URI"), "mongolock_race_demo", 16, 20, 10, 2000};
-   for (int i = 1; i < argc; i++) {
+   for (int i = 1; i < argc; i += 2) {
       const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
       bool ok = v != NULL;
       if (strcmp (a, "-p") == 0) {
@@ -337,7 +337,6 @@ main (int argc, char **argv)
       if (!ok) {
          return usage (argv[0]);
       }
-      i++;
    }
    if (!cfg.uri || !*cfg.uri) {
       fprintf (stderr, "race-demo: set MONGOLOCK_URI (./run demo starts the bundled test server for you)\n");
