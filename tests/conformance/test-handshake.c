@@ -212,3 +212,35 @@ Test (handshake, op_msg_document_sequence)
    close (fd);
    conf_close (c, db);
 }
+
+/* buildInfo's version agrees with the wire version (17 = 6.0, 21 = 7.0, 25 = 8.0), ping
+ * answers, and endSessions (which every driver sends when a client closes) is accepted.
+ * Manual: "buildInfo" (version, versionArray), "endSessions". */
+Test (handshake, build_info_ping_end_sessions)
+{
+   mongoc_client_t *c = mltest_client ();
+   bson_t r;
+   conf_ok (c, "admin", "{'ping': 1}", &r);
+   bson_destroy (&r);
+   conf_ok (c, "admin", "{'hello': 1}", &r);
+   int64_t wire = conf_int (&r, "maxWireVersion");
+   bson_destroy (&r);
+   conf_ok (c, "admin", "{'buildInfo': 1}", &r);
+   char *s = conf_json (&r);
+   const char *version = conf_str (&r, "version");
+   int64_t major = conf_int (&r, "versionArray.0"), minor = conf_int (&r, "versionArray.1");
+   char prefix[32];
+   bson_snprintf (prefix, sizeof prefix, "%d.%d.", (int) major, (int) minor);
+   cr_assert (strncmp (version, prefix, strlen (prefix)) == 0, "version and versionArray disagree: %s", s);
+   int64_t want_wire = major == 6 ? 17 : major == 7 ? 21 : major == 8 ? 25 : -1;
+   if (want_wire > 0 && minor == 0) {
+      cr_assert_eq (wire, want_wire, "MongoDB %d.0 has maxWireVersion %" PRId64 ", not %" PRId64 ": %s", (int) major,
+                    want_wire, wire, s);
+   }
+   cr_assert_geq (major, 6, "%s", s);
+   bson_free (s);
+   bson_destroy (&r);
+   conf_ok (c, "admin",
+            "{'endSessions': [{'id': {'$binary': {'base64': 'AAAAAAAAQACAAAAAAAAAAA==', 'subType': '04'}}}]}", NULL);
+   mongoc_client_destroy (c);
+}
