@@ -363,3 +363,76 @@ Test (unique_index, bad_arguments)
    bson_destroy (keys);
    env_fini (&e);
 }
+
+/* The server's own refusals (85/86, 11000) when another writer changes the collection
+ * between our checks and the build: an APM hook runs the other writer's command just
+ * before our createIndexes is sent. */
+typedef struct {
+   const char *db;
+   const char *command_json;
+   int fired;
+} interloper_t;
+
+static void
+on_started (const mongoc_apm_command_started_t *event)
+{
+   interloper_t *in = mongoc_apm_command_started_get_context (event);
+   if (in->fired || strcmp (mongoc_apm_command_started_get_command_name (event), "createIndexes") != 0) {
+      return;
+   }
+   in->fired++;
+   mongoc_client_t *other = mltest_client ();
+   mltest_cmd_ok (other, in->db, in->command_json, NULL);
+   mongoc_client_destroy (other);
+}
+
+static void
+race_build (const char *setup_json, const char *interloper_json, const char *keys, const char *opts,
+            uint32_t expected_code, const char *expected_indexes)
+{
+   env_t e;
+   env_init (&e);
+   if (setup_json) {
+      mltest_cmd_ok (e.mc, e.db, setup_json, NULL);
+   }
+   interloper_t in = {e.db, interloper_json, 0};
+   mongoc_apm_callbacks_t *cbs = mongoc_apm_callbacks_new ();
+   mongoc_apm_set_command_started_cb (cbs, on_started);
+   mongoc_client_set_apm_callbacks (e.mc, cbs, &in);
+   mongoc_apm_callbacks_destroy (cbs);
+   bson_t report;
+   bson_error_t error;
+   cr_assert_not (ensure (&e, keys, opts, &report, &error));
+   cr_assert_eq (in.fired, 1);
+   cr_assert_eq (error.domain, MONGOLOCK_ERROR_DOMAIN, "%u/%u %s", error.domain, error.code, error.message);
+   cr_assert_eq (error.code, expected_code, "%s", error.message);
+   if (expected_code == MONGOLOCK_ERROR_INDEX_CONFLICT) {
+      cr_assert_str_eq (rstr (&report, "action"), "conflict");
+      cr_assert_str_eq (rstr (&report, "conflict.name"), "email_1", "the report names the index found afterwards");
+   } else {
+      cr_assert_str_eq (rstr (&report, "action"), "duplicates");
+   }
+   bson_destroy (&report);
+   mongoc_client_set_apm_callbacks (e.mc, NULL, NULL);
+   expect_indexes (&e, expected_indexes);
+   env_fini (&e);
+}
+
+Test (unique_index, server_code_85_same_name_other_options)
+{
+   race_build (NULL, "{'createIndexes': 'accounts', 'indexes': [{'key': {'email': 1}, 'name': 'email_1'}]}",
+               "{'email': 1}", NULL, MONGOLOCK_ERROR_INDEX_CONFLICT, "_id_:0;email_1:0;");
+}
+
+Test (unique_index, server_code_86_same_name_other_key)
+{
+   race_build (NULL, "{'createIndexes': 'accounts', 'indexes': [{'key': {'email': 1}, 'name': 'email_1'}]}",
+               "{'phone': 1}", "{'name': 'email_1'}", MONGOLOCK_ERROR_INDEX_CONFLICT, "_id_:0;email_1:0;");
+}
+
+Test (unique_index, a_duplicate_inserted_during_the_build)
+{
+   race_build ("{'insert': 'accounts', 'documents': [{'email': 'a'}]}",
+               "{'insert': 'accounts', 'documents': [{'email': 'a'}]}", "{'email': 1}", NULL,
+               MONGOLOCK_ERROR_DUPLICATES, "_id_:0;");
+}
