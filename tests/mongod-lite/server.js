@@ -68,6 +68,7 @@ function handleMessage(sock, conn, msg) {
     try {
       parsed = wire.parseMsg(msg);
     } catch (e) {
+      if (e instanceof wire.ProtocolError) throw e; // connection-fatal: hang up
       sock.write(wire.encodeMsg(requestId, errorReply(e)));
       return;
     }

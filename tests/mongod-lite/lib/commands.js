@@ -434,12 +434,13 @@ const HANDLERS = {
     if (target !== V.mkInt(1) && typeof target !== 'string' && !(V.isNumber(target) && V.toDouble(target) === 1)) {
       throw new MongoError(73, `Invalid aggregate namespace: ${V.show(target)}`);
     }
-    if (typeof target !== 'string') throw new MongoError(2, 'collection-less aggregate is not supported by this test server');
-    const coll = this.collection(ctx, target, false);
     const first = body.pipeline[0];
     if (first && V.isPlainObject(first) && '$changeStream' in first) {
+      // Refused before the namespace matters, for collection, database and cluster streams.
       throw new MongoError(40573, 'The $changeStream stage is only supported on replica sets');
     }
+    if (typeof target !== 'string') throw new MongoError(2, 'collection-less aggregate is not supported by this test server');
+    const coll = this.collection(ctx, target, false);
     const docs = pipeline.run(coll ? coll.docs.slice() : [], body.pipeline, { now: ctx.now, vars: body.let });
     const batchSize = body.cursor ? nonNeg('aggregate', 'cursor.batchSize', body.cursor.batchSize) : undefined;
     return this.cursorReply(`${ctx.db}.${target}`, docs, batchSize);

@@ -168,6 +168,8 @@ function checkPartialFilter(f, top = true) {
       continue;
     }
     if (k.startsWith('$')) throw new MongoError(67, `Expression not supported in partial index: ${k}`);
+    // {f: /x/} is a regex match, not an equality (index_catalog_impl.cpp _checkValidFilterExpressions).
+    if (V.btype(v) === 'regex') throw new MongoError(67, `Expression not supported in partial index: ${k} regex ${V.show(v)}`);
     if (V.isPlainObject(v) && Object.keys(v).some((o) => o.startsWith('$'))) {
       for (const [op, arg] of Object.entries(v)) {
         const ok = ['$eq', '$gt', '$gte', '$lt', '$lte', '$type', '$in'].includes(op) || (op === '$exists' && V.truthy(arg));

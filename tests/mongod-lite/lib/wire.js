@@ -38,7 +38,8 @@ function parseMsg(msg) {
   const flags = msg.readUInt32LE(16);
   const checksum = (flags & 1) !== 0;
   // Required bits 0-15 other than checksumPresent and moreToCome must be unset.
-  if ((flags & 0xfffc) !== 0) throw new MongoError(40416, `Unrecognized OP_MSG flags: ${flags.toString(16)}`);
+  // IllegalOpMsgFlag (223) is connection-fatal on mongod (op_msg.cpp): no reply, hang up.
+  if ((flags & 0xfffc) !== 0) throw new ProtocolError(`Message contains illegal flags value ${flags.toString(16)}`);
   const end = msg.length - (checksum ? 4 : 0);
   let off = 20;
   let body = null;
