@@ -185,9 +185,10 @@ MONGOLOCK_EXPORT bool
 mongolock_guard_opts_set_lease_ms (mongolock_guard_opts_t *opts, int64_t lease_ms, bson_error_t *error);
 
 /* Default wait for a busy create lock, 0..MONGOLOCK_GUARD_WAIT_MAX_MS (default
- * MONGOLOCK_GUARD_DEFAULT_WAIT_MS). The same budget bounds the wait for the local mutex in
- * fail-open mode. It does not bound server selection: an unreachable store costs the
- * URI's serverSelectionTimeoutMS first (set it low for a guard). */
+ * MONGOLOCK_GUARD_DEFAULT_WAIT_MS). In fail-open mode the same budget, less the time spent
+ * finding the store unreachable, bounds the wait for the local mutex (one try at least).
+ * It does not bound server selection: each call on an unreachable store first costs the
+ * URI's serverSelectionTimeoutMS (30 s by default: set it low for a guard). */
 MONGOLOCK_EXPORT bool
 mongolock_guard_opts_set_wait_ms (mongolock_guard_opts_t *opts, int64_t wait_ms, bson_error_t *error);
 
@@ -215,7 +216,8 @@ mongolock_guard_opts_set_secret (mongolock_guard_opts_t *opts,
 
 /* Event callback for the guard's locks (default none; cb NULL removes it): the lock events
  * of mongolock-lock.h plus MONGOLOCK_EVENT_DEGRADED, emitted on the caller's thread each
- * time a callback runs in fail-open mode (its error is the store's error). */
+ * time a callback runs in fail-open mode (its error is the store's error). Calls from
+ * several threads using one guard may overlap. */
 MONGOLOCK_EXPORT void
 mongolock_guard_opts_set_event_callback (mongolock_guard_opts_t *opts, mongolock_event_cb_t cb, void *user_data);
 
