@@ -107,21 +107,24 @@ cli_duration_arg (const char *cmd, const char *option, const char *arg, int64_t 
 void
 cli_format_duration (int64_t ms, char *buf, size_t len);
 
-/*
- * Connects: parses the URI (from common or $MONGOLOCK_URI), applies the timeouts
- * (socket_default_ms when no --socket-timeout and the URI sets none), creates the pool
- * and the mongolock client on it. Prints a one-line error and returns NULL with *exit_code
- * set on failure. The client does not contact the server; cli_ping does.
- */
+/* A connection: the pool (error API 2) and the mongolock client on it. */
 typedef struct {
    mongoc_client_pool_t *pool;
    mongolock_client_t *client;
    mongoc_uri_t *uri;
 } cli_conn_t;
 
+/*
+ * Connects: parses the URI (from common or $MONGOLOCK_URI), applies the timeouts
+ * (socket_default_ms when no --socket-timeout and the URI sets none), creates the pool
+ * and the mongolock client on it. Prints a one-line error and returns NULL with *exit_code
+ * set on failure. The client does not contact the server; cli_ping does.
+ */
+
 bool
 cli_connect (const cli_common_t *common, int64_t socket_default_ms, cli_conn_t *conn, int *exit_code);
 
+/* Frees what cli_connect made; safe on a zeroed conn. */
 void
 cli_disconnect (cli_conn_t *conn);
 
