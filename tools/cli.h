@@ -117,10 +117,9 @@ typedef struct {
 /*
  * Connects: parses the URI (from common or $MONGOLOCK_URI), applies the timeouts
  * (socket_default_ms when no --socket-timeout and the URI sets none), creates the pool
- * and the mongolock client on it. Prints a one-line error and returns NULL with *exit_code
- * set on failure. The client does not contact the server; cli_ping does.
+ * and the mongolock client on it. Returns false after printing a one-line error, with
+ * *exit_code set. Does not contact the server; cli_ping does.
  */
-
 bool
 cli_connect (const cli_common_t *common, int64_t socket_default_ms, cli_conn_t *conn, int *exit_code);
 
