@@ -81,6 +81,11 @@ cli_common_option (cli_common_t *common, int opt, const char *arg, bool *help);
 int
 cli_option_error (const char *cmd, int opt, char **argv);
 
+/* The fallback of every option loop: opt is a common option (handled: returns -1, keep
+ * parsing) or one not accepted (a usage error is printed and its exit code returned). */
+int
+cli_other_option (const char *cmd, cli_common_t *common, int opt, char **argv, bool *help);
+
 /* Prints "mongolock: <message>\n" to stderr. */
 void
 cli_error (const char *fmt, ...) BSON_GNUC_PRINTF (1, 2);

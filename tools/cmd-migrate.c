@@ -185,12 +185,9 @@ parse (int argc, char **argv, cli_common_t *common, const char **spec_path, bool
          help = true;
          break;
       default: {
-         int r = cli_common_option (common, opt, optarg, &help);
-         if (r < 0) {
-            return CLI_EXIT_USAGE;
-         }
-         if (r == 0) {
-            return cli_option_error ("migrate", opt, argv);
+         int rc = cli_other_option ("migrate", common, opt, argv, &help);
+         if (rc >= 0) {
+            return rc;
          }
       }
       }

@@ -41,12 +41,9 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
          help = true;
          break;
       default: {
-         int r = cli_common_option (common, opt, optarg, &help);
-         if (r < 0) {
-            return CLI_EXIT_USAGE;
-         }
-         if (r == 0) {
-            return cli_option_error ("release", opt, argv);
+         int rc = cli_other_option ("release", common, opt, argv, &help);
+         if (rc >= 0) {
+            return rc;
          }
       }
       }

@@ -242,12 +242,9 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
          help = true;
          break;
       default: {
-         int r = cli_common_option (common, opt, optarg, &help);
-         if (r < 0) {
-            return CLI_EXIT_USAGE;
-         }
-         if (r == 0) {
-            return cli_option_error ("run", opt, argv);
+         int rc = cli_other_option ("run", common, opt, argv, &help);
+         if (rc >= 0) {
+            return rc;
          }
       }
       }

@@ -83,6 +83,16 @@ cli_option_error (const char *cmd, int opt, char **argv)
 }
 
 int
+cli_other_option (const char *cmd, cli_common_t *common, int opt, char **argv, bool *help)
+{
+   int r = cli_common_option (common, opt, optarg, help);
+   if (r < 0) {
+      return CLI_EXIT_USAGE;
+   }
+   return r == 0 ? cli_option_error (cmd, opt, argv) : -1;
+}
+
+int
 cli_common_option (cli_common_t *common, int opt, const char *arg, bool *help)
 {
    switch (opt) {

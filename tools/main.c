@@ -58,12 +58,9 @@ dispatch (int argc, char **argv)
          help = true;
          continue;
       }
-      int r = cli_common_option (&common, opt, optarg, &help);
-      if (r < 0) {
-         return CLI_EXIT_USAGE;
-      }
-      if (r == 0) {
-         return cli_option_error (NULL, opt, argv);
+      int rc = cli_other_option (NULL, &common, opt, argv, &help);
+      if (rc >= 0) {
+         return rc;
       }
    }
    if (help) {
