@@ -140,6 +140,10 @@ typedef struct _mongolock_guard_opts_t mongolock_guard_opts_t;
 #define MONGOLOCK_GUARD_WAIT_MAX_MS 60000
 /* A fail-open guard warns at most once per key per this interval. */
 #define MONGOLOCK_GUARD_WARNING_INTERVAL_MS 60000
+/* After a fail-open guard finds the store unreachable, it runs callbacks locally without
+ * trying the store for this long (see mongolock_guard_opts_set_store_retry_ms). */
+#define MONGOLOCK_GUARD_DEFAULT_STORE_RETRY_MS 5000
+#define MONGOLOCK_GUARD_STORE_RETRY_MAX_MS 3600000
 
 /* What a guard does when the lock store cannot be reached. */
 typedef enum {
@@ -202,6 +206,17 @@ MONGOLOCK_EXPORT void
 mongolock_guard_opts_set_degraded_mode (mongolock_guard_opts_t *opts, mongolock_guard_degraded_t mode);
 
 /*
+ * Fail-open only: once a call finds the store unreachable, calls for the next retry_ms run
+ * under the local mutex at once, without trying the store (each try on an unreachable
+ * store costs the URI's serverSelectionTimeoutMS, 30 s by default). The first call after
+ * that tries the store again; any call that reaches it clears the mark. Their DEGRADED
+ * events carry the error that marked the store. 0..MONGOLOCK_GUARD_STORE_RETRY_MAX_MS
+ * (default MONGOLOCK_GUARD_DEFAULT_STORE_RETRY_MS); 0 tries the store on every call.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_guard_opts_set_store_retry_ms (mongolock_guard_opts_t *opts, int64_t retry_ms, bson_error_t *error);
+
+/*
  * The key secret. secret: borrowed, copied, secret_len bytes (1..MONGOLOCK_KEY_SECRET_MAX_BYTES).
  * secret NULL (with secret_len 0) means explicitly none: plain SHA-256 keys, and
  * MONGOLOCK_KEY_SECRET is ignored. Not called: the guard reads MONGOLOCK_KEY_SECRET when it
@@ -239,6 +254,14 @@ mongolock_guard_new (mongolock_client_t *client, const mongolock_guard_opts_t *o
 /* Frees the guard and wipes its secret. No call may be running in it. NULL is a no-op. */
 MONGOLOCK_EXPORT void
 mongolock_guard_destroy (mongolock_guard_t *guard);
+
+/*
+ * Milliseconds until a fail-open guard tries the lock store again after finding it
+ * unreachable; 0 when the store is not marked unreachable (or the guard fails closed).
+ * For health checks and metrics. Thread-safe.
+ */
+MONGOLOCK_EXPORT int64_t
+mongolock_guard_store_retry_in_ms (mongolock_guard_t *guard);
 
 /* Whether the guard hashes keys with a secret (true: "ml1:h:" keys). */
 MONGOLOCK_EXPORT bool

@@ -11,6 +11,7 @@ mongolock_guard_opts_new (void)
    opts->lease_ms = MONGOLOCK_GUARD_DEFAULT_LEASE_MS;
    opts->wait_ms = MONGOLOCK_GUARD_DEFAULT_WAIT_MS;
    opts->degraded = MONGOLOCK_GUARD_FAIL_CLOSED;
+   opts->store_retry_ms = MONGOLOCK_GUARD_DEFAULT_STORE_RETRY_MS;
    opts->secret_source = _MONGOLOCK_SECRET_FROM_ENV;
    return opts;
 }
@@ -81,6 +82,17 @@ mongolock_guard_opts_set_degraded_mode (mongolock_guard_opts_t *opts, mongolock_
    if (opts) {
       opts->degraded = mode == MONGOLOCK_GUARD_FAIL_OPEN ? MONGOLOCK_GUARD_FAIL_OPEN : MONGOLOCK_GUARD_FAIL_CLOSED;
    }
+}
+
+bool
+mongolock_guard_opts_set_store_retry_ms (mongolock_guard_opts_t *opts, int64_t retry_ms, bson_error_t *error)
+{
+   if (!check_opts (opts, error) ||
+       !_mongolock_check_range ("store retry (ms)", retry_ms, 0, MONGOLOCK_GUARD_STORE_RETRY_MAX_MS, error)) {
+      return false;
+   }
+   opts->store_retry_ms = retry_ms;
+   return true;
 }
 
 bool

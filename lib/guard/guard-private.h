@@ -16,6 +16,7 @@ struct _mongolock_guard_opts_t {
    int64_t wait_ms;
    bool auto_renew;
    mongolock_guard_degraded_t degraded;
+   int64_t store_retry_ms;
    _mongolock_secret_source_t secret_source;
    unsigned char *secret;
    size_t secret_len;
@@ -58,6 +59,12 @@ struct _mongolock_guard_t {
    mongolock_guard_warning_cb_t warning_cb;
    void *warning_data;
    _mongolock_local_table_t local;
+   int64_t store_retry_ms;
+   /* Fail-open: the store was found unreachable; skip it until store_down_until_ms
+    * (monotonic, 0 when not marked). Under store_mu. */
+   pthread_mutex_t store_mu;
+   int64_t store_down_until_ms;
+   bson_error_t store_error;
 };
 
 void

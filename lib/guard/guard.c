@@ -59,6 +59,8 @@ mongolock_guard_new (mongolock_client_t *client, const mongolock_guard_opts_t *o
    guard->wait_ms = o->wait_ms;
    guard->auto_renew = o->auto_renew;
    guard->degraded = o->degraded;
+   guard->store_retry_ms = o->store_retry_ms;
+   pthread_mutex_init (&guard->store_mu, NULL);
    if (secret) {
       guard->secret = bson_malloc (secret_len);
       memcpy (guard->secret, secret, secret_len);
@@ -84,6 +86,7 @@ mongolock_guard_destroy (mongolock_guard_t *guard)
       bson_free (guard->secret);
    }
    _mongolock_local_destroy (&guard->local);
+   pthread_mutex_destroy (&guard->store_mu);
    bson_free (guard);
 }
 
@@ -217,6 +220,49 @@ run_local (mongolock_guard_t *guard,
    return ok;
 }
 
+/* Fail-open: whether the store is marked unreachable now; if so, *why receives the error
+ * that marked it. */
+static bool
+store_marked_down (mongolock_guard_t *guard, bson_error_t *why)
+{
+   if (guard->degraded != MONGOLOCK_GUARD_FAIL_OPEN) {
+      return false;
+   }
+   pthread_mutex_lock (&guard->store_mu);
+   bool down = guard->store_down_until_ms > _mongolock_now_ms ();
+   if (down) {
+      *why = guard->store_error;
+   }
+   pthread_mutex_unlock (&guard->store_mu);
+   return down;
+}
+
+/* Records that the store was (reachable) or was not (error set) reached. */
+static void
+store_mark (mongolock_guard_t *guard, const bson_error_t *unreachable)
+{
+   pthread_mutex_lock (&guard->store_mu);
+   if (unreachable && guard->store_retry_ms > 0) {
+      guard->store_down_until_ms = _mongolock_now_ms () + guard->store_retry_ms;
+      guard->store_error = *unreachable;
+   } else if (!unreachable) {
+      guard->store_down_until_ms = 0;
+   }
+   pthread_mutex_unlock (&guard->store_mu);
+}
+
+int64_t
+mongolock_guard_store_retry_in_ms (mongolock_guard_t *guard)
+{
+   if (!guard) {
+      return 0;
+   }
+   pthread_mutex_lock (&guard->store_mu);
+   int64_t left = guard->store_down_until_ms - _mongolock_now_ms ();
+   pthread_mutex_unlock (&guard->store_mu);
+   return left > 0 ? left : 0;
+}
+
 static mongolock_lock_t *
 make_lock (mongolock_guard_t *guard, const char *key, const _mongolock_call_opts_t *call_opts, bson_error_t *error)
 {
@@ -260,13 +306,17 @@ mongolock_guard_run (mongolock_guard_t *guard,
    int64_t start = _mongolock_now_ms ();
    bson_error_t err;
    bool ok;
-   if (mongolock_lock_acquire (lock, &err)) {
+   if (store_marked_down (guard, &err)) {
+      ok = run_local (guard, key, call_opts.wait_ms, start, &err, fn, user_data, mode, error);
+   } else if (mongolock_lock_acquire (lock, &err)) {
+      store_mark (guard, NULL);
       *mode = MONGOLOCK_GUARD_MODE_LOCKED;
       ok = call (fn, MONGOLOCK_GUARD_MODE_LOCKED, mongolock_lock_token (lock), user_data, error);
       /* A failed release is reported to the event callback as RELEASED with its error;
        * the lease then runs out on the server by itself. */
       (void) mongolock_lock_release (lock, NULL);
    } else if (guard->degraded == MONGOLOCK_GUARD_FAIL_OPEN && _mongolock_is_unreachable (&err)) {
+      store_mark (guard, &err);
       ok = run_local (guard, key, call_opts.wait_ms, start, &err, fn, user_data, mode, error);
    } else {
       if (error) {

@@ -309,3 +309,93 @@ Test (degraded, a_server_error_is_not_an_outage)
    mongoc_client_destroy (mc);
    lt_cleanup (c, db);
 }
+
+/* A client for a closed port whose server selection takes 2 s, so that a call which tries
+ * the store is easy to tell from one that skips it. */
+static mongolock_client_t *
+slow_unreachable_client (void)
+{
+   char *uri = gt_unreachable_uri ();
+   char *at = strstr (uri, "serverSelectionTimeoutMS=300");
+   cr_assert (at);
+   char *slow = bson_strdup_printf ("%.*sserverSelectionTimeoutMS=2000%s", (int) (at - uri), uri,
+                                    at + strlen ("serverSelectionTimeoutMS=300"));
+   bson_error_t error;
+   mongolock_client_t *c = mongolock_client_new (slow, NULL, &error);
+   cr_assert (c, "%s", error.message);
+   bson_free (slow);
+   bson_free (uri);
+   return c;
+}
+
+static int64_t
+timed_run (mongolock_guard_t *g, ctx_t *ctx, mongolock_guard_mode_t *mode)
+{
+   bson_error_t error;
+   int64_t t0 = mltest_now_ms ();
+   cr_assert (mongolock_guard_run (g, "ml1:s:retry", NULL, fn, ctx, mode, &error), "%s", error.message);
+   return mltest_now_ms () - t0;
+}
+
+/* Fail-open: after finding the store unreachable the guard runs locally at once, without
+ * paying server selection again, until the retry interval has passed; then it tries the
+ * store again. */
+Test (degraded, fail_open_skips_an_unreachable_store_until_the_retry_interval)
+{
+   lt_events_t ev;
+   lt_events_init (&ev);
+   mongolock_client_t *c = slow_unreachable_client ();
+   mongolock_guard_opts_t *o = mongolock_guard_opts_new ();
+   mongolock_guard_opts_set_degraded_mode (o, MONGOLOCK_GUARD_FAIL_OPEN);
+   cr_assert (mongolock_guard_opts_set_store_retry_ms (o, 3000, NULL));
+   cr_assert_not (mongolock_guard_opts_set_store_retry_ms (o, -1, NULL));
+   cr_assert_not (mongolock_guard_opts_set_store_retry_ms (o, MONGOLOCK_GUARD_STORE_RETRY_MAX_MS + 1, NULL));
+   mongolock_guard_opts_set_event_callback (o, lt_events_cb, &ev);
+   mongolock_guard_opts_set_warning_callback (o, NULL, NULL);
+   mongolock_guard_t *g = mongolock_guard_new (c, o, NULL);
+   mongolock_guard_opts_destroy (o);
+   ctx_t ctx = {0};
+   mongolock_guard_mode_t mode;
+
+   cr_assert_eq (mongolock_guard_store_retry_in_ms (g), 0, "not marked before any failure");
+   int64_t first = timed_run (g, &ctx, &mode);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL);
+   cr_assert_geq (first, 1500, "the first call waits for server selection (%" PRId64 " ms)", first);
+   int64_t retry_in = mongolock_guard_store_retry_in_ms (g);
+   cr_assert (retry_in > 0 && retry_in <= 3000, "retry in %" PRId64 " ms", retry_in);
+   uint32_t marked_code = ev.last_error_code;
+
+   int64_t second = timed_run (g, &ctx, &mode);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL);
+   cr_assert_lt (second, 1000, "a marked store is skipped (%" PRId64 " ms)", second);
+   cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_DEGRADED), 2, "a skipped store is still a degraded run");
+   cr_assert_eq (ev.last_error_code, marked_code, "its event carries the error that marked the store");
+
+   for (int i = 0; i < 100 && mongolock_guard_store_retry_in_ms (g) > 0; i++) {
+      mltest_sleep_ms (50);
+   }
+   cr_assert_eq (mongolock_guard_store_retry_in_ms (g), 0);
+   int64_t third = timed_run (g, &ctx, &mode);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL);
+   cr_assert_geq (third, 1500, "after the interval the store is tried again (%" PRId64 " ms)", third);
+   cr_assert_eq (atomic_load (&ctx.local_calls), 3);
+   mongolock_guard_destroy (g);
+   mongolock_client_destroy (c);
+}
+
+/* Fail-closed never marks the store: every call tries it and returns its error. */
+Test (degraded, fail_closed_never_skips_the_store)
+{
+   mongolock_client_t *c = gt_unreachable_client ();
+   mongolock_guard_t *g = gt_guard (c, MONGOLOCK_GUARD_FAIL_CLOSED, 5000, 2000, NULL, NULL);
+   ctx_t ctx = {0};
+   bson_error_t error;
+   for (int i = 0; i < 2; i++) {
+      cr_assert_not (mongolock_guard_run (g, "k", NULL, fn, &ctx, NULL, &error));
+      cr_assert (unreachable_domain (&error), "%s", error.message);
+      cr_assert_eq (mongolock_guard_store_retry_in_ms (g), 0);
+   }
+   cr_assert_eq (atomic_load (&ctx.calls), 0);
+   mongolock_guard_destroy (g);
+   mongolock_client_destroy (c);
+}
