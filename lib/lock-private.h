@@ -33,18 +33,26 @@ typedef struct {
    int64_t token;
    int64_t expiry_ms;   /* monotonic: send time of the last acquire/renew + lease */
    int64_t acquired_ms; /* monotonic */
-   bool stop;           /* asks the renewal thread to exit */
+   bool stop;           /* asks the renewal threads to exit */
+   bool renew_failed;   /* the last renew command failed (network, server error) */
+   bson_error_t renew_error; /* ... with this error */
 } _mongolock_lease_t;
 
 struct _mongolock_lock_t {
    mongolock_client_t *client;
    char *key;
-   char *owner;
+   char *owner;       /* identity/nonce, then identity/nonce.generation: see next_owner */
+   char nonce[17];
+   unsigned generation;
    mongolock_lock_opts_t opts;
    uint64_t rng;
    int count; /* reentrant holds; 1 when held without reentrancy */
    _mongolock_lease_t *lease;
+   /* Automatic renewal: the renewer sends renew commands; the watchdog alone declares the
+    * lease lost when it runs out by the client's clock, so LOST fires on time even while
+    * the renewer is stuck in a command on a partitioned network. */
    pthread_t renewer;
+   pthread_t watchdog;
    bool renewer_running;
 };
 
@@ -77,7 +85,7 @@ _mongolock_rand_next (uint64_t *state);
 bool
 _mongolock_lock_renew_once (mongolock_lock_t *lock, bool *renewed, bson_error_t *error);
 
-/* Starts/stops the renewal thread. */
+/* Starts/stops the renewal threads (renewer and watchdog). */
 bool
 _mongolock_renewer_start (mongolock_lock_t *lock, bson_error_t *error);
 void

@@ -158,6 +158,7 @@ mongolock_lock_new (mongolock_client_t *client, const char *key, const mongolock
    mongolock_lock_opts_destroy (defaults);
    lock->client = client;
    lock->key = bson_strdup (key);
+   memcpy (lock->nonce, nonce, sizeof lock->nonce);
    lock->owner = bson_strdup_printf ("%s/%s", client->identity, nonce);
    lock->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
    lock->lease = bson_malloc0 (sizeof *lock->lease);
@@ -170,6 +171,20 @@ mongolock_lock_new (mongolock_client_t *client, const char *key, const mongolock
    return lock;
 }
 
+/* A hold has ended (released, or its lease ran out or was lost): later acquisitions record
+ * a new owner. The old one can then never be "already ours" again, so a handle told it lost
+ * its lease cannot slip back into that lease, under its old fencing token, while the
+ * server still has it; it waits for it to expire like anyone else and gets a new token.
+ * (A retry after a failed acquire call keeps the owner and may reclaim its own lease.)
+ * The renewal threads must be stopped. */
+static void
+next_owner (mongolock_lock_t *lock)
+{
+   lock->generation++;
+   bson_free (lock->owner);
+   lock->owner = bson_strdup_printf ("%s/%s.%u", lock->client->identity, lock->nonce, lock->generation);
+}
+
 /* Handles an acquire on a handle that already holds its lock. Returns true when nothing
  * more is to be done (*done set), false with error for a non-reentrant handle. */
 static bool
@@ -180,6 +195,7 @@ reenter (mongolock_lock_t *lock, bool *done, bson_error_t *error)
       /* The previous lease ran out or was lost: forget that hold and start afresh. */
       _mongolock_renewer_stop (lock);
       lock->count = 0;
+      next_owner (lock);
    }
    if (lock->count == 0) {
       return true;
@@ -479,6 +495,7 @@ mongolock_lock_release (mongolock_lock_t *lock, bson_error_t *error)
       }
    }
    _mongolock_emit (lock, MONGOLOCK_EVENT_RELEASED, token, 0, held_for, 0, ok ? NULL : &err);
+   next_owner (lock);
    if (!ok && error) {
       *error = err;
    }

@@ -21,33 +21,22 @@ wait_until (_mongolock_lease_t *l, int64_t when_ms)
    (void) rc;
 }
 
+/* Sends renew commands a third into the lease, and after a failure every tenth of it. It
+ * never decides that the lease ran out: the watchdog does (this thread may be blocked in a
+ * command for up to socketTimeoutMS on a partitioned network). */
 static void *
 renewer_main (void *arg)
 {
    mongolock_lock_t *lock = arg;
    _mongolock_lease_t *l = lock->lease;
-   bool failed = false;
-   bson_error_t last_error = {0};
    pthread_mutex_lock (&l->mu);
    while (!l->stop && l->held) {
       int64_t now = _mongolock_now_ms ();
       if (now >= l->expiry_ms) {
-         /* Could not renew in time: from now on the server may give the lock to another. */
-         l->held = false;
-         int64_t token = l->token, held_for = now - l->acquired_ms;
-         pthread_mutex_unlock (&l->mu);
-         bson_error_t lost;
-         _mongolock_set_error (&lost,
-                               MONGOLOCK_ERROR_LOST,
-                               "the lease on \"%s\" ran out before it could be renewed%s%s",
-                               lock->key,
-                               failed ? ": " : "",
-                               failed ? last_error.message : "");
-         _mongolock_emit (lock, MONGOLOCK_EVENT_LOST, token, 0, held_for, 0, &lost);
-         pthread_mutex_lock (&l->mu);
-         break;
+         pthread_cond_wait (&l->cond, &l->mu); /* the watchdog is declaring it lost */
+         continue;
       }
-      int64_t due = failed ? now + retry_delay_ms (lock) : l->expiry_ms - (lock->opts.lease_ms * 2) / 3;
+      int64_t due = l->renew_failed ? now + retry_delay_ms (lock) : l->expiry_ms - (lock->opts.lease_ms * 2) / 3;
       if (due > l->expiry_ms) {
          due = l->expiry_ms;
       }
@@ -65,12 +54,16 @@ renewer_main (void *arg)
       }
       int64_t token = l->token, held_for = _mongolock_now_ms () - l->acquired_ms;
       if (ok && renewed) {
-         failed = false;
+         l->renew_failed = false;
+         if (!l->held) {
+            break; /* ran out while the command was under way: LOST was reported */
+         }
          pthread_mutex_unlock (&l->mu);
          _mongolock_emit (lock, MONGOLOCK_EVENT_RENEWED, token, 0, held_for, 0, NULL);
          pthread_mutex_lock (&l->mu);
       } else if (ok) {
          /* The server no longer has us as holder (renew_once cleared held). */
+         pthread_cond_broadcast (&l->cond); /* let the watchdog exit */
          pthread_mutex_unlock (&l->mu);
          bson_error_t lost;
          _mongolock_set_error (&lost,
@@ -81,9 +74,45 @@ renewer_main (void *arg)
          pthread_mutex_lock (&l->mu);
          break;
       } else {
-         failed = true;
-         last_error = error;
+         l->renew_failed = true;
+         l->renew_error = error;
       }
+   }
+   pthread_mutex_unlock (&l->mu);
+   return NULL;
+}
+
+/* Declares the lease lost when it runs out by the client's monotonic clock (measured from
+ * when the last successful acquire or renew was sent) before a renewal extended it. */
+static void *
+watchdog_main (void *arg)
+{
+   mongolock_lock_t *lock = arg;
+   _mongolock_lease_t *l = lock->lease;
+   pthread_mutex_lock (&l->mu);
+   while (!l->stop && l->held) {
+      int64_t now = _mongolock_now_ms ();
+      if (now < l->expiry_ms) {
+         wait_until (l, l->expiry_ms);
+         continue;
+      }
+      /* From now on the server may give the lock to another. */
+      l->held = false;
+      pthread_cond_broadcast (&l->cond);
+      int64_t token = l->token, held_for = now - l->acquired_ms;
+      bool failed = l->renew_failed;
+      bson_error_t why = l->renew_error;
+      pthread_mutex_unlock (&l->mu);
+      bson_error_t lost;
+      _mongolock_set_error (&lost,
+                            MONGOLOCK_ERROR_LOST,
+                            "the lease on \"%s\" ran out before it could be renewed%s%s",
+                            lock->key,
+                            failed ? ": " : "",
+                            failed ? why.message : "");
+      _mongolock_emit (lock, MONGOLOCK_EVENT_LOST, token, 0, held_for, 0, &lost);
+      pthread_mutex_lock (&l->mu);
+      break;
    }
    pthread_mutex_unlock (&l->mu);
    return NULL;
@@ -93,10 +122,23 @@ bool
 _mongolock_renewer_start (mongolock_lock_t *lock, bson_error_t *error)
 {
    BSON_ASSERT (!lock->renewer_running);
+   pthread_mutex_lock (&lock->lease->mu);
    lock->lease->stop = false;
+   lock->lease->renew_failed = false;
+   pthread_mutex_unlock (&lock->lease->mu);
    int rc = pthread_create (&lock->renewer, NULL, renewer_main, lock);
+   if (rc == 0) {
+      rc = pthread_create (&lock->watchdog, NULL, watchdog_main, lock);
+      if (rc != 0) {
+         pthread_mutex_lock (&lock->lease->mu);
+         lock->lease->stop = true;
+         pthread_cond_broadcast (&lock->lease->cond);
+         pthread_mutex_unlock (&lock->lease->mu);
+         pthread_join (lock->renewer, NULL);
+      }
+   }
    if (rc != 0) {
-      _mongolock_set_error (error, MONGOLOCK_ERROR_INTERNAL, "cannot start the renewal thread: %s", strerror (rc));
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INTERNAL, "cannot start the renewal threads: %s", strerror (rc));
       return false;
    }
    lock->renewer_running = true;
@@ -113,6 +155,7 @@ _mongolock_renewer_stop (mongolock_lock_t *lock)
    lock->lease->stop = true;
    pthread_cond_broadcast (&lock->lease->cond);
    pthread_mutex_unlock (&lock->lease->mu);
+   pthread_join (lock->watchdog, NULL);
    pthread_join (lock->renewer, NULL);
    lock->renewer_running = false;
 }

@@ -158,7 +158,9 @@ mongolock_lock_destroy (mongolock_lock_t *lock);
 /*
  * One attempt to take the lock: a single findAndModify in the uncontended case.
  * On a handle whose previous lease ran out or was lost, the old hold is forgotten (its
- * reentrancy count too) and a new acquisition starts.
+ * reentrancy count too) and a new acquisition starts under a new owner (see
+ * mongolock_lock_owner): it waits, like any other handle, until that old lease has expired
+ * on the server, and then gets a new, larger fencing token.
  * *acquired (OUT, required) is true when this handle now holds the lock and false when
  * another holder has it; both return true. Returns false with error for everything else:
  * an unreachable server, a timeout, a server error (never reported as acquired or busy),
@@ -223,7 +225,13 @@ mongolock_lock_token (const mongolock_lock_t *lock);
 MONGOLOCK_EXPORT int64_t
 mongolock_lock_remaining_ms (const mongolock_lock_t *lock);
 
-/* The owner string this handle records in the lock document. Owned by the handle. */
+/*
+ * The owner string this handle records in the lock document: "<identity>/<nonce>", and
+ * "<identity>/<nonce>.<n>" after n holds have ended. It changes whenever a hold ends (a
+ * release, or a new acquire after the lease ran out or was lost), so a handle never takes
+ * back, under its old fencing token, a lease it was told it lost. Owned by the handle;
+ * valid until the handle's next acquire, release or destroy.
+ */
 MONGOLOCK_EXPORT const char *
 mongolock_lock_owner (const mongolock_lock_t *lock);
 
