@@ -7,6 +7,7 @@
 
 #include "guard-test.h"
 #include "guard/guard-private.h"
+#include "proxy.h"
 
 TestSuite (degraded, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
@@ -398,4 +399,60 @@ Test (degraded, fail_closed_never_skips_the_store)
    cr_assert_eq (atomic_load (&ctx.calls), 0);
    mongolock_guard_destroy (g);
    mongolock_client_destroy (c);
+}
+
+/* The store goes away and comes back (a proxy in front of the server under test): a
+ * fail-open guard runs locally while it is marked unreachable, and once the retry interval
+ * has passed and the store answers again, runs under the distributed lock and clears the
+ * mark. */
+Test (degraded, fail_open_returns_to_the_store_when_it_is_back)
+{
+   char *db = mltest_db_name ("back");
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, mltest_uri (), "serverSelectionTimeoutMS=500&connectTimeoutMS=500");
+   mongolock_client_opts_t *co = mongolock_client_opts_new ();
+   cr_assert (mongolock_client_opts_set_database (co, db, NULL));
+   bson_error_t error;
+   mongolock_client_t *c = mongolock_client_new (uri, co, &error);
+   cr_assert (c, "%s", error.message);
+   mongolock_client_opts_destroy (co);
+   mongolock_guard_opts_t *o = mongolock_guard_opts_new ();
+   mongolock_guard_opts_set_degraded_mode (o, MONGOLOCK_GUARD_FAIL_OPEN);
+   cr_assert (mongolock_guard_opts_set_store_retry_ms (o, 1000, NULL));
+   gt_warnings_t w;
+   gt_warnings_init (&w);
+   mongolock_guard_opts_set_warning_callback (o, gt_warnings_cb, &w);
+   mongolock_guard_t *g = mongolock_guard_new (c, o, NULL);
+   mongolock_guard_opts_destroy (o);
+   ctx_t ctx = {0};
+   mongolock_guard_mode_t mode;
+
+   cr_assert (mongolock_guard_run (g, "k", NULL, fn, &ctx, &mode, &error), "%s", error.message);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCKED, "the store is reachable at first");
+   cr_assert_gt (atomic_load (&ctx.last_token), 0);
+
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
+   cr_assert (mongolock_guard_run (g, "k", NULL, fn, &ctx, &mode, &error), "%s", error.message);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL);
+   cr_assert_gt (mongolock_guard_store_retry_in_ms (g), 0, "marked unreachable");
+
+   mltest_proxy_set_mode (px, MLTEST_PROXY_PASS);
+   cr_assert (mongolock_guard_run (g, "k", NULL, fn, &ctx, &mode, &error));
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL, "still skipped within the retry interval");
+   for (int i = 0; i < 100 && mongolock_guard_store_retry_in_ms (g) > 0; i++) {
+      mltest_sleep_ms (50);
+   }
+   cr_assert (mongolock_guard_run (g, "k", NULL, fn, &ctx, &mode, &error), "%s", error.message);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCKED, "back under the distributed lock");
+   cr_assert_gt (atomic_load (&ctx.last_token), 0);
+   cr_assert_eq (mongolock_guard_store_retry_in_ms (g), 0, "the mark is cleared");
+
+   mongolock_guard_destroy (g);
+   mongolock_client_destroy (c);
+   mltest_proxy_stop (px);
+   bson_free (uri);
+   mongoc_client_t *mc = mltest_client ();
+   mltest_drop_db (mc, db);
+   mongoc_client_destroy (mc);
+   bson_free (db);
 }
