@@ -229,3 +229,119 @@ Test (types, int64_arithmetic_is_exact_near_2e18)
    bson_free (f);
    conf_close (c, db);
 }
+
+Test (types, update_operators_refuse_int64_overflow)
+{
+   /* safe_num.cpp / update/arithmetic_node.cpp: int64 + int64 (or int32 + int64) that
+    * overflows is not a valid SafeNum, and the update fails with BadValue (2) "Failed to
+    * apply $inc operations to current value ..." - it never turns into a double. Only an
+    * int32 overflow widens (to int64). The document is left unchanged. */
+   char *db;
+   mongoc_client_t *c = conf_open ("ty", &db);
+   conf_ok (c, db,
+            "{'insert': 'c', 'documents': [{'_id': 1, 'l': {'$numberLong': '9223372036854775807'}, "
+            "'m': {'$numberLong': '4611686018427387904'}, 'i': 2147483647}]}",
+            NULL);
+   bson_t r;
+   mltest_cmd_ok (c, db, "{'update': 'c', 'updates': [{'q': {'_id': 1}, 'u': {'$inc': {'l': 1}}}]}", &r);
+   conf_write_error (&r, 0, 0, 2, NULL);
+   bson_destroy (&r);
+   mltest_cmd_ok (c, db, "{'update': 'c', 'updates': [{'q': {'_id': 1}, 'u': {'$mul': {'m': 2}}}]}", &r);
+   conf_write_error (&r, 0, 0, 2, NULL);
+   bson_destroy (&r);
+   mltest_cmd_ok (c, db, "{'update': 'c', 'updates': [{'q': {'_id': 1}, 'u': {'$inc': {'i': {'$numberLong': '9223372036854775807'}}}}]}",
+                  &r);
+   conf_write_error (&r, 0, 0, 2, NULL);
+   bson_destroy (&r);
+   /* findAndModify fails the command the same way. */
+   conf_cmd_error (c, db, "{'findAndModify': 'c', 'query': {'_id': 1}, 'update': {'$inc': {'l': 1}}}", 2, NULL);
+   bson_t *d = doc1 (c, db);
+   char *s = conf_json (d);
+   cr_assert_eq (conf_int64 (d, "l"), INT64_MAX, "%s", s);
+   cr_assert_eq (conf_int64 (d, "m"), INT64_C (4611686018427387904), "%s", s);
+   cr_assert_eq (conf_int32 (d, "i"), INT32_MAX, "%s", s);
+   bson_free (s);
+   bson_destroy (d);
+   /* In an aggregation expression an int64 overflow becomes a double instead
+    * (expression.cpp ExpressionAdd: the long total switches to the double total). */
+   conf_ok (c, db,
+            "{'aggregate': 'c', 'pipeline': [{'$project': {'o': {'$add': ['$l', 1]}, "
+            "'p': {'$multiply': ['$m', 2]}}}], 'cursor': {}}",
+            &r);
+   bson_t v;
+   conf_doc (&r, "cursor.firstBatch.0", &v);
+   s = conf_json (&v);
+   cr_assert_eq (conf_double (&v, "o"), 9223372036854775808.0, "%s", s);
+   cr_assert_eq (conf_double (&v, "p"), 9223372036854775808.0, "%s", s);
+   bson_free (s);
+   bson_destroy (&r);
+   conf_close (c, db);
+}
+
+Test (types, decimal128_is_exact)
+{
+   /* Decimal128 arithmetic is decimal (IEEE 754-2008, 34 digits), not double: 0.1 + 0.2
+    * is exactly 0.3 (src/mongo/platform/decimal128.cpp). Comparisons between numeric types
+    * are exact (bsonelement.cpp compareElementValues: compareDecimalToDouble etc.):
+    * Decimal128("0.1") is not the double 0.1, and two decimals that differ only in the
+    * 34th digit are different values, also as unique index keys. $toLong of a decimal is
+    * exact too (ExpressionConvert, Decimal128::toLong). */
+   char *db;
+   mongoc_client_t *c = conf_open ("ty", &db);
+   conf_ok (c, db,
+            "{'createIndexes': 'c', 'indexes': [{'key': {'k': 1}, 'name': 'k_1', 'unique': true}]}", NULL);
+   conf_ok (c, db,
+            "{'insert': 'c', 'documents': [{'_id': 1, 'd': {'$numberDecimal': '0.1'}, "
+            "'k': {'$numberDecimal': '1.000000000000000000000000000000001'}, "
+            "'big': {'$numberDecimal': '9007199254740993'}}, "
+            "{'_id': 2, 'k': {'$numberDecimal': '1.000000000000000000000000000000002'}}]}",
+            NULL);
+   conf_ok (c, db, "{'update': 'c', 'updates': [{'q': {'_id': 1}, 'u': {'$inc': {'d': {'$numberDecimal': '0.2'}}}}]}",
+            NULL);
+   bson_t *d = doc1 (c, db);
+   check_decimal (d, "d", "0.3");
+   bson_destroy (d);
+   cr_assert_eq (conf_count (c, db, "c", "{'d': 0.3}"), 0, "the double 0.3 matched Decimal128 0.3");
+   cr_assert_eq (conf_count (c, db, "c", "{'d': {'$numberDecimal': '0.30'}}"), 1);
+   cr_assert_eq (conf_count (c, db, "c", "{'k': {'$numberDecimal': '1.000000000000000000000000000000001'}}"), 1);
+   cr_assert_eq (conf_count (c, db, "c", "{'k': {'$gt': 1}}"), 2);
+   mltest_cmd_fails (c, db, "{'insert': 'c', 'documents': [{'_id': 3, 'k': {'$numberDecimal': '1.000000000000000000000000000000002'}}]}",
+                     11000);
+   bson_t r, v;
+   conf_ok (c, db,
+            "{'aggregate': 'c', 'pipeline': [{'$match': {'_id': 1}}, {'$project': {'l': {'$toLong': '$big'}, "
+            "'s': {'$add': [{'$numberDecimal': '0.1'}, {'$numberDecimal': '0.2'}]}, "
+            "'m': {'$multiply': [{'$numberDecimal': '1.5'}, 2]}}}], 'cursor': {}}",
+            &r);
+   conf_doc (&r, "cursor.firstBatch.0", &v);
+   char *s = conf_json (&v);
+   cr_assert_eq (conf_int64 (&v, "l"), INT64_C (9007199254740993), "%s", s);
+   check_decimal (&v, "s", "0.3");
+   check_decimal (&v, "m", "3.0");
+   bson_free (s);
+   bson_destroy (&r);
+   conf_close (c, db);
+}
+
+Test (types, to_long_refuses_values_outside_int64)
+{
+   /* $toLong never wraps around: a string or number outside int64 is a ConversionFailure
+    * (241) (expression_convert.cpp). */
+   char *db;
+   mongoc_client_t *c = conf_open ("ty", &db);
+   conf_ok (c, db, "{'insert': 'c', 'documents': [{'_id': 1}]}", NULL);
+   conf_cmd_error (c, db,
+                   "{'aggregate': 'c', 'pipeline': [{'$project': {'x': {'$toLong': '9223372036854775808'}}}], 'cursor': {}}",
+                   241, NULL);
+   conf_cmd_error (c, db,
+                   "{'aggregate': 'c', 'pipeline': [{'$project': {'x': {'$toLong': 9.3e18}}}], 'cursor': {}}", 241, NULL);
+   bson_t r;
+   conf_ok (c, db,
+            "{'aggregate': 'c', 'pipeline': [{'$project': {'x': {'$toLong': '-9223372036854775808'}, "
+            "'y': {'$toLong': -2.9}}}], 'cursor': {}}",
+            &r);
+   cr_assert_eq (conf_int64 (&r, "cursor.firstBatch.0.x"), INT64_MIN);
+   cr_assert_eq (conf_int64 (&r, "cursor.firstBatch.0.y"), -2);
+   bson_destroy (&r);
+   conf_close (c, db);
+}

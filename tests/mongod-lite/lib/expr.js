@@ -3,6 +3,7 @@
 // are refused (168 InvalidPipelineOperator) rather than guessed at.
 const V = require('./values');
 const { MongoError } = require('./errors');
+const A = require('./arith');
 
 const REMOVE = Symbol('$$REMOVE');
 
@@ -99,11 +100,10 @@ function intResult(big, anyLong) {
   return V.mkDouble(Number(big));
 }
 
-function arith(name, list, combine, bigCombine) {
+// $add and $multiply: exact, typed (lib/arith.js); $add takes at most one date.
+function arith(name, list) {
   let date = null;
-  let kind = 'int';
-  let big = null;
-  let dbl = null;
+  let acc = null;
   for (const v of list) {
     if (isNullish(v)) return null;
     const t = V.btype(v);
@@ -116,24 +116,17 @@ function arith(name, list, combine, bigCombine) {
     if (!V.isNumber(v)) {
       throw new MongoError(14, `${name} only supports numeric${name === '$add' ? ' or date' : ''} types, not ${t}`);
     }
-    if (t === 'decimal' || kind === 'decimal') {
-      kind = 'decimal';
-      dbl = dbl === null ? V.toDouble(v) : combine(dbl, V.toDouble(v));
-      continue;
-    }
-    if (t === 'double') kind = 'double';
-    else if (t === 'long' && kind === 'int') kind = 'long';
-    dbl = dbl === null ? V.toDouble(v) : combine(dbl, V.toDouble(v));
-    if (kind !== 'double') big = big === null ? V.toBig(v) : bigCombine(big, V.toBig(v));
+    acc = acc === null ? v : A.binary(name === '$add' ? 'add' : 'mul', acc, v, 'aggregate');
   }
   if (date) {
-    const ms = kind === 'double' || kind === 'decimal' ? Math.round(dbl ?? 0) : Number(big ?? 0n);
+    if (acc === null) return date;
+    const t = V.btype(acc);
+    const ms = t === 'int' || t === 'long' ? Number(V.toBig(acc)) : Math.round(V.toDouble(acc));
+    if (!Number.isFinite(ms)) throw new MongoError(15, 'date overflow in $add');
     return new Date(date.getTime() + ms);
   }
-  if (dbl === null) return name === '$add' ? V.mkInt(0) : V.mkInt(1);
-  if (kind === 'double') return V.mkDouble(dbl);
-  if (kind === 'decimal') return V.Decimal128.fromString(String(dbl));
-  return intResult(big, kind === 'long');
+  if (acc === null) return name === '$add' ? V.mkInt(0) : V.mkInt(1);
+  return acc;
 }
 
 function cmpOp(fn) {
@@ -149,16 +142,25 @@ function toLong(v) {
   switch (t) {
     case 'int': case 'long': return V.mkLong(V.toBig(v));
     case 'double': case 'decimal': {
-      const d = V.toDouble(v);
-      if (!Number.isFinite(d) || d >= 9223372036854775808 || d < -9223372036854775808) {
-        throw new MongoError(241, `Conversion would overflow target type in $convert with no onError value: ${d}`);
+      // Truncates toward zero, exactly (a decimal is not squeezed through a double first).
+      const r = V.rational(v);
+      if (r.special !== undefined) {
+        throw new MongoError(241, `Attempt to convert ${Number.isNaN(r.special) ? 'NaN' : 'infinity'} value to integer type in $convert with no onError value`);
       }
-      return V.mkLong(BigInt(Math.trunc(d)));
+      const q = r.n / r.d; // BigInt division truncates toward zero
+      if (q < V.INT64_MIN || q > V.INT64_MAX) {
+        throw new MongoError(241, `Conversion would overflow target type in $convert with no onError value: ${V.show(v)}`);
+      }
+      return V.mkLong(q);
     }
     case 'date': return V.mkLong(BigInt(v.getTime()));
     case 'bool': return V.mkLong(v ? 1n : 0n);
     case 'string':
       if (!/^-?\d+$/.test(v)) throw new MongoError(241, `Failed to parse number '${v}' in $convert with no onError value`);
+      if (BigInt(v) < V.INT64_MIN || BigInt(v) > V.INT64_MAX) {
+        // Never wrap around: mongod refuses a value outside int64 (ConversionFailure).
+        throw new MongoError(241, `Failed to parse number '${v}' in $convert with no onError value: Overflow`);
+      }
       return V.mkLong(BigInt(v));
     default:
       throw new MongoError(241, `Unsupported conversion from ${t} to long in $convert with no onError value`);
@@ -219,8 +221,8 @@ const OPS = {
   $and: (a, ctx) => (Array.isArray(a) ? a : [a]).every((x) => V.truthy(evaluate(x, ctx))),
   $or: (a, ctx) => (Array.isArray(a) ? a : [a]).some((x) => V.truthy(evaluate(x, ctx))),
   $not: (a, ctx, n) => !V.truthy(evaluate(args(a, n, 1, 1)[0], ctx)),
-  $add: (a, ctx) => arith('$add', (Array.isArray(a) ? a : [a]).map((x) => evaluate(x, ctx)), (x, y) => x + y, (x, y) => x + y),
-  $multiply: (a, ctx) => arith('$multiply', (Array.isArray(a) ? a : [a]).map((x) => evaluate(x, ctx)), (x, y) => x * y, (x, y) => x * y),
+  $add: (a, ctx) => arith('$add', (Array.isArray(a) ? a : [a]).map((x) => evaluate(x, ctx))),
+  $multiply: (a, ctx) => arith('$multiply', (Array.isArray(a) ? a : [a]).map((x) => evaluate(x, ctx))),
   $subtract: (a, ctx, n) => {
     const [x, y] = args(a, n, 2, 2).map((v) => evaluate(v, ctx));
     if (isNullish(x) || isNullish(y)) return null;
@@ -230,14 +232,17 @@ const OPS = {
     if (!V.isNumber(x) || !V.isNumber(y)) {
       throw new MongoError(16556, `can't $subtract ${ty} from ${tx}`);
     }
-    if (tx === 'double' || ty === 'double' || tx === 'decimal' || ty === 'decimal') return V.mkDouble(V.toDouble(x) - V.toDouble(y));
-    return intResult(V.toBig(x) - V.toBig(y), tx === 'long' || ty === 'long');
+    return A.binary('sub', x, y, 'aggregate');
   },
   $divide: (a, ctx, n) => {
     const [x, y] = args(a, n, 2, 2).map((v) => evaluate(v, ctx));
     if (isNullish(x) || isNullish(y)) return null;
     if (!V.isNumber(x) || !V.isNumber(y)) throw new MongoError(16609, `$divide only supports numeric types, not ${V.btype(x)} and ${V.btype(y)}`);
     if (V.toDouble(y) === 0) throw new MongoError(16608, "can't $divide by zero");
+    if (V.btype(x) === 'decimal' || V.btype(y) === 'decimal') {
+      // mongod divides decimals in decimal128; this server does not implement that.
+      throw new MongoError(2, '$divide of decimal128 values is not supported by this test server');
+    }
     return V.mkDouble(V.toDouble(x) / V.toDouble(y));
   },
   $toLong: (a, ctx, n) => toLong(evaluate(args(a, n, 1, 1)[0], ctx)),
@@ -313,13 +318,14 @@ const OPS = {
   },
   $sum: (a, ctx) => {
     const list = Array.isArray(a) ? a.map((x) => evaluate(x, ctx)) : [evaluate(a, ctx)].flat();
-    return arith('$add', list.filter((v) => V.isNumber(v)), (x, y) => x + y, (x, y) => x + y);
+    return arith('$add', list.filter((v) => V.isNumber(v)));
   },
   $abs: (a, ctx, n) => {
     const v = evaluate(args(a, n, 1, 1)[0], ctx);
     if (isNullish(v)) return null;
     if (!V.isNumber(v)) throw new MongoError(28765, `$abs only supports numeric types, not ${V.btype(v)}`);
     if (V.btype(v) === 'double') return V.mkDouble(Math.abs(V.toDouble(v)));
+    if (V.btype(v) === 'decimal') return V.Decimal128.fromString(v.toString().replace(/^-/, ''));
     const b = V.toBig(v);
     return intResult(b < 0n ? -b : b, V.btype(v) === 'long');
   },

@@ -73,12 +73,7 @@ function canonKey(v) {
   const t = V.btype(v);
   switch (t) {
     case 'missing': case 'null': return 'N';
-    case 'int': case 'long': return `n${V.toBig(v)}`;
-    case 'double': case 'decimal': {
-      const d = V.toDouble(v);
-      if (Number.isInteger(d) && Math.abs(d) < 2 ** 63) return `n${BigInt(d)}`;
-      return `n${d}`;
-    }
+    case 'int': case 'long': case 'double': case 'decimal': return `n${V.numberKey(v)}`;
     case 'string': return `s${JSON.stringify(v)}`;
     case 'bool': return v ? 'T' : 'F';
     case 'date': return `d${v.getTime()}`;

@@ -2,11 +2,11 @@
 // Updates: operator documents, replacements and aggregation pipelines (MONGODB-RULES 5),
 // and the seed document of an upsert (MONGODB-RULES 8).
 const V = require('./values');
-const { evaluate } = require('./expr');
 const { matches, equalityFields } = require('./query');
 const pipeline = require('./pipeline');
 const paths = require('./paths');
 const { MongoError } = require('./errors');
+const A = require('./arith');
 
 const OPERATORS = new Set(['$set', '$unset', '$inc', '$mul', '$min', '$max', '$setOnInsert', '$currentDate', '$push',
   '$addToSet', '$pull', '$pullAll', '$pop', '$rename']);
@@ -32,17 +32,22 @@ function kind(u) {
   return 'replacement';
 }
 
+// $inc and $mul with SafeNum's types: an int64 overflow fails the update (code 2), it
+// never becomes a double (src/mongo/db/update/arithmetic_node.cpp).
 function numericArith(name, cur, arg, doc, path) {
   if (!V.isNumber(arg)) {
     throw new MongoError(14, `Cannot ${name === '$inc' ? 'increment' : 'multiply'} with non-numeric argument: {${path}: ${V.show(arg)}}`);
   }
-  if (cur === undefined) {
-    return name === '$inc' ? arg : evaluate({ $multiply: [{ $literal: arg }, 0] }, {});
-  }
+  if (cur === undefined) return name === '$inc' ? arg : A.binary('mul', arg, V.mkInt(0), 'update');
   if (!V.isNumber(cur)) {
     throw new MongoError(14, `Cannot apply ${name} to a value of non-numeric type. {_id: ${V.show(doc._id)}} has the field '${path.split('.').pop()}' of non-numeric type ${V.btype(cur)}`);
   }
-  return evaluate({ [name === '$inc' ? '$add' : '$multiply']: [{ $literal: cur }, { $literal: arg }] }, {});
+  const r = A.binary(name === '$inc' ? 'add' : 'mul', cur, arg, 'update');
+  if (r === null) {
+    const shown = V.btype(cur) === 'long' ? `(NumberLong)${V.toBig(cur)}` : `(NumberInt)${V.toDouble(cur)}`;
+    throw new MongoError(2, `Failed to apply ${name} operations to current value (${shown}) for document {_id: ${V.show(doc._id)}}`);
+  }
+  return r;
 }
 
 function checkConflicts(u) {

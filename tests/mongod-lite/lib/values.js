@@ -83,22 +83,85 @@ const mkInt = (n) => new Int32(n);
 const mkLong = (b) => Long.fromBigInt(BigInt.asIntN(64, b));
 const mkDouble = (x) => new Double(x);
 
-// Compares two numbers exactly where possible: integers as BigInt, a double against an
-// integer by its floor, NaN below every other number (as MongoDB sorts it).
+// Numbers as exact rationals {n, d} (d > 0), or {special: -Infinity|NaN|Infinity}: int32,
+// int64, double and decimal128 compare by exact value across types, as mongod does
+// (src/mongo/bson/bsonelement.cpp compareElementValues -> compareDoubleToDecimal etc.):
+// Decimal128("0.1") is not equal to the double 0.1, and two decimals that differ in the
+// 34th digit are different. Doubles are taken apart bit by bit, never rounded.
+const F64 = new DataView(new ArrayBuffer(8));
+
+function doubleRational(x) {
+  if (Number.isNaN(x)) return { special: NaN };
+  if (x === Infinity || x === -Infinity) return { special: x };
+  if (Number.isInteger(x)) return { n: BigInt(x), d: 1n };
+  F64.setFloat64(0, x);
+  const hi = F64.getUint32(0), lo = F64.getUint32(4);
+  const sign = hi >>> 31 ? -1n : 1n;
+  const exp = (hi >>> 20) & 0x7ff;
+  let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo);
+  let e;
+  if (exp === 0) e = -1074; // subnormal
+  else { mant |= 1n << 52n; e = exp - 1075; }
+  return reduce(sign * mant * (e > 0 ? 2n ** BigInt(e) : 1n), e < 0 ? 2n ** BigInt(-e) : 1n);
+}
+
+// A Decimal128 as {neg, coef: BigInt, exp} (value = (-1)^neg * coef * 10^exp), or
+// {special} for NaN and the infinities.
+function decimalParts(v) {
+  const s = v.toString();
+  if (s === 'NaN' || s === '-NaN') return { special: NaN };
+  if (s === 'Infinity') return { special: Infinity };
+  if (s === '-Infinity') return { special: -Infinity };
+  const m = /^(-)?(\d+)(?:\.(\d+))?(?:E([+-]?\d+))?$/i.exec(s);
+  if (!m) throw new MongoError(1, `internal: cannot read decimal ${s}`);
+  const frac = m[3] || '';
+  return { neg: !!m[1], coef: BigInt(m[2] + frac), exp: Number(m[4] || 0) - frac.length };
+}
+
+function bigAbs(b) { return b < 0n ? -b : b; }
+function gcd(a, b) {
+  a = bigAbs(a); b = bigAbs(b);
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+function reduce(n, d) {
+  if (n === 0n) return { n: 0n, d: 1n };
+  const g = gcd(n, d);
+  return { n: n / g, d: d / g };
+}
+
+function rational(v) {
+  switch (btype(v)) {
+    case 'int': case 'long': return { n: toBig(v), d: 1n };
+    case 'double': return doubleRational(toDouble(v));
+    case 'decimal': {
+      const p = decimalParts(v);
+      if (p.special !== undefined) return p;
+      const c = p.neg ? -p.coef : p.coef;
+      return p.exp >= 0 ? { n: c * 10n ** BigInt(p.exp), d: 1n } : reduce(c, 10n ** BigInt(-p.exp));
+    }
+    default: throw new MongoError(1, 'internal: rational of a non-number');
+  }
+}
+
+// NaN sorts below every other number (and equals NaN); then -Infinity ... Infinity.
 function compareNumbers(a, b) {
-  const ta = btype(a), tb = btype(b);
-  if (ta === 'decimal' || tb === 'decimal') return cmpPrim(toDouble(a), toDouble(b));
-  const ia = ta === 'int' || ta === 'long', ib = tb === 'int' || tb === 'long';
-  if (ia && ib) return cmpPrim(toBig(a), toBig(b));
-  if (!ia && !ib) return cmpPrim(toDouble(a), toDouble(b));
-  if (ia) return -compareNumbers(b, a);
-  const d = toDouble(a), i = toBig(b);
-  if (Number.isNaN(d)) return -1;
-  if (d === Infinity) return 1;
-  if (d === -Infinity) return -1;
-  const fl = BigInt(Math.floor(d));
-  if (fl !== i) return fl < i ? -1 : 1;
-  return d > Math.floor(d) ? 1 : 0;
+  const ra = rational(a), rb = rational(b);
+  const na = ra.special !== undefined && Number.isNaN(ra.special), nb = rb.special !== undefined && Number.isNaN(rb.special);
+  if (na || nb) return na && nb ? 0 : na ? -1 : 1;
+  if (ra.special !== undefined || rb.special !== undefined) {
+    const x = ra.special !== undefined ? ra.special : 0, y = rb.special !== undefined ? rb.special : 0;
+    if (ra.special !== undefined && rb.special !== undefined) return cmpPrim(x, y);
+    return ra.special !== undefined ? (x > 0 ? 1 : -1) : (y > 0 ? -1 : 1);
+  }
+  return cmpPrim(ra.n * rb.d, rb.n * ra.d);
+}
+
+// The canonical text of a number's exact value (equal values, any types, share it).
+function numberKey(v) {
+  const r = rational(v);
+  if (r.special !== undefined) return Number.isNaN(r.special) ? 'NaN' : String(r.special);
+  return r.d === 1n ? `${r.n}` : `${r.n}/${r.d}`;
 }
 
 function cmpPrim(a, b) {
@@ -218,6 +281,6 @@ function assertNoBigints(v) {
 
 module.exports = {
   btype, isNumber, rank, compare, equal, truthy, deepClone, isPlainObject, show, typeName, toDouble, toBig,
-  mkInt, mkLong, mkDouble, compareNumbers, TYPE_NUMBERS, INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX,
+  mkInt, mkLong, mkDouble, compareNumbers, numberKey, rational, decimalParts, TYPE_NUMBERS, INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX,
   Int32, Long, Double, Decimal128, ObjectId, Binary, Timestamp, BSONRegExp, MinKey, MaxKey, assertNoBigints,
 };
