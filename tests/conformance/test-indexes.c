@@ -13,10 +13,10 @@
  *   with a different name and options". Identical -> IndexAlreadyExists, which
  *   createIndexes turns into success with "note: all indexes already exist" and
  *   numIndexesBefore == numIndexesAfter (src/mongo/db/commands/create_indexes_cmd.cpp,
- *   fillCommandResultWithIndexesAlreadyExistInfo). Which options identify an index varies
- *   by version (unique/sparse became identifying in recent releases:
- *   index_descriptor.cpp compareIndexOptions), so the option conflicts here use
- *   expireAfterSeconds, which is non-identifying in 6.0, 7.0 and 8.0.
+ *   fillCommandResultWithIndexesAlreadyExistInfo). On 5.0+ unique, sparse and
+ *   partialFilterExpression identify an index too (index_descriptor.cpp
+ *   compareIndexOptions; see test-index-specs.c), so the option conflicts here use
+ *   expireAfterSeconds, which does not.
  * - Manual "Unique Indexes": a unique build over existing duplicates fails with a
  *   duplicate key error; the index build is aborted, nothing remains (all specs of one
  *   createIndexes command are built together and aborted together: index builds

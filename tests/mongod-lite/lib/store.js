@@ -9,32 +9,91 @@ const { MongoError } = require('./errors');
 
 const MAX_BSON = 16 * 1024 * 1024;
 
+// An empty array is indexed as the BSON value undefined: distinct from null/missing, and
+// equal to another empty array (src/mongo/db/index/btree_key_generator.cpp).
+const EMPTY_ARRAY = Symbol('empty array');
+
 function keyValueDoc(index, values) {
   const out = {};
-  Object.keys(index.key).forEach((f, i) => { out[f] = values[i] === undefined ? null : values[i]; });
+  Object.keys(index.key).forEach((f, i) => {
+    const v = values[i];
+    out[f] = v === undefined || v === EMPTY_ARRAY ? null : v;
+  });
   return out;
+}
+
+// The index key values of one path: elements of an array at the end of the path (a nested
+// array stays one value), values inside arrays of subdocuments along the way.
+function pathKeys(cur, parts, i, out) {
+  if (i === parts.length) {
+    if (!Array.isArray(cur)) out.push(cur);
+    else if (cur.length === 0) out.push(EMPTY_ARRAY);
+    else for (const el of cur) out.push(el);
+    return;
+  }
+  if (Array.isArray(cur)) {
+    if (/^\d+$/.test(parts[i]) && Number(parts[i]) < cur.length) {
+      pathKeys(cur[Number(parts[i])], parts, i + 1, out);
+      return;
+    }
+    if (cur.length === 0) { out.push(undefined); return; }
+    for (const el of cur) pathKeys(el, parts, i, out);
+    return;
+  }
+  if (!V.isPlainObject(cur) || !Object.prototype.hasOwnProperty.call(cur, parts[i])) {
+    out.push(undefined);
+    return;
+  }
+  pathKeys(cur[parts[i]], parts, i + 1, out);
+}
+
+// The first array met along a path ('a' for {a: [{b: 1}]} and path a.b), or null.
+function firstArrayPrefix(doc, parts) {
+  let cur = doc;
+  for (let i = 0; i < parts.length; i++) {
+    if (!V.isPlainObject(cur) || !Object.prototype.hasOwnProperty.call(cur, parts[i])) return null;
+    cur = cur[parts[i]];
+    if (Array.isArray(cur)) return parts.slice(0, i + 1).join('.');
+  }
+  return null;
 }
 
 class Index {
   constructor(spec) {
-    this.spec = spec; // {v, key, name, unique?, sparse?, partialFilterExpression?, expireAfterSeconds?}
+    this.spec = spec; // as listIndexes shows it
     this.key = spec.key;
     this.name = spec.name;
     this.fields = Object.keys(spec.key);
-    this.unique = spec.unique === true;
+    this.unique = spec.unique === true || this.name === '_id_';
+    this.sparse = spec.sparse !== undefined && V.truthy(spec.sparse);
+    this.partial = spec.partialFilterExpression;
     this.entries = new Map(); // canonKey -> doc (unique indexes and _id_)
   }
 
   // The key tuples of doc in this index ([] when doc is not in the index). An array
-  // field makes one tuple per element (a multikey index).
+  // field makes one tuple per element (a multikey index). A compound index cannot hold
+  // two different arrays of one document: 171 CannotIndexParallelArrays, for any index,
+  // unique or not (btree_key_generator.cpp "cannot index parallel arrays [b] [a]"). Only
+  // the common case is modelled: two fields whose first arrays are at different paths.
   keysOf(doc) {
-    if (this.spec.partialFilterExpression && !matches(doc, this.spec.partialFilterExpression, { now: new Date() })) return [];
+    if (this.fields.length > 1) {
+      let seen = null;
+      for (const f of this.fields) {
+        const p = firstArrayPrefix(doc, f.split('.'));
+        if (p === null) continue;
+        if (seen !== null && seen !== p) {
+          throw new MongoError(171, `cannot index parallel arrays [${p.split('.').pop()}] [${seen.split('.').pop()}]`);
+        }
+        seen = p;
+      }
+    }
+    if (this.partial && !matches(doc, this.partial, { now: new Date() })) return [];
     const perField = this.fields.map((f) => {
-      const parts = f.split('.');
-      const vals = candidates(doc, parts).filter((v, i, all) => !(Array.isArray(v) && all.length > 1));
-      return vals.length ? vals : [undefined];
+      const vals = [];
+      pathKeys(doc, f.split('.'), 0, vals);
+      return vals;
     });
-    if (this.spec.sparse && perField.every((vals) => vals.every((v) => v === undefined))) return [];
+    if (this.sparse && perField.every((vals) => vals.every((v) => v === undefined))) return [];
     let tuples = [[]];
     for (const vals of perField) {
       const next = [];
@@ -42,7 +101,9 @@ class Index {
       tuples = next;
     }
     const seen = new Map();
-    for (const t of tuples) seen.set(paths.canonKey(t.map((v) => (v === undefined ? null : v))), t);
+    for (const t of tuples) {
+      seen.set(t.map((v) => (v === EMPTY_ARRAY ? 'U' : paths.canonKey(v === undefined ? null : v))).join('|'), t);
+    }
     return [...seen.entries()];
   }
 }
@@ -59,7 +120,7 @@ class Collection {
   get ns() { return `${this.db.name}.${this.name}`; }
 
   findById(id) {
-    return this.indexes[0].entries.get(paths.canonKey([id])) || null;
+    return this.indexes[0].entries.get(paths.canonKey(id)) || null;
   }
 
   dupError(index, values) {
@@ -80,7 +141,10 @@ class Collection {
     const added = [];
     try {
       for (const idx of this.indexes) {
-        if (!idx.unique && idx.name !== '_id_') continue;
+        if (!idx.unique) {
+          if (idx.fields.length > 1) idx.keysOf(doc); // throws for parallel arrays
+          continue;
+        }
         for (const [k, tuple] of idx.keysOf(doc)) {
           const other = idx.entries.get(k);
           if (other && other !== doc) throw this.dupError(idx, tuple);
@@ -95,7 +159,7 @@ class Collection {
 
   unindexDoc(doc) {
     for (const idx of this.indexes) {
-      if (!idx.unique && idx.name !== '_id_') continue;
+      if (!idx.unique) continue;
       for (const [k] of idx.keysOf(doc)) if (idx.entries.get(k) === doc) idx.entries.delete(k);
     }
   }
@@ -180,53 +244,145 @@ function checkPartialFilter(f, top = true) {
   void top;
 }
 
-const OPTION_FIELDS = ['unique', 'sparse', 'partialFilterExpression', 'expireAfterSeconds'];
+// Index spec fields (index_key_validate.cpp allowedFieldNames). Those this server does
+// not implement are refused, never ignored.
+const SPEC_FIELDS = new Set(['key', 'name', 'unique', 'sparse', 'partialFilterExpression', 'expireAfterSeconds',
+  'background', 'v', 'hidden', 'ns']);
+const UNSUPPORTED_SPEC_FIELDS = new Set(['collation', 'storageEngine', 'weights', 'default_language', 'language_override',
+  'textIndexVersion', '2dsphereIndexVersion', 'bits', 'min', 'max', 'bucketSize', 'wildcardProjection',
+  'columnstoreProjection', 'columnstoreCompressor', 'coarsestIndexedLevel', 'finestIndexedLevel', 'dropDups',
+  'originalSpec', 'clustered', 'prepareUnique']);
+const MAX_INDEXES = 64;
 
-function normalizeSpec(raw, collName) {
+const isBoolish = (v) => V.btype(v) === 'bool' || V.isNumber(v);
+
+// Validates a createIndexes spec as mongod 7.0 does (index_key_validate.cpp validateIndexSpec,
+// validateKeyPattern, validateExpireAfterSeconds; create_indexes_cmd.cpp) and returns it the
+// way listIndexes shows it: the fields in list_indexes.idl order (v, key, name, background,
+// unique, hidden, partialFilterExpression, sparse, expireAfterSeconds), booleans as bool,
+// expireAfterSeconds as int32 (safeBool/safeInt), unique and hidden only when true
+// (IndexCatalogImpl::_fixIndexSpec).
+function normalizeSpec(raw) {
   if (!V.isPlainObject(raw)) throw new MongoError(14, "'indexes' must be an array of objects");
+  const ctx = `Error in specification ${V.show(raw)} :: caused by :: `;
   for (const k of Object.keys(raw)) {
-    if (!['key', 'name', 'unique', 'sparse', 'partialFilterExpression', 'expireAfterSeconds', 'background', 'v', 'hidden', 'ns'].includes(k)) {
-      throw new MongoError(197, `The field '${k}' is not valid for an index specification. Specification: ${V.show(raw)}`);
+    if (UNSUPPORTED_SPEC_FIELDS.has(k)) throw new MongoError(67, `${ctx}the index option '${k}' is not supported by this test server`);
+    if (!SPEC_FIELDS.has(k)) {
+      throw new MongoError(197, `${ctx}The field '${k}' is not valid for an index specification. Specification: ${V.show(raw)}`);
     }
   }
-  if (!V.isPlainObject(raw.key) || Object.keys(raw.key).length === 0) {
-    throw new MongoError(67, `Error in specification ${V.show(raw)} :: caused by :: The 'key' field must be a non-empty object`);
+  for (const [k, v] of Object.entries(raw)) {
+    const t = V.btype(v);
+    if ((k === 'key' || k === 'partialFilterExpression') && !V.isPlainObject(v)) {
+      throw new MongoError(14, `${ctx}The field '${k}' must be an object, but got ${t}`);
+    }
+    if (k === 'name' && t !== 'string') throw new MongoError(14, `${ctx}The field 'name' must be a string, but got ${t}`);
+    if (k === 'hidden' && t !== 'bool') throw new MongoError(14, `${ctx}The field 'hidden' must be a bool, but got ${t}`);
+    if (['unique', 'sparse', 'background'].includes(k) && !isBoolish(v)) {
+      throw new MongoError(14, `${ctx}The field '${k} has value ${V.show(v)}, which is not convertible to bool`);
+    }
+    if (k === 'v') {
+      if (!V.isNumber(v)) throw new MongoError(14, `${ctx}The field 'v' must be a number, but got ${t}`);
+      if (V.toDouble(v) !== 1 && V.toDouble(v) !== 2) {
+        throw new MongoError(67, `${ctx}Invalid index specification ${V.show(raw)}; cannot create an index with v=${V.show(v)}`);
+      }
+    }
   }
-  if (typeof raw.name !== 'string' || raw.name === '') {
-    throw new MongoError(9, `Error in specification ${V.show(raw)} :: caused by :: The 'name' field is a required property of an index specification`);
-  }
+  if (raw.key === undefined) throw new MongoError(9, `${ctx}The 'key' field is a required property of an index specification`);
+  const fields = Object.keys(raw.key);
+  if (fields.length === 0) throw new MongoError(67, `${ctx}Index keys cannot be empty.`);
   for (const [f, d] of Object.entries(raw.key)) {
-    if (!V.isNumber(d) || V.toDouble(d) === 0) {
-      throw new MongoError(67, `Error in specification ${V.show(raw)} :: caused by :: Values in the index key pattern can only be positive or negative numbers (this test server supports no special index types): ${f}`);
+    if (V.btype(d) === 'string') {
+      throw new MongoError(67, `${ctx}special index types ('${d}') are not supported by this test server`);
+    }
+    if (!V.isNumber(d)) {
+      throw new MongoError(67, `${ctx}Values in v:2 index key pattern cannot be of type ${V.btype(d)}. Only numbers > 0, numbers < 0, and strings are allowed.`);
+    }
+    if (Number.isNaN(V.toDouble(d))) throw new MongoError(67, `${ctx}Values in the index key pattern cannot be NaN.`);
+    if (V.toDouble(d) === 0) throw new MongoError(67, `${ctx}Values in the index key pattern cannot be 0.`);
+    if (f === '') throw new MongoError(67, `${ctx}Index keys cannot be an empty field.`);
+    for (const part of f.split('.')) {
+      if (part === '') throw new MongoError(67, `${ctx}Index keys cannot contain an empty field.`);
+      if (part.startsWith('$')) throw new MongoError(67, `${ctx}Index key contains an illegal field name: field name starts with '$'.`);
     }
   }
-  const spec = { v: V.mkInt(2), key: raw.key, name: raw.name };
-  if (raw.unique !== undefined && V.truthy(raw.unique)) spec.unique = true;
-  if (raw.sparse !== undefined && V.truthy(raw.sparse)) spec.sparse = true;
+  if (raw.name === undefined) throw new MongoError(9, `${ctx}The 'name' field is a required property of an index specification`);
+  if (raw.name === '') throw new MongoError(67, `${ctx}index name cannot be empty`);
+  const isId = fields.length === 1 && fields[0] === '_id' && V.toDouble(raw.key._id) === 1;
+  if (isId) {
+    // validateIdIndexSpec: only v, key, name (and ns, collation) are allowed.
+    for (const k of Object.keys(raw)) {
+      if (!['v', 'key', 'name', 'ns'].includes(k)) {
+        throw new MongoError(197, `The field '${k}' is not valid for an _id index specification. Specification: ${V.show(raw)}`);
+      }
+    }
+  } else {
+    if (raw.name === '_id_') {
+      throw new MongoError(2, `The index name '_id_' is reserved for the _id index, which must have key pattern {_id: 1}, found ${V.show(raw.key)}`);
+    }
+    if (raw.name === '*') throw new MongoError(2, "The index name '*' is not valid.");
+  }
   if (raw.partialFilterExpression !== undefined) {
-    if (spec.sparse) throw new MongoError(67, 'cannot mix "partialFilterExpression" and "sparse" options');
-    checkPartialFilter(raw.partialFilterExpression);
-    spec.partialFilterExpression = raw.partialFilterExpression;
-  }
-  const isId = Object.keys(raw.key).length === 1 && '_id' in raw.key;
-  if (raw.expireAfterSeconds !== undefined) {
-    if (isId) throw new MongoError(67, "The field 'expireAfterSeconds' is not valid for an _id index specification.");
-    if (Object.keys(raw.key).length !== 1) throw new MongoError(67, 'TTL indexes are single-field indexes, compound indexes do not support TTL.');
-    const s = raw.expireAfterSeconds;
-    if (!V.isNumber(s) || V.toDouble(s) < 0 || !Number.isInteger(V.toDouble(s))) {
-      throw new MongoError(67, `TTL index 'expireAfterSeconds' option must be numeric and non-negative: ${V.show(s)}`);
+    if (raw.sparse !== undefined && V.truthy(raw.sparse)) {
+      throw new MongoError(67, `${ctx}cannot mix "partialFilterExpression" and "sparse" options`);
     }
-    spec.expireAfterSeconds = V.mkInt(V.toDouble(s));
+    checkPartialFilter(raw.partialFilterExpression);
   }
-  if (isId && (spec.unique || spec.sparse || spec.partialFilterExpression)) {
-    throw new MongoError(67, `The field '${spec.unique ? 'unique' : spec.sparse ? 'sparse' : 'partialFilterExpression'}' is not valid for an _id index specification.`);
+  if (raw.expireAfterSeconds !== undefined) {
+    const s = raw.expireAfterSeconds;
+    const ttl = `TTL index 'expireAfterSeconds' option`;
+    if (!V.isNumber(s)) throw new MongoError(67, `${ttl} must be numeric, but received a type of '${V.btype(s)}'. Index spec: ${V.show(raw)}`);
+    const d = V.toDouble(s);
+    if (Number.isNaN(d)) throw new MongoError(67, `${ttl} must not be NaN. Index spec: ${V.show(raw)}`);
+    if (Math.trunc(d) < V.INT32_MIN || Math.trunc(d) > V.INT32_MAX) {
+      throw new MongoError(67, `TTL index 'expireAfterSeconds' must be within the range of a 32-bit integer. Index spec: ${V.show(raw)}`);
+    }
+    if (d < 0) throw new MongoError(67, `${ttl} cannot be less than 0. Index spec: ${V.show(raw)}`);
+    if (fields.length !== 1) {
+      throw new MongoError(67, `TTL indexes are single-field indexes, compound indexes do not support TTL. Index spec: ${V.show(raw)}`);
+    }
   }
-  void collName;
-  return spec;
+  const spec = { v: V.mkInt(raw.v === undefined ? 2 : V.toDouble(raw.v)), key: raw.key, name: raw.name };
+  if (raw.background !== undefined) spec.background = V.truthy(raw.background);
+  if (raw.unique !== undefined && V.truthy(raw.unique)) spec.unique = true;
+  if (raw.hidden === true) spec.hidden = true;
+  if (raw.partialFilterExpression !== undefined) spec.partialFilterExpression = raw.partialFilterExpression;
+  if (raw.sparse !== undefined) spec.sparse = V.truthy(raw.sparse);
+  if (raw.expireAfterSeconds !== undefined) spec.expireAfterSeconds = V.mkInt(Math.trunc(V.toDouble(raw.expireAfterSeconds)));
+  return { spec, raw };
 }
 
-const sameKey = (a, b) => V.equal(a.key, b.key);
-const sameOptions = (a, b) => OPTION_FIELDS.every((f) => (a[f] === undefined && b[f] === undefined) || (a[f] !== undefined && b[f] !== undefined && V.equal(a[f], b[f])));
+// {f: v} and {f: {$eq: v}} are the same filter (MatchExpression::equivalent after
+// parseAndNormalize); other rewrites of a filter count as different here.
+function normalizeFilter(f) {
+  if (Array.isArray(f)) return f.map(normalizeFilter);
+  if (!V.isPlainObject(f)) return f;
+  const out = {};
+  for (const [k, v] of Object.entries(f)) {
+    if (k.startsWith('$')) out[k] = normalizeFilter(v);
+    else if (V.isPlainObject(v) && Object.keys(v).length && Object.keys(v)[0].startsWith('$')) out[k] = normalizeFilter(v);
+    else if (V.btype(v) === 'regex') out[k] = v;
+    else out[k] = { $eq: v };
+  }
+  return out;
+}
+
+// IndexDescriptor::compareIndexOptions (5.0+): the key pattern, unique, sparse,
+// partialFilterExpression (and collation) identify an index, so differing in any of them
+// is 'different'; then any other option (expireAfterSeconds here) differing makes it
+// 'equivalent', else 'identical'. background, hidden and v are not compared.
+function compareIndexes(candidate, existing) {
+  if (!V.equal(candidate.key, existing.key)) return 'different';
+  const truth = (s, f) => s[f] !== undefined && V.truthy(s[f]);
+  if (truth(candidate, 'unique') !== truth(existing, 'unique')) return 'different';
+  if (truth(candidate, 'sparse') !== truth(existing, 'sparse')) return 'different';
+  const pa = candidate.partialFilterExpression, pb = existing.partialFilterExpression;
+  if ((pa === undefined) !== (pb === undefined)) return 'different';
+  if (pa !== undefined && !V.equal(normalizeFilter(pa), normalizeFilter(pb))) return 'different';
+  const ea = candidate.expireAfterSeconds, eb = existing.expireAfterSeconds;
+  if ((ea === undefined) !== (eb === undefined) || (ea !== undefined && !V.equal(ea, eb))) return 'equivalent';
+  return 'identical';
+}
 
 class Store {
   constructor() {
@@ -261,30 +417,37 @@ class Store {
     return d ? d.collections.delete(name) : false;
   }
 
-  // createIndexes for one collection. Returns {created: n, before, after}.
+  // createIndexes for one collection. Returns {created: n, before, after}. Conflicts as
+  // in IndexCatalogImpl::_doesSpecConflictWithExisting: an index of the same name that is
+  // 'different' is 86 IndexKeySpecsConflict, 'equivalent' is 85 IndexOptionsConflict,
+  // 'identical' is a no-op; an index of another name that is not 'different' is 85. So on
+  // 5.0+ the same key may be indexed twice with different unique/sparse/partial options.
   createIndexes(coll, rawSpecs) {
-    const specs = rawSpecs.map((r) => normalizeSpec(r, coll.name));
+    const specs = rawSpecs.map((r) => normalizeSpec(r).spec);
     const before = coll.indexes.length;
     const toBuild = [];
     for (const spec of specs) {
-      const byName = coll.indexes.find((i) => i.name === spec.name);
+      const all = coll.indexes.map((i) => i.spec).concat(toBuild);
+      const byName = all.find((i) => i.name === spec.name);
       if (byName) {
-        if (!sameKey(byName.spec, spec)) {
-          throw new MongoError(86, `An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: ${V.show(spec)}, existing index: ${V.show(byName.spec)}`);
+        const c = compareIndexes(spec, byName);
+        if (c === 'different') {
+          throw new MongoError(86, `An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: ${V.show(spec)}, existing index: ${V.show(byName)}`);
         }
-        if (!sameOptions(byName.spec, spec)) {
-          throw new MongoError(85, `An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: ${V.show(spec)}, existing index: ${V.show(byName.spec)}`);
+        if (c === 'equivalent') {
+          throw new MongoError(85, `An equivalent index already exists with the same name but different options. Requested index: ${V.show(spec)}, existing index: ${V.show(byName)}`);
         }
+        if (toBuild.includes(byName)) throw new MongoError(68, `Identical index already exists: ${spec.name}`);
         continue;
       }
-      const byKey = coll.indexes.find((i) => sameKey(i.spec, spec) &&
-        ((i.spec.partialFilterExpression === undefined && spec.partialFilterExpression === undefined) ||
-         (i.spec.partialFilterExpression !== undefined && spec.partialFilterExpression !== undefined && V.equal(i.spec.partialFilterExpression, spec.partialFilterExpression))));
+      const byKey = all.find((i) => compareIndexes(spec, i) !== 'different');
       if (byKey) {
-        if (sameOptions(byKey.spec, spec)) throw new MongoError(85, `Index already exists with a different name: ${byKey.name}`);
-        throw new MongoError(85, `An equivalent index already exists with a different name and options. Requested index: ${V.show(spec)}, existing index: ${V.show(byKey.spec)}`);
+        if (compareIndexes(spec, byKey) === 'identical') throw new MongoError(85, `Index already exists with a different name: ${byKey.name}`);
+        throw new MongoError(85, `An equivalent index already exists with a different name and options. Requested index: ${V.show(spec)}, existing index: ${V.show(byKey)}`);
       }
-      if (toBuild.some((s) => s.name === spec.name)) throw new MongoError(68, `Identical index already exists: ${spec.name}`);
+      if (coll.indexes.length + toBuild.length >= MAX_INDEXES) {
+        throw new MongoError(67, `add index fails, too many indexes for ${coll.ns} key:${V.show(spec.key)}`);
+      }
       toBuild.push(spec);
     }
     // Build every new index completely before adding any: a unique index over duplicates
@@ -292,7 +455,7 @@ class Store {
     const built = [];
     for (const spec of toBuild) {
       const idx = new Index(spec);
-      if (idx.unique) {
+      if (idx.unique || idx.fields.length > 1) {
         for (const d of coll.docs) {
           for (const [k, tuple] of idx.keysOf(d)) {
             const other = idx.entries.get(k);
@@ -301,7 +464,7 @@ class Store {
               e.message = `Index build failed: ${coll.ns}: ${e.message}`;
               throw e;
             }
-            idx.entries.set(k, d);
+            if (idx.unique) idx.entries.set(k, d);
           }
         }
       }
