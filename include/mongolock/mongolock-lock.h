@@ -47,8 +47,8 @@ typedef enum {
 typedef struct _mongolock_event_t mongolock_event_t;
 
 /*
- * Event callback. Runs on the thread that caused the event: the caller's thread, or the
- * handle's renewal thread for RENEWED and LOST (and RELEASED from mongolock_lock_destroy).
+ * Event callback. Runs on the thread that caused the event: the caller's thread, or one of
+ * the handle's two renewal threads for RENEWED and LOST (which may overlap each other).
  * It must not call into the same handle. user_data: as given to set_event_callback.
  */
 typedef void (*mongolock_event_cb_t) (const mongolock_event_t *event, void *user_data);
@@ -115,7 +115,10 @@ mongolock_lock_opts_set_backoff (mongolock_lock_opts_t *opts,
  * Automatic renewal (default off): while held, a background thread renews the lease every
  * third of its length. If it cannot renew before the lease ends by the client's monotonic
  * clock, or the server says the lease is gone, the handle stops holding the lock and the
- * LOST event fires.
+ * LOST event fires. A second thread watches the lease, so LOST fires when the lease runs
+ * out even while a renew command hangs on a partitioned network. Releasing or destroying
+ * the handle then waits for that command to end (at most the URI's socketTimeoutMS, 5
+ * minutes by default): keep socketTimeoutMS near the lease for prompt shutdowns.
  */
 MONGOLOCK_EXPORT void
 mongolock_lock_opts_set_auto_renew (mongolock_lock_opts_t *opts, bool auto_renew);

@@ -13,6 +13,7 @@
 
 #include "cli-test.h"
 #include "live.h"
+#include "proxy.h"
 
 static void
 init (void)
@@ -348,6 +349,36 @@ Test (cli_run, lost_lease_sends_sigterm_and_exits_79)
    char *got = cli_read ("got");
    cr_assert (got && strcmp (got, "TERM\n") == 0, "the command got SIGTERM: %s", got ? got : "(no)");
    free (got);
+   fx_fini (&fx);
+}
+
+/* A network partition while the command runs (a proxy drops every byte): the renew
+ * command hangs until the 60 s socket timeout, yet the command must be stopped when the
+ * 2 s lease runs out, not a minute later. */
+Test (cli_run, a_partition_stops_the_command_when_the_lease_runs_out)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, mltest_uri (), NULL);
+   const char *args[] = {"--uri", uri, "--db", fx.db, "--socket-timeout", "60s", "run", "--key", "part", "--lease",
+                         "2s", "--", "sh", "-c", "trap 'echo TERM > got; exit 0' TERM; touch ready; " SPIN, NULL};
+   cli_proc_t p;
+   cli_start (&p, args);
+   cr_assert (cli_wait_file ("ready", 30000));
+   mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
+   int64_t cut = mltest_now_ms ();
+   cr_assert (cli_wait_file ("got", 20000), "the command was not stopped");
+   int64_t stopped_after = mltest_now_ms () - cut;
+   cr_assert_lt (stopped_after, 8000, "the command was stopped %" PRId64 " ms after the partition; the lease is 2 s",
+                 stopped_after);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE); /* let the stuck renew fail so the tool can exit */
+   cli_result_t r;
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 79);
+   cli_result_destroy (&r);
+   mltest_proxy_stop (px);
+   bson_free (uri);
    fx_fini (&fx);
 }
 
