@@ -236,6 +236,23 @@ conf_cmd_error_in (mongoc_client_t *client, mongoc_client_session_t *cs, const c
    }
 }
 
+int32_t
+conf_cmd_refused (mongoc_client_t *client, const char *db, const char *json)
+{
+   bson_error_t error;
+   bson_t r;
+   bool ok = conf_run (client, NULL, db, json, &r, &error);
+   char *s = conf_json (&r);
+   cr_assert_not (ok, "command %s succeeded, expected an error: %s", json, s);
+   cr_assert_eq (error.domain, MONGOC_ERROR_SERVER, "command %s: not a server error (domain %u code %u: %s)", json,
+                 error.domain, error.code, error.message);
+   int32_t code = (int32_t) conf_int (&r, "code");
+   cr_log_info ("%s: refused with %d: %s", json, code, s);
+   bson_free (s);
+   bson_destroy (&r);
+   return code;
+}
+
 void
 conf_write_error (const bson_t *reply, int nth, int32_t index, int32_t code, bson_t *entry)
 {

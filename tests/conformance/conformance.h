@@ -55,6 +55,10 @@ void conf_cmd_error (mongoc_client_t *client, const char *db, const char *json, 
 void conf_cmd_error_in (mongoc_client_t *client, mongoc_client_session_t *cs, const char *db, const char *json,
                         int32_t code, bson_t *reply);
 
+/* Runs json on db and asserts a command error with some code (for refusals whose exact
+ * code differs between versions or is not documented); returns the code. */
+int32_t conf_cmd_refused (mongoc_client_t *client, const char *db, const char *json);
+
 /* Asserts reply has ok:1 and a writeErrors array whose entry number nth has the given
  * index and code plus an errmsg string. Returns that entry in *entry (read-only view,
  * optional). */

@@ -47,24 +47,110 @@ function collName(body, cmd) {
   return n;
 }
 
-function checkWriteConcern(body) {
+// Commands that take a writeConcern (their Invocation::supportsWriteConcern() is true);
+// any other command given one fails 72 "Command does not support writeConcern"
+// (service_entry_point_common.cpp). aggregate is left out: this server has no $out/$merge.
+const WRITE_CONCERN_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify', 'findandmodify', 'createIndexes',
+  'dropIndexes', 'deleteIndexes', 'drop', 'dropDatabase', 'create']);
+
+// Commands of the Stable API, version 1 (apiStrict refuses the others with 323).
+const API_V1_COMMANDS = new Set(['abortTransaction', 'aggregate', 'authenticate', 'collMod', 'commitTransaction', 'count',
+  'create', 'createIndexes', 'delete', 'drop', 'dropDatabase', 'dropIndexes', 'endSessions', 'explain', 'find',
+  'findAndModify', 'getMore', 'hello', 'insert', 'killCursors', 'listCollections', 'listDatabases', 'listIndexes', 'ping',
+  'refreshSessions', 'saslContinue', 'saslStart', 'update']);
+
+// Write concern on a standalone (write_concern.cpp validateWriteConcern): w > 1 and
+// custom modes fail BadValue (2) "... when a host is not replicated / not a member of a
+// replica set"; w: "majority" is fine.
+function checkWriteConcern(body, name) {
   const wc = body.writeConcern;
   if (wc === undefined) return;
-  if (!V.isPlainObject(wc)) throw typeErr('writeConcern', 'writeConcern', wc, 'object');
+  if (!WRITE_CONCERN_COMMANDS.has(name)) throw new MongoError(72, 'Command does not support writeConcern');
+  if (!V.isPlainObject(wc)) throw typeErr(name, 'writeConcern', wc, 'object');
   for (const k of Object.keys(wc)) {
-    if (!['w', 'j', 'wtimeout', 'fsync', 'provenance'].includes(k)) throw new MongoError(40415, `BSON field 'WriteConcernOptions.${k}' is an unknown field.`);
+    if (!['w', 'j', 'wtimeout', 'fsync', 'provenance', 'getLastError', 'wOpTime', 'wElectionId'].includes(k)) {
+      throw new MongoError(9, `unrecognized write concern field: ${k}`);
+    }
   }
+  if (wc.j !== undefined && !(V.btype(wc.j) === 'bool' || V.isNumber(wc.j))) throw new MongoError(9, 'j must be numeric or a boolean value');
+  if (wc.wtimeout !== undefined && !V.isNumber(wc.wtimeout)) throw new MongoError(9, 'wtimeout must be a number');
   if (wc.w !== undefined) {
     if (V.isNumber(wc.w)) {
       const w = V.toDouble(wc.w);
-      if (w < 0) throw new MongoError(9, 'w cannot be a negative value');
-      if (w > 1) throw new MongoError(2, "cannot use 'w' > 1 on a standalone");
-    } else if (typeof wc.w !== 'string' && !V.isPlainObject(wc.w)) {
-      throw new MongoError(14, "w has to be a number, string, or object");
-    } else if (typeof wc.w === 'string' && wc.w !== 'majority') {
-      throw new MongoError(79, `Unrecognized write concern mode: ${wc.w}`);
+      if (w < 0 || w > 50 || !Number.isInteger(w)) throw new MongoError(9, `w has to be a non-negative number and not greater than 50; found: ${w}`);
+      if (w > 1) throw new MongoError(2, "cannot use 'w' > 1 when a host is not replicated");
+    } else if (typeof wc.w === 'string') {
+      if (wc.w !== 'majority') {
+        throw new MongoError(2, `cannot use non-majority 'w' mode "${wc.w}" when a host is not a member of a replica set`);
+      }
+    } else if (V.isPlainObject(wc.w)) {
+      throw new MongoError(2, 'cannot use a tag set for \'w\' when a host is not a member of a replica set');
+    } else {
+      throw new MongoError(14, 'w has to be a number, string, or object');
     }
   }
+}
+
+// Arguments every command may carry, checked before it runs.
+function checkGeneric(body, name) {
+  checkWriteConcern(body, name);
+  // A standalone has no transactions and no retryable writes
+  // (logical_session_id_helpers.cpp initializeOperationSessionInfo).
+  if (body.txnNumber !== undefined) {
+    throw new MongoError(20, 'Transaction numbers are only allowed on a replica set member or mongos');
+  }
+  for (const k of ['autocommit', 'startTransaction', 'stmtId']) {
+    if (body[k] !== undefined) throw new MongoError(72, `'${k}' field requires a transaction number to also be specified`);
+  }
+  // maxTimeMS: a non-negative integer within int32 (query/max_time_ms_parser.cpp).
+  if (body.maxTimeMS !== undefined) {
+    const m = body.maxTimeMS;
+    if (!V.isNumber(m)) throw new MongoError(2, `maxTimeMS must be a number`);
+    const d = V.toDouble(m);
+    if (!Number.isInteger(d)) throw new MongoError(2, `maxTimeMS has non-integral value`);
+    if (d < 0 || d > V.INT32_MAX) throw new MongoError(2, `${d} value for maxTimeMS is out of range [0, ${V.INT32_MAX}]`);
+  }
+  // The Stable API (api_parameters.cpp): only version "1" exists.
+  if (body.apiVersion !== undefined) {
+    if (typeof body.apiVersion !== 'string') throw typeErr(name, 'apiVersion', body.apiVersion, 'string');
+    if (body.apiVersion !== '1') throw new MongoError(322, `API version must be "1"`);
+    if (body.apiStrict === true && !API_V1_COMMANDS.has(name)) {
+      throw new MongoError(323, `Provided apiStrict:true, but the command ${name} is not in API Version 1`);
+    }
+  } else if (body.apiStrict !== undefined || body.apiDeprecationErrors !== undefined) {
+    throw new MongoError(322, `Provided ${body.apiStrict !== undefined ? 'apiStrict' : 'apiDeprecationErrors'} without apiVersion`);
+  }
+}
+
+// Collations change how strings compare; this server compares simply, so only the simple
+// collation is accepted.
+function checkCollation(c, where) {
+  if (c === undefined) return;
+  if (!V.isPlainObject(c)) throw typeErr(where, 'collation', c, 'object');
+  if (Object.keys(c).length === 1 && c.locale === 'simple') return;
+  throw new MongoError(2, `${where}: collations other than {locale: "simple"} are not supported by this test server`);
+}
+
+// A hint names an index by name or key pattern; one that does not exist fails BadValue
+// "hint provided does not correspond to an existing index" (query_planner.cpp). Returns
+// the index (null for {$natural: ...}). A sparse or partial index would change the
+// results (mongod then returns only the documents in the index), which this server does
+// not model, so such hints are refused.
+function resolveHint(coll, hint, where) {
+  if (hint === undefined) return null;
+  const t = V.btype(hint);
+  if (t !== 'string' && !V.isPlainObject(hint)) throw typeErr(where, 'hint', hint, 'object');
+  if (V.isPlainObject(hint) && Object.keys(hint).length === 0) return null; // {} means no hint
+  if (V.isPlainObject(hint) && '$natural' in hint) return null;
+  const idx = coll ? coll.indexes.find((i) => (t === 'string' ? i.name === hint : V.equal(i.key, hint))) : null;
+  if (!idx) throw new MongoError(2, 'error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index');
+  if (idx.sparse || idx.partial) throw new MongoError(2, `${where}: a hint of a sparse or partial index is not supported by this test server`);
+  return idx;
+}
+
+// Documents in the order an index scan on idx returns them (used for a hint without a sort).
+function hintOrder(docs, idx) {
+  return idx ? pipeline.sortDocs(docs, idx.key) : docs;
 }
 
 function nonNeg(cmd, field, v) {
@@ -89,12 +175,16 @@ class Commands {
     const names = Object.keys(body);
     if (names.length === 0) throw new MongoError(59, 'no such command: \'\'');
     const name = names[0];
-    const handler = HANDLERS[name] || HANDLERS[name.toLowerCase() === 'findandmodify' ? 'findAndModify' : ''];
+    // Command names are exact (a few have a second spelling, listed in HANDLERS); never
+    // look up inherited properties ({toString: 1} is an unknown command, too).
+    const handler = Object.prototype.hasOwnProperty.call(HANDLERS, name) ? HANDLERS[name] : null;
     if (!handler) throw new MongoError(59, `no such command: '${name}'`);
     const db = body.$db;
     if (db === undefined) throw new MongoError(40571, 'OP_MSG requests require a $db argument');
     if (typeof db !== 'string') throw typeErr(name, '$db', db, 'string');
-    const ctx = { now: new Date(), db, conn, name };
+    checkGeneric(body, name);
+    const lsid = V.isPlainObject(body.lsid) ? body.lsid.id : undefined;
+    const ctx = { now: new Date(), db, conn, name, lsid };
     return handler.call(this, body, ctx);
   }
 
@@ -118,13 +208,14 @@ class Commands {
     return reply;
   }
 
-  cursorReply(ns, docs, batchSize, key = 'firstBatch', singleBatch = false) {
+  // A cursor reply; what is left is kept under a random non-zero id (as mongod's are),
+  // bound to the session (lsid) the command ran in.
+  cursorReply(ctx, ns, docs, batchSize, key = 'firstBatch', singleBatch = false) {
     const batch = [];
     let size = 0;
     let i = 0;
     const limit = batchSize === undefined ? (key === 'firstBatch' ? 101 : Infinity) : batchSize;
     while (i < docs.length && batch.length < limit) {
-      const { BSON } = require('bson');
       const s = BSON.calculateObjectSize(docs[i]);
       if (batch.length > 0 && size + s > MAX_BSON) break;
       size += s;
@@ -132,8 +223,11 @@ class Commands {
     }
     let id = 0n;
     if (i < docs.length && !singleBatch) {
-      id = this.nextCursor++;
-      this.cursors.set(id, { ns, docs: docs.slice(i) });
+      do {
+        id = require('crypto').randomBytes(8).readBigInt64LE(0);
+        if (id < 0n) id = -id;
+      } while (id === 0n || this.cursors.has(id));
+      this.cursors.set(id, { ns, docs: docs.slice(i), lsid: ctx.lsid });
     }
     return { cursor: { [key]: batch, id: V.mkLong(id), ns }, ok: V.mkDouble(1) };
   }
@@ -142,19 +236,25 @@ class Commands {
     return this.store.coll(ctx.db, name, create);
   }
 
-  // One update statement {q, u, upsert, multi}. Returns {n, nModified, upserted?}.
+  // One update statement {q, u, upsert, multi, hint, c}. Returns {n, nModified, upserted?}.
   updateOne(coll, ctx, stmt) {
     const { q, u } = stmt;
     const upsert = V.truthy(stmt.upsert);
     const multi = V.truthy(stmt.multi);
     const kind = update.kind(u);
     if (multi && kind === 'replacement') throw new MongoError(9, 'multi update is not supported for replacement-style update');
+    if (stmt.c !== undefined && kind !== 'pipeline') {
+      // write_ops_parsers.cpp: constants ('c') exist only for pipeline updates.
+      throw new MongoError(51198, 'Constant values may only be specified for pipeline updates');
+    }
     if (upsert && usesExpr(q)) {
       // src/mongo/db/ops/parsed_update.cpp: an upsert's query may not use $expr.
       throw new MongoError(224, '$expr is not allowed in the query predicate for an upsert');
     }
-    const opts = { now: ctx.now, vars: stmt.let };
-    const found = coll ? coll.find(q, { now: ctx.now }) : [];
+    const vars = { ...(stmt.let || {}), ...(stmt.c || {}) };
+    const opts = { now: ctx.now, vars };
+    const hint = resolveHint(coll, stmt.hint, 'update');
+    const found = coll ? hintOrder(coll.find(q, { now: ctx.now, vars }), hint) : [];
     const targets = multi ? found : found.slice(0, 1);
     if (targets.length === 0) {
       if (!upsert) return { n: 0, nModified: 0 };
@@ -164,6 +264,7 @@ class Commands {
     for (const doc of targets) {
       const next = update.apply(doc, u, opts);
       if (!BSON.serialize(next).equals(BSON.serialize(doc))) {
+        validateUpdated(next);
         coll.replaceDoc(doc, next);
         modified++;
       }
@@ -175,19 +276,67 @@ class Commands {
     const seed = update.seed(q);
     let doc = update.apply(seed, u, { ...opts, isInsert: true });
     if (doc._id === undefined) doc = update.idFirst({ _id: new V.ObjectId(), ...doc });
-    validateStored(doc);
+    validateUpdated(doc);
     coll.insertDoc(doc);
     return { n: 1, nModified: 0, upserted: doc._id, doc };
   }
 }
 
-// A document about to be stored: _id may not be an array or regex; no top-level $ names.
-function validateStored(doc) {
-  const t = V.btype(doc._id);
-  if (t === 'array') throw new MongoError(53, `The '_id' value cannot be of type array`);
-  if (t === 'regex') throw new MongoError(2, "can't use a regex for _id");
+// The nesting depth of a value: 0 for a scalar, 1 for {} or [].
+function depthOf(v) {
+  let max = 0;
+  const stack = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop();
+    if (Array.isArray(x) || V.isPlainObject(x)) {
+      if (d + 1 > max) max = d + 1;
+      for (const c of Array.isArray(x) ? x : Object.values(x)) {
+        if (Array.isArray(c) || V.isPlainObject(c)) stack.push([c, d + 1]);
+      }
+    }
+  }
+  return max;
+}
+
+// BSONDepth::getMaxDepthForUserStorage(): 200 - 20 levels (src/mongo/bson/bson_depth.h).
+const MAX_STORAGE_DEPTH = 180;
+
+// A document given to insert (src/mongo/db/ops/insert.cpp fixDocumentForInsert): every
+// problem is BadValue (2), except nesting deeper than 180 levels (15 Overflow).
+function validateInsert(doc) {
+  const size = BSON.calculateObjectSize(doc);
+  if (size > MAX_BSON) throw new MongoError(2, `object to insert too large. size in bytes: ${size}, max size: ${MAX_BSON}`);
+  if (depthOf(doc) > MAX_STORAGE_DEPTH) {
+    throw new MongoError(15, `cannot insert document because it exceeds ${MAX_STORAGE_DEPTH} levels of nesting`);
+  }
   for (const k of Object.keys(doc)) {
-    if (k.startsWith('$')) throw new MongoError(52, `Document can't have $ prefixed field names: ${k}`);
+    if (k.startsWith('$')) throw new MongoError(2, `Document can't have $ prefixed field names: ${k}`);
+  }
+  const t = V.btype(doc._id);
+  if (t === 'regex') throw new MongoError(2, "can't use a regex for _id");
+  if (t === 'array') throw new MongoError(2, "can't use an array for _id");
+}
+
+// A document produced by an update or upsert (src/mongo/db/update/storage_validation.cpp):
+// _id may not be an array, regex or undefined (53 InvalidIdField), no top-level $ names (52),
+// nesting within 180 levels (15).
+function validateUpdated(doc) {
+  const t = V.btype(doc._id);
+  if (t === 'array' || t === 'regex') throw new MongoError(53, `The '_id' value cannot be of type ${t}`);
+  for (const k of Object.keys(doc)) {
+    if (k.startsWith('$')) throw new MongoError(52, `The dollar ($) prefixed field '${k}' in '${k}' is not valid for storage.`);
+  }
+  if (depthOf(doc) > MAX_STORAGE_DEPTH) {
+    throw new MongoError(15, `Document exceeds maximum nesting depth of ${MAX_STORAGE_DEPTH}`);
+  }
+  const size = BSON.calculateObjectSize(doc);
+  if (size > MAX_BSON) throw new MongoError(17419, `Resulting document after update is larger than ${MAX_BSON}`);
+}
+
+// write_ops_parsers.cpp checkOpCountForCommand: 1 to 100000 statements, else 16 InvalidLength.
+function checkBatchSize(n) {
+  if (n === 0 || n > MAX_BATCH) {
+    throw new MongoError(16, `Write batch sizes must be between 1 and ${MAX_BATCH}. Got ${n} operations.`);
   }
 }
 
@@ -237,11 +386,12 @@ const HANDLERS = {
 
   insert(body, ctx) {
     check(body, 'insert', { documents: 'array', ordered: 'bool', bypassDocumentValidation: 'bool', let: 'object' });
-    checkWriteConcern(body);
     const name = collName(body, 'insert');
     const docs = body.documents;
     if (docs === undefined) throw new MongoError(40414, "BSON field 'insert.documents' is missing but a required field");
-    if (docs.length > MAX_BATCH) throw new MongoError(10334, `Write batch sizes must be between 1 and ${MAX_BATCH}. Got ${docs.length} operations.`);
+    checkBatchSize(docs.length);
+    // The command is parsed before anything runs (write_ops.idl: documents is array<object>).
+    docs.forEach((raw) => { if (!V.isPlainObject(raw)) throw typeErr('insert', 'documents', raw, 'object'); });
     const ordered = body.ordered === undefined || V.truthy(body.ordered);
     const coll = this.collection(ctx, name, true);
     let n = 0;
@@ -249,9 +399,8 @@ const HANDLERS = {
     docs.forEach((raw, i) => {
       if (ordered && errors.length) return;
       try {
-        if (!V.isPlainObject(raw)) throw typeErr('insert', 'documents', raw, 'object');
         const doc = raw._id === undefined ? update.idFirst({ _id: new V.ObjectId(), ...raw }) : update.idFirst(raw);
-        validateStored(doc);
+        validateInsert(doc);
         coll.insertDoc(doc);
         n++;
       } catch (e) {
@@ -264,9 +413,16 @@ const HANDLERS = {
 
   update(body, ctx) {
     check(body, 'update', { updates: 'array', ordered: 'bool', bypassDocumentValidation: 'bool', let: 'object' });
-    checkWriteConcern(body);
     const name = collName(body, 'update');
     if (body.updates === undefined) throw new MongoError(40414, "BSON field 'update.updates' is missing but a required field");
+    checkBatchSize(body.updates.length);
+    for (const stmt of body.updates) {
+      if (!V.isPlainObject(stmt)) throw typeErr('update', 'updates', stmt, 'object');
+      check({ s: 0, ...stmt }, 'UpdateOpEntry', { q: 'object', u: 'objectOrArray', upsert: 'bool', multi: 'bool', arrayFilters: 'array', hint: 'any', collation: 'object', c: 'object', upsertSupplied: 'bool', sampleId: 'any' });
+      if (stmt.q === undefined) throw new MongoError(40414, "BSON field 'UpdateOpEntry.q' is missing but a required field");
+      if (stmt.u === undefined) throw new MongoError(40414, "BSON field 'UpdateOpEntry.u' is missing but a required field");
+      checkCollation(stmt.collation, 'update');
+    }
     const ordered = body.ordered === undefined || V.truthy(body.ordered);
     const coll = this.collection(ctx, name, false);
     let n = 0, nModified = 0;
@@ -275,10 +431,6 @@ const HANDLERS = {
     body.updates.forEach((stmt, i) => {
       if (ordered && errors.length) return;
       try {
-        if (!V.isPlainObject(stmt)) throw typeErr('update', 'updates', stmt, 'object');
-        check({ s: 0, ...stmt }, 'UpdateOpEntry', { q: 'object', u: 'objectOrArray', upsert: 'bool', multi: 'bool', arrayFilters: 'array', hint: 'any', collation: 'object', c: 'object', upsertSupplied: 'bool', sampleId: 'any' });
-        if (stmt.q === undefined) throw new MongoError(40414, "BSON field 'UpdateOpEntry.q' is missing but a required field");
-        if (stmt.u === undefined) throw new MongoError(40414, "BSON field 'UpdateOpEntry.u' is missing but a required field");
         if (stmt.arrayFilters !== undefined) throw new MongoError(2, 'arrayFilters are not supported by this test server');
         const r = this.updateOne(coll || this.collection(ctx, name, false), ctx, { ...stmt, collName: name, let: body.let });
         n += r.n;
@@ -296,9 +448,18 @@ const HANDLERS = {
 
   delete(body, ctx) {
     check(body, 'delete', { deletes: 'array', ordered: 'bool', let: 'object' });
-    checkWriteConcern(body);
     const name = collName(body, 'delete');
     if (body.deletes === undefined) throw new MongoError(40414, "BSON field 'delete.deletes' is missing but a required field");
+    checkBatchSize(body.deletes.length);
+    for (const stmt of body.deletes) {
+      if (!V.isPlainObject(stmt)) throw typeErr('delete', 'deletes', stmt, 'object');
+      check({ s: 0, ...stmt }, 'DeleteOpEntry', { q: 'object', limit: 'number', hint: 'any', collation: 'object', sampleId: 'any' });
+      if (stmt.q === undefined) throw new MongoError(40414, "BSON field 'DeleteOpEntry.q' is missing but a required field");
+      if (stmt.limit === undefined) throw new MongoError(40414, "BSON field 'DeleteOpEntry.limit' is missing but a required field");
+      const limit = V.toDouble(stmt.limit);
+      if (limit !== 0 && limit !== 1) throw new MongoError(9, `The limit field in delete objects must be 0 or 1. Got ${limit}`);
+      checkCollation(stmt.collation, 'delete');
+    }
     const ordered = body.ordered === undefined || V.truthy(body.ordered);
     const coll = this.collection(ctx, name, false);
     let n = 0;
@@ -306,15 +467,10 @@ const HANDLERS = {
     body.deletes.forEach((stmt, i) => {
       if (ordered && errors.length) return;
       try {
-        if (!V.isPlainObject(stmt)) throw typeErr('delete', 'deletes', stmt, 'object');
-        check({ s: 0, ...stmt }, 'DeleteOpEntry', { q: 'object', limit: 'number', hint: 'any', collation: 'object', sampleId: 'any' });
-        if (stmt.q === undefined) throw new MongoError(40414, "BSON field 'DeleteOpEntry.q' is missing but a required field");
-        if (stmt.limit === undefined) throw new MongoError(40414, "BSON field 'DeleteOpEntry.limit' is missing but a required field");
-        const limit = V.toDouble(stmt.limit);
-        if (limit !== 0 && limit !== 1) throw new MongoError(9, `The limit field in delete objects must be 0 or 1. Got ${limit}`);
+        const hint = resolveHint(coll, stmt.hint, 'delete');
         if (!coll) return;
-        const found = coll.find(stmt.q, { now: ctx.now });
-        const victims = limit === 1 ? found.slice(0, 1) : found;
+        const found = hintOrder(coll.find(stmt.q, { now: ctx.now, vars: body.let }), hint);
+        const victims = V.toDouble(stmt.limit) === 1 ? found.slice(0, 1) : found;
         for (const d of victims) coll.removeDoc(d);
         n += victims.length;
       } catch (e) {
@@ -330,7 +486,6 @@ const HANDLERS = {
     check(body, cmdName, { query: 'object', sort: 'object', remove: 'bool', update: 'objectOrArray', new: 'bool',
       fields: 'object', upsert: 'bool', bypassDocumentValidation: 'bool', collation: 'object', arrayFilters: 'array',
       hint: 'any', let: 'object' });
-    checkWriteConcern(body);
     const name = collName(body, cmdName);
     const remove = V.truthy(body.remove);
     const upsert = V.truthy(body.upsert);
@@ -340,11 +495,13 @@ const HANDLERS = {
     if (remove && upsert) throw new MongoError(9, 'Cannot specify both upsert=true and remove=true ');
     if (remove && returnNew) throw new MongoError(9, 'Cannot specify both new=true and remove=true; \'remove\' always returns the deleted document');
     if (body.arrayFilters !== undefined) throw new MongoError(2, 'arrayFilters are not supported by this test server');
+    checkCollation(body.collation, cmdName);
     const q = body.query || {};
     if (upsert && usesExpr(q)) throw new MongoError(224, '$expr is not allowed in the query predicate for an upsert');
     if (!remove) update.kind(body.update);
     const coll = this.collection(ctx, name, false);
-    let found = coll ? coll.find(q, { now: ctx.now }) : [];
+    const hint = resolveHint(coll, body.hint, cmdName);
+    let found = coll ? hintOrder(coll.find(q, { now: ctx.now, vars: body.let }), hint) : [];
     if (body.sort && Object.keys(body.sort).length) found = pipeline.sortDocs(found, body.sort);
     const target = found[0];
     const shape = (doc) => {
@@ -366,6 +523,7 @@ const HANDLERS = {
       };
     }
     const next = update.apply(target, body.update, opts);
+    validateUpdated(next);
     coll.replaceDoc(target, next);
     return {
       lastErrorObject: { n: V.mkInt(1), updatedExisting: true },
@@ -383,12 +541,31 @@ const HANDLERS = {
     const skip = nonNeg('find', 'skip', body.skip) || 0;
     const limit = nonNeg('find', 'limit', body.limit) || 0;
     const batchSize = nonNeg('find', 'batchSize', body.batchSize);
+    // Options that change what comes back are refused unless implemented, never ignored
+    // (query_request_helper.cpp validateFindCommandRequest; planner errors).
+    if (V.truthy(body.awaitData) && !V.truthy(body.tailable)) {
+      throw new MongoError(9, "Cannot set 'awaitData' without also setting 'tailable'");
+    }
+    if (V.truthy(body.tailable)) {
+      throw new MongoError(2, `error processing query: ns=${ctx.db}.${name} :: caused by :: tailable cursor requested on non capped collection`);
+    }
+    if ((body.min !== undefined || body.max !== undefined) && body.hint === undefined) {
+      throw new MongoError(51173, 'When using min()/max() a hint of which index to use must be provided');
+    }
+    for (const k of ['min', 'max', 'returnKey', 'showRecordId']) {
+      if (body[k] !== undefined && (V.isPlainObject(body[k]) || V.truthy(body[k]))) {
+        throw new MongoError(2, `find option '${k}' is not supported by this test server`);
+      }
+    }
+    checkCollation(body.collation, 'find');
     const coll = this.collection(ctx, name, false);
-    let docs = coll ? coll.find(body.filter || {}, { now: ctx.now }) : [];
+    const hint = resolveHint(coll, body.hint, 'find');
+    const qctx = { now: ctx.now, vars: body.let };
+    let docs = coll ? hintOrder(coll.find(body.filter || {}, qctx), hint) : [];
     if (body.sort && Object.keys(body.sort).length) docs = pipeline.sortDocs(docs, body.sort);
     docs = docs.slice(skip, limit ? skip + limit : undefined);
-    if (body.projection && Object.keys(body.projection).length) docs = pipeline.project(docs, body.projection, { now: ctx.now }, 'projection');
-    return this.cursorReply(`${ctx.db}.${name}`, docs, batchSize === undefined ? undefined : (limit && batchSize === 0 ? 0 : batchSize), 'firstBatch', V.truthy(body.singleBatch));
+    if (body.projection && Object.keys(body.projection).length) docs = pipeline.project(docs, body.projection, qctx, 'projection');
+    return this.cursorReply(ctx, `${ctx.db}.${name}`, docs, batchSize === undefined ? undefined : (limit && batchSize === 0 ? 0 : batchSize), 'firstBatch', V.truthy(body.singleBatch));
   },
 
   getMore(body, ctx) {
@@ -400,25 +577,51 @@ const HANDLERS = {
     const ns = `${ctx.db}.${body.collection}`;
     if (!c) throw new MongoError(43, `cursor id ${id} not found`);
     if (c.ns !== ns) throw new MongoError(13, `Requested getMore on namespace '${ns}', but cursor belongs to a different namespace ${c.ns}`);
-    this.cursors.delete(id);
-    const batchSize = nonNeg('getMore', 'batchSize', body.batchSize);
-    const r = this.cursorReply(ns, c.docs, batchSize || undefined, 'nextBatch');
-    if (V.toBig(r.cursor.id) !== 0n) {
-      // Keep the client's cursor id: move the rest back under the original id.
-      const rest = this.cursors.get(V.toBig(r.cursor.id));
-      this.cursors.delete(V.toBig(r.cursor.id));
-      this.cursors.set(id, rest);
-      r.cursor.id = V.mkLong(id);
+    // A cursor belongs to the session that opened it (getmore_cmd.cpp validateLSID).
+    const show = (l) => (V.btype(l) === 'binData' ? Buffer.from(l.buffer).toString('hex') : V.show(l));
+    if (c.lsid === undefined && ctx.lsid !== undefined) {
+      throw new MongoError(50736, `Cannot run getMore on cursor ${id}, which was not created in a session, in session ${show(ctx.lsid)}`);
     }
-    return r;
+    if (c.lsid !== undefined && ctx.lsid === undefined) {
+      throw new MongoError(50737, `Cannot run getMore on cursor ${id}, which was created in session ${show(c.lsid)}, without an lsid`);
+    }
+    if (c.lsid !== undefined && !V.equal(c.lsid, ctx.lsid)) {
+      throw new MongoError(50738, `Cannot run getMore on cursor ${id}, which was created in session ${show(c.lsid)}, in session ${show(ctx.lsid)}`);
+    }
+    const batchSize = nonNeg('getMore', 'batchSize', body.batchSize);
+    const limit = batchSize || Infinity;
+    const batch = [];
+    let size = 0;
+    let i = 0;
+    while (i < c.docs.length && batch.length < limit) {
+      const n = BSON.calculateObjectSize(c.docs[i]);
+      if (batch.length > 0 && size + n > MAX_BSON) break;
+      size += n;
+      batch.push(c.docs[i++]);
+    }
+    c.docs = c.docs.slice(i);
+    if (c.docs.length === 0) this.cursors.delete(id);
+    return { cursor: { nextBatch: batch, id: V.mkLong(c.docs.length ? id : 0n), ns }, ok: V.mkDouble(1) };
   },
 
-  killCursors(body) {
+  killCursors(body, ctx) {
     check(body, 'killCursors', { cursors: 'array' });
+    if (typeof body.killCursors !== 'string') throw new MongoError(73, `collection name has invalid type ${V.btype(body.killCursors)}`);
+    if (body.cursors === undefined) throw new MongoError(40414, "BSON field 'killCursors.cursors' is missing but a required field");
+    body.cursors.forEach((c, i) => {
+      if (V.btype(c) !== 'long') throw typeErr('killCursors', `cursors.${i}`, c, 'long');
+    });
+    const ns = `${ctx.db}.${body.killCursors}`;
     const killed = [], notFound = [];
-    for (const c of body.cursors || []) {
+    for (const c of body.cursors) {
       const id = V.toBig(c);
-      (this.cursors.delete(id) ? killed : notFound).push(V.mkLong(id));
+      const cur = this.cursors.get(id);
+      if (cur && cur.ns === ns) {
+        this.cursors.delete(id);
+        killed.push(V.mkLong(id));
+      } else {
+        notFound.push(V.mkLong(id));
+      }
     }
     return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: V.mkDouble(1) };
   },
@@ -440,17 +643,30 @@ const HANDLERS = {
       throw new MongoError(40573, 'The $changeStream stage is only supported on replica sets');
     }
     if (typeof target !== 'string') throw new MongoError(2, 'collection-less aggregate is not supported by this test server');
+    if (V.truthy(body.explain)) throw new MongoError(2, 'explain is not supported by this test server');
+    if (body.cursor !== undefined) {
+      for (const k of Object.keys(body.cursor)) {
+        if (k !== 'batchSize') throw new MongoError(40415, `BSON field 'SimpleCursorOptions.${k}' is an unknown field.`);
+      }
+      if (body.cursor.batchSize !== undefined && !V.isNumber(body.cursor.batchSize)) {
+        throw typeErr('aggregate', 'cursor.batchSize', body.cursor.batchSize, 'long');
+      }
+    }
+    checkCollation(body.collation, 'aggregate');
     const coll = this.collection(ctx, target, false);
-    const docs = pipeline.run(coll ? coll.docs.slice() : [], body.pipeline, { now: ctx.now, vars: body.let });
+    const hint = resolveHint(coll, body.hint, 'aggregate');
+    const docs = pipeline.run(coll ? hintOrder(coll.docs.slice(), hint) : [], body.pipeline, { now: ctx.now, vars: body.let });
     const batchSize = body.cursor ? nonNeg('aggregate', 'cursor.batchSize', body.cursor.batchSize) : undefined;
-    return this.cursorReply(`${ctx.db}.${target}`, docs, batchSize);
+    return this.cursorReply(ctx, `${ctx.db}.${target}`, docs, batchSize);
   },
 
   count(body, ctx) {
     check(body, 'count', { query: 'object', limit: 'number', skip: 'number', hint: 'any', collation: 'object', fields: 'any' });
+    checkCollation(body.collation, 'count');
     const coll = this.collection(ctx, collName(body, 'count'), false);
+    resolveHint(coll, body.hint, 'count');
     let n = coll ? coll.find(body.query || {}, { now: ctx.now }).length : 0;
-    const skip = body.skip ? V.toDouble(body.skip) : 0;
+    const skip = nonNeg('count', 'skip', body.skip) || 0;
     const limit = body.limit ? Math.abs(V.toDouble(body.limit)) : 0;
     n = Math.max(0, n - skip);
     if (limit) n = Math.min(n, limit);
@@ -459,7 +675,10 @@ const HANDLERS = {
 
   distinct(body, ctx) {
     check(body, 'distinct', { key: 'string', query: 'object', collation: 'object', hint: 'any' });
+    checkCollation(body.collation, 'distinct');
     const coll = this.collection(ctx, collName(body, 'distinct'), false);
+    resolveHint(coll, body.hint, 'distinct');
+    if (body.key === undefined) throw new MongoError(40414, "BSON field 'distinct.key' is missing but a required field");
     const values = [];
     for (const d of coll ? coll.find(body.query || {}, { now: ctx.now }) : []) {
       const v = require('./paths').get(d, body.key);
@@ -479,6 +698,16 @@ const HANDLERS = {
     for (const k of ['capped', 'validator', 'viewOn', 'timeseries', 'clusteredIndex', 'encryptedFields']) {
       if (body[k] !== undefined && V.truthy(body[k])) throw new MongoError(2, `create option '${k}' is not supported by this test server`);
     }
+    if (body.pipeline !== undefined) throw new MongoError(9, "'pipeline' requires 'viewOn' to also be specified");
+    if (body.expireAfterSeconds !== undefined) {
+      // Only time-series and clustered collections expire documents (create.idl,
+      // catalog/collection_options.cpp); a plain collection with it would silently keep them.
+      throw new MongoError(72, "'expireAfterSeconds' is only supported on time-series and clustered collections");
+    }
+    if (body.autoIndexId !== undefined && !V.truthy(body.autoIndexId)) {
+      throw new MongoError(2, 'autoIndexId: false is not supported by this test server');
+    }
+    checkCollation(body.collation, 'create');
     if (this.collection(ctx, name, false)) throw new MongoError(48, `Collection ${ctx.db}.${name} already exists.`);
     this.collection(ctx, name, true);
     return { ok: V.mkDouble(1) };
@@ -508,12 +737,11 @@ const HANDLERS = {
     })) : [];
     if (body.filter) list = list.filter((d) => matches(d, body.filter, { now: ctx.now }));
     if (V.truthy(body.nameOnly)) list = list.map((d) => ({ name: d.name, type: d.type }));
-    return this.cursorReply(`${ctx.db}.$cmd.listCollections`, list, body.cursor ? nonNeg('listCollections', 'cursor.batchSize', body.cursor.batchSize) : undefined);
+    return this.cursorReply(ctx, `${ctx.db}.$cmd.listCollections`, list, body.cursor ? nonNeg('listCollections', 'cursor.batchSize', body.cursor.batchSize) : undefined);
   },
 
   createIndexes(body, ctx) {
     check(body, 'createIndexes', { indexes: 'array', commitQuorum: 'any', ignoreUnknownIndexOptions: 'bool', isTimeseriesNamespace: 'bool' });
-    checkWriteConcern(body);
     const name = collName(body, 'createIndexes');
     if (body.indexes === undefined) throw new MongoError(40414, "BSON field 'createIndexes.indexes' is missing but a required field");
     if (body.indexes.length === 0) throw new MongoError(2, 'Must specify at least one index to create');
@@ -537,7 +765,7 @@ const HANDLERS = {
     const name = collName(body, 'listIndexes');
     const coll = this.collection(ctx, name, false);
     if (!coll) throw new MongoError(26, `ns does not exist: ${ctx.db}.${name}`);
-    return this.cursorReply(`${ctx.db}.${name}`, coll.indexes.map((i) => i.spec), body.cursor ? nonNeg('listIndexes', 'cursor.batchSize', body.cursor.batchSize) : undefined);
+    return this.cursorReply(ctx, `${ctx.db}.$cmd.listIndexes.${name}`, coll.indexes.map((i) => i.spec), body.cursor ? nonNeg('listIndexes', 'cursor.batchSize', body.cursor.batchSize) : undefined);
   },
 
   dropIndexes(body, ctx) {
