@@ -85,4 +85,34 @@ function canonKey(v) {
   }
 }
 
-module.exports = { get, set, unset, canonKey, assign };
+// An empty array is keyed as the BSON value undefined: distinct from null/missing, and
+// equal to another empty array (src/mongo/db/index/btree_key_generator.cpp).
+const EMPTY_ARRAY = Symbol('empty array');
+
+// The index (and sort) key values of one path: the elements of an array at the end of
+// the path (a nested array stays one value), values inside arrays of subdocuments along
+// the way, undefined where the path is missing.
+function pathKeys(cur, parts, i, out) {
+  if (i === parts.length) {
+    if (!Array.isArray(cur)) out.push(cur);
+    else if (cur.length === 0) out.push(EMPTY_ARRAY);
+    else for (const el of cur) out.push(el);
+    return;
+  }
+  if (Array.isArray(cur)) {
+    if (/^\d+$/.test(parts[i]) && Number(parts[i]) < cur.length) {
+      pathKeys(cur[Number(parts[i])], parts, i + 1, out);
+      return;
+    }
+    if (cur.length === 0) { out.push(undefined); return; }
+    for (const el of cur) pathKeys(el, parts, i, out);
+    return;
+  }
+  if (!V.isPlainObject(cur) || !Object.prototype.hasOwnProperty.call(cur, parts[i])) {
+    out.push(undefined);
+    return;
+  }
+  pathKeys(cur[parts[i]], parts, i + 1, out);
+}
+
+module.exports = { get, set, unset, canonKey, assign, pathKeys, EMPTY_ARRAY };

@@ -89,6 +89,31 @@ function replaceRoot(docs, expr, ctx, name) {
   });
 }
 
+// Sort order (manual "Comparison/Sort Order"; sort_key_generator.cpp): an array field
+// sorts by its smallest element ascending and its largest descending; an empty array
+// sorts before null and missing; missing sorts as null.
+function sortKey(doc, parts, dir) {
+  const vals = [];
+  paths.pathKeys(doc, parts, 0, vals);
+  let best;
+  for (const v of vals) {
+    const k = v === undefined ? null : v;
+    if (best === undefined || dir * compareSortKeys(k, best) < 0) best = k;
+  }
+  return best;
+}
+
+function compareSortKeys(a, b) {
+  const ea = a === paths.EMPTY_ARRAY, eb = b === paths.EMPTY_ARRAY;
+  if (ea || eb) {
+    if (ea && eb) return 0;
+    const other = ea ? b : a;
+    const c = V.btype(other) === 'minKey' ? 1 : -1;
+    return ea ? c : -c;
+  }
+  return V.compare(a, b);
+}
+
 function sortDocs(docs, spec) {
   if (!V.isPlainObject(spec) || Object.keys(spec).length === 0) throw new MongoError(15976, '$sort stage must have at least one sort key');
   const keys = Object.entries(spec).map(([k, v]) => {
@@ -96,13 +121,12 @@ function sortDocs(docs, spec) {
     if (d !== 1 && d !== -1) throw new MongoError(15975, '$sort key ordering must be 1 (for ascending) or -1 (for descending)');
     return [k.split('.'), d];
   });
-  const norm = (v) => (v === undefined ? null : v);
   return docs
-    .map((d, i) => ({ d, i }))
+    .map((d, i) => ({ d, i, k: keys.map(([p, dir]) => sortKey(d, p, dir)) }))
     .sort((a, b) => {
-      for (const [p, dir] of keys) {
-        const c = V.compare(norm(fieldPath(a.d, p)), norm(fieldPath(b.d, p)));
-        if (c) return c * dir;
+      for (let j = 0; j < keys.length; j++) {
+        const c = compareSortKeys(a.k[j], b.k[j]);
+        if (c) return c * keys[j][1];
       }
       return a.i - b.i;
     })

@@ -175,7 +175,7 @@ function matches(doc, filter, ctx) {
           if (!logical(k, v, doc, ctx)) return false;
           break;
         case '$expr':
-          if (!V.truthy(evaluate(v, { root: doc, now: ctx.now }))) return false;
+          if (!V.truthy(evaluate(v, { root: doc, now: ctx.now, vars: ctx.vars }))) return false;
           break;
         case '$comment':
           break;
@@ -222,10 +222,13 @@ function usesExpr(filter) {
 }
 
 // The equality fields an upsert seeds its new document from (MONGODB-RULES 8):
-// {f: v}, {f: {$eq: v}}, and those inside $and. Returns [[path, value], ...].
+// {f: v}, {f: {$eq: v}}, {f: {$in: [v]}}, and those inside $and - and inside an $or of one
+// clause, which canonicalization collapses into its clause (update_driver.cpp
+// populateDocumentWithQueryFields canonicalizes "to collapse $and/$or"). Returns
+// [[path, value], ...].
 function equalityFields(filter, out = []) {
   for (const [k, v] of Object.entries(filter)) {
-    if (k === '$and' && Array.isArray(v)) {
+    if ((k === '$and' && Array.isArray(v)) || (k === '$or' && Array.isArray(v) && v.length === 1)) {
       for (const s of v) if (V.isPlainObject(s)) equalityFields(s, out);
       continue;
     }

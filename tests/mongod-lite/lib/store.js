@@ -9,9 +9,7 @@ const { MongoError } = require('./errors');
 
 const MAX_BSON = 16 * 1024 * 1024;
 
-// An empty array is indexed as the BSON value undefined: distinct from null/missing, and
-// equal to another empty array (src/mongo/db/index/btree_key_generator.cpp).
-const EMPTY_ARRAY = Symbol('empty array');
+const { EMPTY_ARRAY, pathKeys } = paths;
 
 function keyValueDoc(index, values) {
   const out = {};
@@ -20,31 +18,6 @@ function keyValueDoc(index, values) {
     out[f] = v === undefined || v === EMPTY_ARRAY ? null : v;
   });
   return out;
-}
-
-// The index key values of one path: elements of an array at the end of the path (a nested
-// array stays one value), values inside arrays of subdocuments along the way.
-function pathKeys(cur, parts, i, out) {
-  if (i === parts.length) {
-    if (!Array.isArray(cur)) out.push(cur);
-    else if (cur.length === 0) out.push(EMPTY_ARRAY);
-    else for (const el of cur) out.push(el);
-    return;
-  }
-  if (Array.isArray(cur)) {
-    if (/^\d+$/.test(parts[i]) && Number(parts[i]) < cur.length) {
-      pathKeys(cur[Number(parts[i])], parts, i + 1, out);
-      return;
-    }
-    if (cur.length === 0) { out.push(undefined); return; }
-    for (const el of cur) pathKeys(el, parts, i, out);
-    return;
-  }
-  if (!V.isPlainObject(cur) || !Object.prototype.hasOwnProperty.call(cur, parts[i])) {
-    out.push(undefined);
-    return;
-  }
-  pathKeys(cur[parts[i]], parts, i + 1, out);
 }
 
 // The first array met along a path ('a' for {a: [{b: 1}]} and path a.b), or null.

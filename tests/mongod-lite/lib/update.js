@@ -50,18 +50,28 @@ function numericArith(name, cur, arg, doc, path) {
   return r;
 }
 
+// Update paths: no empty parts (56); positional operators ($, $[], $[id]) are not
+// implemented here and are refused; other $-prefixed parts are not storable (52).
+function checkPath(p, op) {
+  if (p === '') throw new MongoError(56, 'An empty update path is not valid.');
+  for (const part of p.split('.')) {
+    if (part === '') throw new MongoError(56, `The update path '${p}' contains an empty field name, which is not allowed.`);
+    if (part === '$' || part.startsWith('$[')) {
+      throw new MongoError(2, `${op}: the positional operator in '${p}' is not supported by this test server`);
+    }
+    if (part.startsWith('$')) throw new MongoError(52, `The dollar ($) prefixed field '${part}' in '${p}' is not valid for storage.`);
+  }
+}
+
 function checkConflicts(u) {
   const seen = [];
   for (const [op, spec] of Object.entries(u)) {
     if (!V.isPlainObject(spec)) {
       throw new MongoError(9, `Modifiers operate on fields but we found type ${V.btype(spec)} instead. For example: {$mod: {<field>: ...}} not {${op}: ${V.show(spec)}}`);
     }
-    if (Object.keys(spec).length === 0) {
-      throw new MongoError(9, `'${op}' is empty. You must specify a field like so: {${op}: {<field>: ...}}`);
-    }
     const targets = Object.keys(spec).concat(op === '$rename' ? Object.values(spec).filter((x) => typeof x === 'string') : []);
     for (const p of targets) {
-      if (p === '') throw new MongoError(56, 'An empty update path is not valid.');
+      checkPath(p, op);
       for (const q of seen) {
         if (p === q || p.startsWith(`${q}.`) || q.startsWith(`${p}.`)) {
           const at = p.length <= q.length ? p : q;
@@ -73,11 +83,50 @@ function checkConflicts(u) {
   }
 }
 
+// Since 5.0 update operators visit fields in lexicographic order of their names, numeric
+// names in numeric order (manual, "Update Operators", Behavior), so new fields are added
+// in that order whatever order the update lists them in.
+function comparePaths(a, b) {
+  const pa = a.split('.'), pb = b.split('.');
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    if (pa[i] === pb[i]) continue;
+    const na = /^\d+$/.test(pa[i]), nb = /^\d+$/.test(pb[i]);
+    if (na && nb) return BigInt(pa[i]) < BigInt(pb[i]) ? -1 : 1;
+    return Buffer.compare(Buffer.from(pa[i]), Buffer.from(pb[i]));
+  }
+  return pa.length - pb.length;
+}
+
+const PUSH_CLAUSES = new Set(['$each', '$slice', '$sort', '$position']);
+
+// The values $push/$addToSet add, and the $slice to apply (push_node.cpp, addtoset_node.cpp).
+function pushArgs(op, arg) {
+  if (!V.isPlainObject(arg) || !('$each' in arg)) {
+    if (V.isPlainObject(arg) && Object.keys(arg).some((k) => k.startsWith('$'))) {
+      throw new MongoError(2, `${op}: a value with $-prefixed fields (${Object.keys(arg).join(', ')}) without $each is not supported by this test server`);
+    }
+    return { each: [arg], slice: undefined };
+  }
+  for (const k of Object.keys(arg)) {
+    if (op === '$addToSet' && k !== '$each') throw new MongoError(2, `Found unexpected fields after $each in $addToSet: ${V.show(arg)}`);
+    if (!PUSH_CLAUSES.has(k)) throw new MongoError(2, `Unrecognized clause in $push: ${k}`);
+    if (k === '$sort' || k === '$position') throw new MongoError(2, `$push with ${k} is not supported by this test server`);
+  }
+  if (!Array.isArray(arg.$each)) throw new MongoError(2, `The argument to $each in ${op} must be an array but it was of type: ${V.btype(arg.$each)}`);
+  if (arg.$slice !== undefined && !(V.isNumber(arg.$slice) && Number.isInteger(V.toDouble(arg.$slice)))) {
+    throw new MongoError(2, `The value for $slice must be an integer value but was given type: ${V.btype(arg.$slice)}`);
+  }
+  return { each: arg.$each, slice: arg.$slice === undefined ? undefined : V.toDouble(arg.$slice) };
+}
+
 function applyOperators(doc, u, { isInsert, now }) {
   checkConflicts(u);
   const out = V.deepClone(doc);
-  for (const [op, spec] of Object.entries(u)) {
-    for (const [path, arg] of Object.entries(spec)) {
+  const steps = [];
+  for (const [op, spec] of Object.entries(u)) for (const [path, arg] of Object.entries(spec)) steps.push([op, path, arg]);
+  steps.sort((x, y) => comparePaths(x[1], y[1]));
+  for (const [op, path, arg] of steps) {
+    {
       const cur = paths.get(out, path);
       switch (op) {
         case '$set': paths.set(out, path, V.deepClone(arg)); break;
@@ -87,28 +136,30 @@ function applyOperators(doc, u, { isInsert, now }) {
         case '$min': if (cur === undefined || V.compare(arg, cur) < 0) paths.set(out, path, arg); break;
         case '$max': if (cur === undefined || V.compare(arg, cur) > 0) paths.set(out, path, arg); break;
         case '$currentDate': {
-          const ts = V.isPlainObject(arg) && arg.$type === 'timestamp';
+          // true/false or {$type: "date"|"timestamp"} (current_date_node.cpp).
+          const typed = V.isPlainObject(arg) && Object.keys(arg).length === 1 && (arg.$type === 'date' || arg.$type === 'timestamp');
+          if (V.btype(arg) !== 'bool' && !typed) {
+            throw new MongoError(2, `${V.show(arg)} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).`);
+          }
+          const ts = typed && arg.$type === 'timestamp';
           paths.set(out, path, ts ? V.Timestamp.fromNumber(Math.floor(now.getTime() / 1000) * 2 ** 32) : new Date(now.getTime()));
           break;
         }
         case '$push': case '$addToSet': {
+          const { each, slice } = pushArgs(op, arg);
           if (cur !== undefined && !Array.isArray(cur)) {
             throw new MongoError(2, `The field '${path}' must be an array but is of type ${V.btype(cur)} in document {_id: ${V.show(out._id)}}`);
           }
-          const each = V.isPlainObject(arg) && '$each' in arg ? arg.$each : [arg];
-          if (!Array.isArray(each)) throw new MongoError(2, `The argument to $each in ${op} must be an array but it was of type: ${V.btype(each)}`);
           let arr = cur ? cur.slice() : [];
           for (const x of each) if (op === '$push' || !arr.some((y) => V.equal(x, y))) arr.push(V.deepClone(x));
-          if (op === '$push' && V.isPlainObject(arg) && arg.$slice !== undefined) {
-            const n = V.toDouble(arg.$slice);
-            arr = n >= 0 ? arr.slice(0, n) : arr.slice(n);
-          }
+          if (slice !== undefined) arr = slice >= 0 ? arr.slice(0, slice) : arr.slice(slice);
           paths.set(out, path, arr);
           break;
         }
         case '$pull': case '$pullAll': {
           if (cur === undefined) break;
           if (!Array.isArray(cur)) throw new MongoError(2, `Cannot apply ${op} to a non-array value`);
+          if (op === '$pullAll' && !Array.isArray(arg)) throw new MongoError(2, `$pullAll requires an array argument but was given a ${V.btype(arg)}`);
           const keep = cur.filter((el) => {
             if (op === '$pullAll') return !arg.some((x) => V.equal(x, el));
             if (V.isPlainObject(arg) && Object.keys(arg)[0]?.startsWith('$')) return !matches({ v: el }, { v: arg }, { now });
@@ -119,6 +170,9 @@ function applyOperators(doc, u, { isInsert, now }) {
           break;
         }
         case '$pop': {
+          if (!V.isNumber(arg) || (V.toDouble(arg) !== 1 && V.toDouble(arg) !== -1)) {
+            throw new MongoError(9, `$pop expects 1 or -1, found: ${V.show(arg)}`);
+          }
           if (cur === undefined) break;
           if (!Array.isArray(cur)) throw new MongoError(14, `Path '${path}' contains an element of non-array type '${V.btype(cur)}'`);
           paths.set(out, path, V.toDouble(arg) === -1 ? cur.slice(1) : cur.slice(0, -1));
