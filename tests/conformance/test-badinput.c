@@ -286,3 +286,177 @@ Test (badinput, valid_bson_that_is_not_a_command)
    cr_assert_eq (hello_conn_id (fd), id);
    close (fd);
 }
+
+/* CRC-32C (Castagnoli), bitwise: the OP_MSG checksum. */
+static uint32_t
+crc32c (const uint8_t *p, size_t n)
+{
+   uint32_t c = 0xffffffffu;
+   for (size_t i = 0; i < n; i++) {
+      c ^= p[i];
+      for (int k = 0; k < 8; k++) {
+         c = (c & 1u) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+      }
+   }
+   return c ^ 0xffffffffu;
+}
+
+/* body as an OP_MSG with checksumPresent and a checksum (wrong when corrupt). */
+static uint8_t *
+checksummed (int32_t id, const bson_t *body, bool corrupt, size_t *len)
+{
+   size_t total = 16 + 4 + 1 + body->len + 4;
+   uint8_t *m = bson_malloc0 (total);
+   put32 (m, (uint32_t) total);
+   put32 (m + 4, (uint32_t) id);
+   put32 (m + 12, 2013);
+   put32 (m + 16, 1u); /* checksumPresent */
+   m[20] = 0;
+   memcpy (m + 21, bson_get_data (body), body->len);
+   put32 (m + total - 4, crc32c (m, total - 4) ^ (corrupt ? 0x1u : 0x0u));
+   *len = total;
+   return m;
+}
+
+/* An OP_MSG with a body and nseq kind-1 sections, named by names[i], of one {_id: i} each. */
+static uint8_t *
+with_sequences (int32_t id, const bson_t *body, const char *const *names, int nseq, size_t *len)
+{
+   uint8_t hdr[21] = {0};
+   size_t total = 21 + body->len;
+   bson_t **docs = bson_malloc0 (sizeof *docs * (size_t) nseq);
+   for (int i = 0; i < nseq; i++) {
+      docs[i] = BCON_NEW ("_id", BCON_INT32 (i + 10));
+      total += 1 + 4 + strlen (names[i]) + 1 + docs[i]->len;
+   }
+   uint8_t *m = bson_malloc0 (total);
+   put32 (hdr, (uint32_t) total);
+   put32 (hdr + 4, (uint32_t) id);
+   put32 (hdr + 12, 2013);
+   memcpy (m, hdr, sizeof hdr);
+   uint8_t *p = m + 21;
+   memcpy (p, bson_get_data (body), body->len);
+   p += body->len;
+   for (int i = 0; i < nseq; i++) {
+      *p++ = 1;
+      put32 (p, (uint32_t) (4 + strlen (names[i]) + 1 + docs[i]->len));
+      p += 4;
+      memcpy (p, names[i], strlen (names[i]) + 1);
+      p += strlen (names[i]) + 1;
+      memcpy (p, bson_get_data (docs[i]), docs[i]->len);
+      p += docs[i]->len;
+      bson_destroy (docs[i]);
+   }
+   bson_free (docs);
+   *len = total;
+   return m;
+}
+
+Test (badinput, op_msg_integrity_checks)
+{
+   /* References: src/mongo/rpc/op_msg.cpp OpMsg::parse - with checksumPresent set the
+    * CRC-32C must match (ChecksumMismatch 288), at most two document sequences
+    * (TooManyDocumentSequences 233), both ConnectionFatalMessageParseError in
+    * base/error_codes.yml, so the connection is closed; a repeated sequence name is 40431
+    * "Duplicate document sequence"; BSON deeper than 200 levels fails validation
+    * (bson_validate.cpp, 15 Overflow) - answered or closed, depending on the version; an
+    * IDL-parsed command with a field twice fails 40413 "BSON field ... is a duplicate
+    * field" (idl/idl_parser.cpp). */
+   int bystander = conf_raw_connect ();
+   int64_t id = hello_conn_id (bystander);
+   size_t len;
+   uint8_t *m;
+   bson_t *ping = mltest_bson ("{'ping': 1, '$db': 'admin'}");
+
+   /* A correct checksum is accepted... */
+   int fd = conf_raw_connect ();
+   m = checksummed (31, ping, false, &len);
+   cr_assert (conf_raw_send (fd, m, len));
+   bson_free (m);
+   uint8_t *in = NULL;
+   size_t in_len = 0;
+   cr_assert_eq (conf_raw_recv (fd, 10000, &in, &in_len), 1, "no reply to a correctly checksummed OP_MSG");
+   bson_t r;
+   cr_assert (conf_parse_reply (in, in_len, &r, NULL, NULL));
+   bson_iter_t it;
+   cr_assert (conf_find (&r, "ok", &it) && bson_iter_as_double (&it) == 1.0);
+   bson_destroy (&r);
+   bson_free (in);
+   close (fd);
+   /* ... a wrong one closes the connection. */
+   m = checksummed (32, ping, true, &len);
+   (void) attack (bystander, id, "OP_MSG with a wrong checksum", m, len, false, true);
+   bson_free (m);
+
+   char *db = mltest_db_name ("bad");
+   char *json = bson_strdup_printf ("{'insert': 'c', '$db': '%s'}", db);
+   bson_t *insert = mltest_bson (json);
+   bson_free (json);
+   static const char *const three[] = {"documents", "other", "more"};
+   m = with_sequences (33, insert, three, 3, &len);
+   (void) attack (bystander, id, "three document sequences", m, len, false, true);
+   bson_free (m);
+   static const char *const twice[] = {"documents", "documents"};
+   m = with_sequences (34, insert, twice, 2, &len);
+   fd = conf_raw_connect ();
+   cr_assert (conf_raw_send (fd, m, len));
+   cr_assert_eq (conf_raw_recv (fd, 10000, &in, &in_len), 1, "no reply to a repeated document sequence");
+   cr_assert (conf_parse_reply (in, in_len, &r, NULL, NULL));
+   char *s = conf_json (&r);
+   cr_assert_eq (conf_int (&r, "code"), 40431, "%s", s);
+   bson_free (s);
+   bson_destroy (&r);
+   bson_free (in);
+   close (fd);
+   bson_free (m);
+
+   /* 300 levels of nesting. */
+   bson_t *deep = bson_new ();
+   BSON_APPEND_INT32 (deep, "ping", 1);
+   BSON_APPEND_UTF8 (deep, "$db", "admin");
+   bson_t *inner = bson_new ();
+   BSON_APPEND_INT32 (inner, "x", 1);
+   for (int i = 0; i < 300; i++) {
+      bson_t *outer = bson_new ();
+      BSON_APPEND_DOCUMENT (outer, "a", inner);
+      bson_destroy (inner);
+      inner = outer;
+   }
+   BSON_APPEND_DOCUMENT (deep, "deep", inner);
+   bson_destroy (inner);
+   m = conf_op_msg (35, deep, &len);
+   (void) attack (bystander, id, "300 levels of nesting", m, len, false, false);
+   bson_free (m);
+   bson_destroy (deep);
+
+   /* A field twice in an insert. */
+   json = bson_strdup_printf ("{'insert': 'c', 'documents': [{'_id': 1}], '$db': '%s'}", db);
+   bson_t *dup = mltest_bson (json);
+   bson_free (json);
+   bson_t more = BSON_INITIALIZER, arr, d;
+   bson_concat (&more, dup);
+   BSON_APPEND_ARRAY_BEGIN (&more, "documents", &arr);
+   BSON_APPEND_DOCUMENT_BEGIN (&arr, "0", &d);
+   BSON_APPEND_INT32 (&d, "_id", 2);
+   bson_append_document_end (&arr, &d);
+   bson_append_array_end (&more, &arr);
+   fd = conf_raw_connect ();
+   conf_raw_command (fd, &more, &r);
+   s = conf_json (&r);
+   cr_assert_eq (conf_int (&r, "code"), 40413, "%s", s);
+   bson_free (s);
+   bson_destroy (&r);
+   close (fd);
+   bson_destroy (&more);
+   bson_destroy (dup);
+
+   mongoc_client_t *c = mltest_client ();
+   cr_assert_eq (conf_count (c, db, "c", NULL), 0, "a refused message inserted documents");
+   mltest_drop_db (c, db);
+   mongoc_client_destroy (c);
+   bson_free (db);
+   bson_destroy (insert);
+   bson_destroy (ping);
+   close (bystander);
+   server_still_serves ();
+}

@@ -56,8 +56,22 @@ function log(...a) {
 
 function errorReply(e) {
   if (e instanceof MongoError) return e.toReply();
+  if (e instanceof wire.ProtocolError) return new MongoError(17, e.message).toReply();
   process.stderr.write(`mongod-lite: internal error: ${e.stack}\n`);
   return new MongoError(1, `internal error in the test server: ${e.message}`).toReply();
+}
+
+// Encodes a reply; a reply that cannot be encoded (too large, say) becomes an error reply,
+// never a thrown exception that would take the connection down.
+function send(sock, encode, requestId, reply) {
+  let out;
+  try {
+    out = encode(requestId, reply);
+  } catch (e) {
+    process.stderr.write(`mongod-lite: cannot encode a reply: ${e.message}\n`);
+    out = encode(requestId, new MongoError(10334, `BSONObj size is invalid: the reply could not be encoded (${e.message})`).toReply());
+  }
+  sock.write(out);
 }
 
 function handleMessage(sock, conn, msg) {
@@ -69,7 +83,7 @@ function handleMessage(sock, conn, msg) {
       parsed = wire.parseMsg(msg);
     } catch (e) {
       if (e instanceof wire.ProtocolError) throw e; // connection-fatal: hang up
-      sock.write(wire.encodeMsg(requestId, errorReply(e)));
+      send(sock, wire.encodeMsg, requestId, errorReply(e));
       return;
     }
     let reply;
@@ -79,7 +93,7 @@ function handleMessage(sock, conn, msg) {
       reply = errorReply(e);
     }
     log('cmd', Object.keys(parsed.body)[0], JSON.stringify(reply.ok));
-    if (!parsed.moreToCome) sock.write(wire.encodeMsg(requestId, reply));
+    if (!parsed.moreToCome) send(sock, wire.encodeMsg, requestId, reply);
     return;
   }
   if (opCode === wire.OP_QUERY) {
@@ -94,7 +108,7 @@ function handleMessage(sock, conn, msg) {
     } catch (e) {
       reply = errorReply(e);
     }
-    sock.write(wire.encodeReply(requestId, reply));
+    send(sock, wire.encodeReply, requestId, reply);
     return;
   }
   // Removed legacy opcodes (OP_INSERT, OP_GET_MORE, ...) and unknown ones: hang up.
@@ -107,24 +121,35 @@ const sockets = new Set();
 const server = net.createServer((sock) => {
   const conn = { id: nextConnId++ };
   sockets.add(sock);
-  let buf = Buffer.alloc(0);
+  // Chunks are kept as they come and joined only once a whole message is there, so a
+  // large message arriving in many pieces costs one copy, not one per piece.
+  let chunks = [];
+  let have = 0;
   sock.setNoDelay(true);
   sock.on('data', (chunk) => {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    chunks.push(chunk);
+    have += chunk.length;
     try {
-      while (buf.length >= 4) {
-        const len = buf.readInt32LE(0);
+      while (have >= 4) {
+        if (chunks[0].length < 4) chunks = [Buffer.concat(chunks, have)];
+        const len = chunks[0].readInt32LE(0);
         if (len < wire.MIN_MESSAGE || len > MAX_MESSAGE) {
           throw new wire.ProtocolError(`message length ${len} is invalid. Min ${wire.MIN_MESSAGE} Max: ${MAX_MESSAGE}`);
         }
-        if (buf.length < len) break;
+        if (have < len) break;
+        const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have);
         const msg = buf.subarray(0, len);
-        buf = buf.subarray(len);
+        const rest = buf.subarray(len);
+        chunks = rest.length ? [rest] : [];
+        have = rest.length;
         handleMessage(sock, conn, msg);
+        if (sock.destroyed) return;
       }
     } catch (e) {
       log(`connection ${conn.id}: ${e.message}; closing it`);
       if (!(e instanceof wire.ProtocolError)) process.stderr.write(`mongod-lite: ${e.stack}\n`);
+      chunks = [];
+      have = 0;
       sock.destroy();
     }
   });

@@ -75,7 +75,7 @@ function evaluate(e, ctx) {
     for (const k of keys) {
       if (k.startsWith('$')) throw new MongoError(16410, `FieldPath field names may not start with '$'. Consider using $getField or $setField.`);
       const v = evaluate(e[k], ctx);
-      if (v !== undefined && v !== REMOVE) out[k] = v;
+      if (v !== undefined && v !== REMOVE) V.setOwn(out, k, v);
     }
     return out;
   }
@@ -312,7 +312,7 @@ const OPS = {
     for (const x of (Array.isArray(a) ? a : [a]).map((y) => evaluate(y, ctx))) {
       if (isNullish(x)) continue;
       if (!V.isPlainObject(x)) throw new MongoError(40400, `$mergeObjects requires object inputs, but input ${V.show(x)} is of type ${V.btype(x)}`);
-      Object.assign(out, x);
+      for (const k of Object.keys(x)) V.setOwn(out, k, x[k]);
     }
     return out;
   },
@@ -331,7 +331,7 @@ const OPS = {
   },
   $let: (a, ctx) => {
     const vars = { ...(ctx.vars || {}) };
-    for (const [k, v] of Object.entries(a.vars || {})) vars[k] = evaluate(v, ctx);
+    for (const [k, v] of Object.entries(a.vars || {})) V.setOwn(vars, k, evaluate(v, ctx));
     return evaluate(a.in, { ...ctx, vars });
   },
 };

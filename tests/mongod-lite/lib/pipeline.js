@@ -171,7 +171,7 @@ function group(docs, spec, ctx) {
   }
   return [...groups.values()].map((g) => {
     const out = { _id: g._id };
-    fields.forEach(([k], i) => { out[k] = g.vals[i] === undefined ? null : g.vals[i]; });
+    fields.forEach(([k], i) => { V.setOwn(out, k, g.vals[i] === undefined ? null : g.vals[i]); });
     return out;
   });
 }

@@ -15,7 +15,7 @@ function keyValueDoc(index, values) {
   const out = {};
   Object.keys(index.key).forEach((f, i) => {
     const v = values[i];
-    out[f] = v === undefined || v === EMPTY_ARRAY ? null : v;
+    V.setOwn(out, f, v === undefined || v === EMPTY_ARRAY ? null : v);
   });
   return out;
 }
@@ -332,10 +332,10 @@ function normalizeFilter(f) {
   if (!V.isPlainObject(f)) return f;
   const out = {};
   for (const [k, v] of Object.entries(f)) {
-    if (k.startsWith('$')) out[k] = normalizeFilter(v);
-    else if (V.isPlainObject(v) && Object.keys(v).length && Object.keys(v)[0].startsWith('$')) out[k] = normalizeFilter(v);
-    else if (V.btype(v) === 'regex') out[k] = v;
-    else out[k] = { $eq: v };
+    if (k.startsWith('$')) V.setOwn(out, k, normalizeFilter(v));
+    else if (V.isPlainObject(v) && Object.keys(v).length && Object.keys(v)[0].startsWith('$')) V.setOwn(out, k, normalizeFilter(v));
+    else if (V.btype(v) === 'regex') V.setOwn(out, k, v);
+    else V.setOwn(out, k, { $eq: v });
   }
   return out;
 }

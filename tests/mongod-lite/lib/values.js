@@ -238,11 +238,17 @@ function truthy(v) {
   return true;
 }
 
+// Sets an own, enumerable property even for names like '__proto__' (plain assignment
+// would call the prototype setter and lose the field).
+function setOwn(obj, k, v) {
+  Object.defineProperty(obj, k, { value: v, writable: true, enumerable: true, configurable: true });
+}
+
 function deepClone(v) {
   if (Array.isArray(v)) return v.map(deepClone);
   if (btype(v) === 'object' && !(v._bsontype)) {
     const out = {};
-    for (const k of Object.keys(v)) out[k] = deepClone(v[k]);
+    for (const k of Object.keys(v)) setOwn(out, k, deepClone(v[k]));
     return out;
   }
   return v; // BSON value objects are immutable in practice
@@ -280,7 +286,7 @@ function assertNoBigints(v) {
 }
 
 module.exports = {
-  btype, isNumber, rank, compare, equal, truthy, deepClone, isPlainObject, show, typeName, toDouble, toBig,
+  setOwn, btype, isNumber, rank, compare, equal, truthy, deepClone, isPlainObject, show, typeName, toDouble, toBig,
   mkInt, mkLong, mkDouble, compareNumbers, numberKey, rational, decimalParts, TYPE_NUMBERS, INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX,
   Int32, Long, Double, Decimal128, ObjectId, Binary, Timestamp, BSONRegExp, MinKey, MaxKey, assertNoBigints,
 };
