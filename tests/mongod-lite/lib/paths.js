@@ -39,6 +39,8 @@ function assign(container, key, value) {
   if (Array.isArray(container)) {
     if (!/^\d+$/.test(key)) throw new MongoError(28, `Cannot create field '${key}' in element {${V.show(container)}}`);
     const idx = Number(key);
+    // update/path_support.cpp kMaxPaddingAllowed: never pad more than 1500000 nulls.
+    if (idx - container.length > 1500000) throw new MongoError(34, "can't backfill more than 1500000 elements");
     while (container.length < idx) container.push(null);
     container[idx] = value;
     return;

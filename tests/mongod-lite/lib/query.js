@@ -48,8 +48,29 @@ function eqMatch(cand, v) {
   return cand !== undefined && V.equal(cand, v);
 }
 
+// A quantified group that itself contains a quantifier, e.g. (a+)+ : JavaScript's regex
+// engine has no backtracking limit (mongod's PCRE stops with an error), so one such
+// pattern could stall this single-threaded server for every client. Refused instead.
+function hasNestedQuantifier(src) {
+  let s = src.replace(/\\./g, 'e').replace(/\[[^\]]*\]/g, 'c');
+  let nested = false;
+  for (let i = 0; i < 200 && !nested; i++) {
+    const next = s.replace(/\(([^()]*)\)([*+]|\{\d)?/g, (m, inner, q) => {
+      const quantified = /[*+]|\{\d|Q/.test(inner);
+      if (quantified && q) nested = true;
+      return quantified || q ? 'Q' : 'g';
+    });
+    if (next === s) break;
+    s = next;
+  }
+  return nested;
+}
+
 function toRegExp(r) {
   const src = r.pattern ?? r.source;
+  if (hasNestedQuantifier(src)) {
+    throw new MongoError(2, `regular expressions with nested quantifiers are not supported by this test server: /${src}/`);
+  }
   const opts = (r.options ?? r.flags ?? '').replace(/[^imsx]/g, '');
   if (opts.includes('x')) throw new MongoError(51108, 'the x regex option is not supported by this test server');
   return new RegExp(src, opts.replace('x', ''));
