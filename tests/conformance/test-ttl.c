@@ -99,9 +99,27 @@ Test (ttl, monitor_deletes_only_expired_dates)
    insert_dated (c, db, "d", "recent", now - 60000);  /* 60 s old, expires after 3600 s */
    insert_dated (c, db, "d", "ancient", now - 7200000); /* 2 h old */
 
+   /* An array expires by its earliest date; a TTL index on a path into an array of
+    * subdocuments keys each element, and the monitor deletes by those keys (ttl.cpp scans
+    * the index for keys older than the expiry date). */
+   char *cmd = bson_strdup_printf ("{'insert': 'c', 'documents': [{'_id': 'array', 't': [{'$date': {'$numberLong': "
+                                   "'%" PRId64 "'}}, {'$date': {'$numberLong': '%" PRId64 "'}}]}]}",
+                                   now + 3600000, now - 3600000);
+   conf_ok (c, db, cmd, NULL);
+   bson_free (cmd);
+   conf_ok (c, db,
+            "{'createIndexes': 'e', 'indexes': [{'key': {'s.t': 1}, 'name': 'st_ttl', 'expireAfterSeconds': 1}]}", NULL);
+   cmd = bson_strdup_printf ("{'insert': 'e', 'documents': [{'_id': 'nested', 's': [{'t': 1}, {'t': {'$date': "
+                             "{'$numberLong': '%" PRId64 "'}}}]}]}",
+                             now - 3600000);
+   conf_ok (c, db, cmd, NULL);
+   bson_free (cmd);
+
    set_sleep_secs (c, 1);
    wait_deleted (c, db, "c", "old");
    wait_deleted (c, db, "d", "ancient");
+   wait_deleted (c, db, "c", "array");
+   wait_deleted (c, db, "e", "nested");
    check_survivors (c, db);
 
    /* Another expired document: deleted by a later pass, and still nothing else. */

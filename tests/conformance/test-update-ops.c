@@ -141,6 +141,9 @@ Test (updateops, insert_checks_documents_as_mongod_does)
    mltest_cmd_ok (c, db, "{'insert': 'c', 'documents': [{'_id': [1, 2]}]}", &r);
    conf_write_error (&r, 0, 0, 2, NULL);
    bson_destroy (&r);
+   mltest_cmd_ok (c, db, "{'insert': 'c', 'documents': [{'_id': {'$undefined': true}}]}", &r);
+   conf_write_error (&r, 0, 0, 2, NULL);
+   bson_destroy (&r);
    /* 150 levels are stored; 185 exceed the storage limit of 180. */
    insert_nested (c, db, 2, 150, &r);
    cr_assert_eq (conf_type (&r, "writeErrors"), BSON_TYPE_EOD);

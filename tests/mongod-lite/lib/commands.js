@@ -399,6 +399,9 @@ const HANDLERS = {
     docs.forEach((raw, i) => {
       if (ordered && errors.length) return;
       try {
+        if (raw._id === undefined && Object.prototype.hasOwnProperty.call(raw, '_id')) {
+          throw new MongoError(2, "can't use a undefined for _id"); // the BSON undefined type
+        }
         const doc = raw._id === undefined ? update.idFirst({ _id: new V.ObjectId(), ...raw }) : update.idFirst(raw);
         validateInsert(doc);
         coll.insertDoc(doc);

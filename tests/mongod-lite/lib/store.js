@@ -459,8 +459,9 @@ class Store {
           const field = idx.fields[0];
           const victims = c.docs.filter((doc) => {
             if (idx.spec.partialFilterExpression && !matches(doc, idx.spec.partialFilterExpression, { now })) return false;
-            const v = paths.get(doc, field);
-            const dates = (Array.isArray(v) ? v : [v]).filter((x) => x instanceof Date);
+            const vals = [];
+            pathKeys(doc, field.split('.'), 0, vals); // through arrays, as the index keys it
+            const dates = vals.filter((x) => x instanceof Date);
             if (dates.length === 0) return false;
             return Math.min(...dates.map((x) => x.getTime())) <= limit;
           });
