@@ -76,6 +76,8 @@ Test (options, generic_arguments_are_checked)
    (void) conf_cmd_refused (c, db, "{'find': 'c', 'maxTimeMS': -1}");
    (void) conf_cmd_refused (c, db, "{'find': 'c', 'maxTimeMS': 'soon'}");
    conf_cmd_error (c, db, "{'find': 'c', 'apiVersion': '2'}", 322, NULL);
+   conf_ok (c, db, "{'find': 'c', 'readConcern': {'level': 'majority'}}", NULL);
+   (void) conf_cmd_refused (c, db, "{'find': 'c', 'readConcern': {'level': 'someday'}}");
    conf_ok (c, db, "{'find': 'c', 'apiVersion': '1'}", NULL);
    conf_close (c, db);
 }

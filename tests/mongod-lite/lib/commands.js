@@ -102,6 +102,28 @@ function checkGeneric(body, name) {
   for (const k of ['autocommit', 'startTransaction', 'stmtId']) {
     if (body[k] !== undefined) throw new MongoError(72, `'${k}' field requires a transaction number to also be specified`);
   }
+  // readConcern (repl/read_concern_args.cpp): a known level; what needs a replica set
+  // (snapshot, linearizable, cluster times) is refused here rather than ignored, and so
+  // is a level other than local on a write.
+  if (body.readConcern !== undefined) {
+    const rc = body.readConcern;
+    if (!V.isPlainObject(rc)) throw typeErr(name, 'readConcern', rc, 'object');
+    for (const k of Object.keys(rc)) {
+      if (!['level', 'afterClusterTime', 'atClusterTime', 'afterOpTime', 'provenance'].includes(k)) {
+        throw new MongoError(40415, `BSON field 'ReadConcernArgs.${k}' is an unknown field.`);
+      }
+    }
+    const level = rc.level === undefined ? 'local' : rc.level;
+    if (!['local', 'available', 'majority', 'linearizable', 'snapshot'].includes(level)) {
+      throw new MongoError(2, `Invalid read concern level: ${V.show(level)}`);
+    }
+    if (level === 'snapshot' || level === 'linearizable' || rc.afterClusterTime !== undefined || rc.atClusterTime !== undefined || rc.afterOpTime !== undefined) {
+      throw new MongoError(2, `readConcern ${V.show(rc)} is not supported by this test server (a standalone)`);
+    }
+    if (WRITE_CONCERN_COMMANDS.has(name) && level !== 'local') {
+      throw new MongoError(72, `Command ${name} does not support ${V.show({ readConcern: rc })}`);
+    }
+  }
   // maxTimeMS: a non-negative integer within int32 (query/max_time_ms_parser.cpp).
   if (body.maxTimeMS !== undefined) {
     const m = body.maxTimeMS;
