@@ -41,8 +41,7 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
    if (prefix && *prefix && !_mongolock_check_string ("prefix", prefix, MONGOLOCK_KEY_MAX_BYTES, error)) {
       return false;
    }
-   bson_t cmd = BSON_INITIALIZER, pipeline, stage, match, id, project, cursor;
-   BSON_APPEND_UTF8 (&cmd, "aggregate", client->collection);
+   bson_t cmd = BSON_INITIALIZER, pipeline, stage, match, id, project;
    BSON_APPEND_ARRAY_BEGIN (&cmd, "pipeline", &pipeline);
    int i = 0;
    char idx[16];
@@ -85,30 +84,24 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
    bson_append_document_end (&stage, &project);
    bson_append_document_end (&pipeline, &stage);
    bson_append_array_end (&cmd, &pipeline);
-   BSON_APPEND_DOCUMENT_BEGIN (&cmd, "cursor", &cursor);
-   bson_append_document_end (&cmd, &cursor);
 
-   /* Read every batch through a cursor so that any number of locks is listed. */
+   /* Read every batch through the driver's cursor, so that any number of locks is listed
+    * and every getMore runs in the session that opened the cursor (a server refuses a
+    * getMore from another session: 50738). */
    mongoc_client_t *c = mongoc_client_pool_pop (client->pool);
-   mongoc_database_t *db = mongoc_client_get_database (c, client->database);
+   mongoc_collection_t *coll = mongoc_client_get_collection (c, client->database, client->collection);
    mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
-   bson_t reply;
-   bool ok = mongoc_database_read_command_with_opts (db, &cmd, prefs, NULL, &reply, error);
-   if (ok) {
-      mongoc_cursor_t *cursor_obj = mongoc_cursor_new_from_command_reply_with_opts (c, &reply, NULL);
-      const bson_t *doc;
-      uint32_t n = 0;
-      while (mongoc_cursor_next (cursor_obj, &doc)) {
-         snprintf (idx, sizeof idx, "%u", n++);
-         BSON_APPEND_DOCUMENT (locks_out, idx, doc);
-      }
-      ok = !mongoc_cursor_error (cursor_obj, error);
-      mongoc_cursor_destroy (cursor_obj); /* takes ownership of reply */
-   } else {
-      bson_destroy (&reply);
+   mongoc_cursor_t *cursor = mongoc_collection_aggregate (coll, MONGOC_QUERY_NONE, &cmd, NULL, prefs);
+   const bson_t *doc;
+   uint32_t n = 0;
+   while (mongoc_cursor_next (cursor, &doc)) {
+      snprintf (idx, sizeof idx, "%u", n++);
+      BSON_APPEND_DOCUMENT (locks_out, idx, doc);
    }
+   bool ok = !mongoc_cursor_error (cursor, error);
+   mongoc_cursor_destroy (cursor);
    mongoc_read_prefs_destroy (prefs);
-   mongoc_database_destroy (db);
+   mongoc_collection_destroy (coll);
    mongoc_client_pool_push (client->pool, c);
    bson_destroy (&cmd);
    if (!ok) {

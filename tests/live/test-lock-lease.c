@@ -308,3 +308,42 @@ Test (lease, uncontended_acquire_and_release_are_one_command_each)
    mongoc_uri_destroy (uri);
    bson_free (db);
 }
+
+/* More locks than one cursor batch (101): every getMore must run in the session that
+ * opened the cursor, or a real server refuses it (50738). */
+Test (lease, list_locks_reads_past_the_first_batch)
+{
+   enum { N = 250 };
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_lock_t *locks[N];
+   for (int i = 0; i < N; i++) {
+      char key[32];
+      snprintf (key, sizeof key, "%s/%03d", i % 2 ? "odd" : "even", i);
+      locks[i] = lt_lock (c, key, 30000, 0, 0);
+      cr_assert (lt_try (locks[i]));
+   }
+   bson_t all, odd;
+   bson_error_t error;
+   cr_assert (mongolock_client_list_locks (c, NULL, 0, &all, &error), "%s", error.message);
+   cr_assert_eq (bson_count_keys (&all), N);
+   cr_assert (mongolock_client_list_locks (c, "odd/", 0, &odd, &error), "%s", error.message);
+   cr_assert_eq (bson_count_keys (&odd), N / 2);
+   /* Sorted by key, every one held. */
+   bson_iter_t it, f;
+   char prev[32] = "";
+   cr_assert (bson_iter_init (&it, &all));
+   while (bson_iter_next (&it)) {
+      cr_assert (bson_iter_recurse (&it, &f) && bson_iter_find (&f, "key"));
+      const char *k = bson_iter_utf8 (&f, NULL);
+      cr_assert_gt (strcmp (k, prev), 0, "%s after %s", k, prev);
+      snprintf (prev, sizeof prev, "%s", k);
+      cr_assert (bson_iter_recurse (&it, &f) && bson_iter_find (&f, "held") && bson_iter_bool (&f));
+   }
+   bson_destroy (&all);
+   bson_destroy (&odd);
+   for (int i = 0; i < N; i++) {
+      mongolock_lock_destroy (locks[i]);
+   }
+   lt_cleanup (c, db);
+}
