@@ -126,13 +126,22 @@ create_key (mongolock_guard_t *guard,
    return mongolock_guard_key (guard, ns, filter, call->principal, key, error);
 }
 
+/* Initialises the outputs and checks the arguments both entry points share. */
 static bool
 check_common (mongolock_guard_t *guard,
               mongoc_collection_t *coll,
               const bson_t *filter,
               bson_t *doc_out,
+              bool *created,
+              mongolock_guard_mode_t *mode,
               bson_error_t *error)
 {
+   if (created) {
+      *created = false;
+   }
+   if (mode) {
+      *mode = MONGOLOCK_GUARD_MODE_NONE;
+   }
    if (!doc_out) {
       _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "doc_out is NULL");
       return false;
@@ -190,6 +199,28 @@ first_or_create_cb (mongolock_guard_mode_t mode, int64_t token, void *data, bson
    return false;
 }
 
+/* Runs cb (creating the document) under the create lock for key, with the call's lease
+ * and wait; *created (optional) says whether it inserted. */
+static bool
+run_create (mongolock_guard_t *guard,
+            const char *key,
+            const _mongolock_call_opts_t *call,
+            mongolock_guard_fn_t cb,
+            create_ctx_t *ctx,
+            bool *created,
+            mongolock_guard_mode_t *mode,
+            bson_error_t *error)
+{
+   bson_t run_opts = BSON_INITIALIZER;
+   _mongolock_call_opts_append (call, &run_opts);
+   bool ok = mongolock_guard_run (guard, key, &run_opts, cb, ctx, mode, error);
+   bson_destroy (&run_opts);
+   if (ok && created) {
+      *created = ctx->created;
+   }
+   return ok;
+}
+
 bool
 mongolock_guard_first_or_create (mongolock_guard_t *guard,
                                  mongoc_collection_t *collection,
@@ -201,13 +232,7 @@ mongolock_guard_first_or_create (mongolock_guard_t *guard,
                                  mongolock_guard_mode_t *mode,
                                  bson_error_t *error)
 {
-   if (created) {
-      *created = false;
-   }
-   if (mode) {
-      *mode = MONGOLOCK_GUARD_MODE_NONE;
-   }
-   if (!check_common (guard, collection, filter, doc_out, error)) {
+   if (!check_common (guard, collection, filter, doc_out, created, mode, error)) {
       return false;
    }
    _mongolock_call_opts_t call;
@@ -226,13 +251,7 @@ mongolock_guard_first_or_create (mongolock_guard_t *guard,
       goto done;
    }
    create_ctx_t ctx = {collection, filter, &insert, NULL, doc_out, false};
-   bson_t run_opts = BSON_INITIALIZER;
-   _mongolock_call_opts_append (&call, &run_opts);
-   ok = mongolock_guard_run (guard, key, &run_opts, first_or_create_cb, &ctx, mode, error);
-   bson_destroy (&run_opts);
-   if (ok && created) {
-      *created = ctx.created;
-   }
+   ok = run_create (guard, key, &call, first_or_create_cb, &ctx, created, mode, error);
 done:
    if (!ok) {
       bson_reinit (doc_out);
@@ -351,13 +370,7 @@ mongolock_guard_update_or_create (mongolock_guard_t *guard,
                                   mongolock_guard_mode_t *mode,
                                   bson_error_t *error)
 {
-   if (created) {
-      *created = false;
-   }
-   if (mode) {
-      *mode = MONGOLOCK_GUARD_MODE_NONE;
-   }
-   if (!check_common (guard, collection, filter, doc_out, error) || !check_update (update, error)) {
+   if (!check_common (guard, collection, filter, doc_out, created, mode, error) || !check_update (update, error)) {
       return false;
    }
    _mongolock_call_opts_t call;
@@ -376,13 +389,7 @@ mongolock_guard_update_or_create (mongolock_guard_t *guard,
       goto done;
    }
    create_ctx_t ctx = {collection, filter, NULL, update, doc_out, false};
-   bson_t run_opts = BSON_INITIALIZER;
-   _mongolock_call_opts_append (&call, &run_opts);
-   ok = mongolock_guard_run (guard, key, &run_opts, update_or_create_cb, &ctx, mode, error);
-   bson_destroy (&run_opts);
-   if (ok && created) {
-      *created = ctx.created;
-   }
+   ok = run_create (guard, key, &call, update_or_create_cb, &ctx, created, mode, error);
 done:
    if (!ok) {
       bson_reinit (doc_out);
