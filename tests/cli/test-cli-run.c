@@ -360,7 +360,7 @@ Test (cli_run, a_partition_stops_the_command_when_the_lease_runs_out)
    fx_t fx;
    fx_init (&fx);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, mltest_uri (), NULL);
+   char *uri = mltest_proxy_uri (px, NULL);
    const char *args[] = {"--uri", uri, "--db", fx.db, "--socket-timeout", "60s", "run", "--key", "part", "--lease",
                          "2s", "--", "sh", "-c", "trap 'echo TERM > got; exit 0' TERM; touch ready; " SPIN, NULL};
    cli_proc_t p;

@@ -8,8 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-char *
-gt_unreachable_uri (void)
+mongolock_client_t *
+gt_unreachable_client_with (int64_t server_selection_ms)
 {
    int fd = socket (AF_INET, SOCK_STREAM, 0);
    cr_assert (fd >= 0);
@@ -23,19 +23,20 @@ gt_unreachable_uri (void)
    cr_assert_eq (getsockname (fd, (struct sockaddr *) &addr, &len), 0);
    int port = ntohs (addr.sin_port);
    close (fd); /* never listened: connections are refused */
-   return bson_strdup_printf (
-      "mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=300&connectTimeoutMS=200&heartbeatFrequencyMS=500", port);
-}
-
-mongolock_client_t *
-gt_unreachable_client (void)
-{
-   char *uri = gt_unreachable_uri ();
+   char *uri = bson_strdup_printf (
+      "mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=%" PRId64 "&connectTimeoutMS=200&heartbeatFrequencyMS=500",
+      port, server_selection_ms);
    bson_error_t error;
    mongolock_client_t *c = mongolock_client_new (uri, NULL, &error);
    cr_assert (c, "client: %s", error.message);
    bson_free (uri);
    return c;
+}
+
+mongolock_client_t *
+gt_unreachable_client (void)
+{
+   return gt_unreachable_client_with (300);
 }
 
 void

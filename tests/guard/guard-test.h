@@ -7,11 +7,12 @@
 
 #include "../live/lock-test.h"
 
-/* A URI for a loopback port nobody listens on (bound, read, closed), with short server
- * selection and connect timeouts: the lock store is unreachable for real. */
-char *gt_unreachable_uri (void);
+/* A lock client for a loopback port nobody listens on (bound, read, closed), with the given
+ * server selection timeout (ms) and a short connect timeout: the lock store is unreachable
+ * for real. */
+mongolock_client_t *gt_unreachable_client_with (int64_t server_selection_ms);
 
-/* A lock client on an unreachable store. */
+/* gt_unreachable_client_with (300). */
 mongolock_client_t *gt_unreachable_client (void);
 
 /* Records warnings from a guard (thread-safe). */

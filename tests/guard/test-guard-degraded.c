@@ -311,24 +311,6 @@ Test (degraded, a_server_error_is_not_an_outage)
    lt_cleanup (c, db);
 }
 
-/* A client for a closed port whose server selection takes 2 s, so that a call which tries
- * the store is easy to tell from one that skips it. */
-static mongolock_client_t *
-slow_unreachable_client (void)
-{
-   char *uri = gt_unreachable_uri ();
-   char *at = strstr (uri, "serverSelectionTimeoutMS=300");
-   cr_assert (at);
-   char *slow = bson_strdup_printf ("%.*sserverSelectionTimeoutMS=2000%s", (int) (at - uri), uri,
-                                    at + strlen ("serverSelectionTimeoutMS=300"));
-   bson_error_t error;
-   mongolock_client_t *c = mongolock_client_new (slow, NULL, &error);
-   cr_assert (c, "%s", error.message);
-   bson_free (slow);
-   bson_free (uri);
-   return c;
-}
-
 static int64_t
 timed_run (mongolock_guard_t *g, ctx_t *ctx, mongolock_guard_mode_t *mode)
 {
@@ -345,7 +327,9 @@ Test (degraded, fail_open_skips_an_unreachable_store_until_the_retry_interval)
 {
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_client_t *c = slow_unreachable_client ();
+   /* Server selection takes 2 s, so a call that tries the store is easy to tell from one
+    * that skips it. */
+   mongolock_client_t *c = gt_unreachable_client_with (2000);
    mongolock_guard_opts_t *o = mongolock_guard_opts_new ();
    mongolock_guard_opts_set_degraded_mode (o, MONGOLOCK_GUARD_FAIL_OPEN);
    cr_assert (mongolock_guard_opts_set_store_retry_ms (o, 3000, NULL));
@@ -409,13 +393,10 @@ Test (degraded, fail_open_returns_to_the_store_when_it_is_back)
 {
    char *db = mltest_db_name ("back");
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, mltest_uri (), "serverSelectionTimeoutMS=500&connectTimeoutMS=500");
-   mongolock_client_opts_t *co = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (co, db, NULL));
+   char *uri = mltest_proxy_uri (px, "serverSelectionTimeoutMS=500&connectTimeoutMS=500");
+   mongolock_client_t *c = lt_client_at (uri, db);
+   bson_free (uri);
    bson_error_t error;
-   mongolock_client_t *c = mongolock_client_new (uri, co, &error);
-   cr_assert (c, "%s", error.message);
-   mongolock_client_opts_destroy (co);
    mongolock_guard_opts_t *o = mongolock_guard_opts_new ();
    mongolock_guard_opts_set_degraded_mode (o, MONGOLOCK_GUARD_FAIL_OPEN);
    cr_assert (mongolock_guard_opts_set_store_retry_ms (o, 1000, NULL));
@@ -448,11 +429,6 @@ Test (degraded, fail_open_returns_to_the_store_when_it_is_back)
    cr_assert_eq (mongolock_guard_store_retry_in_ms (g), 0, "the mark is cleared");
 
    mongolock_guard_destroy (g);
-   mongolock_client_destroy (c);
    mltest_proxy_stop (px);
-   bson_free (uri);
-   mongoc_client_t *mc = mltest_client ();
-   mltest_drop_db (mc, db);
-   mongoc_client_destroy (mc);
-   bson_free (db);
+   lt_cleanup (c, db);
 }

@@ -4,15 +4,22 @@
 #include <time.h>
 
 mongolock_client_t *
-lt_client (char **db_out)
+lt_client_at (const char *uri, const char *db)
 {
    bson_error_t error;
-   char *db = mltest_db_name ("lock");
    mongolock_client_opts_t *o = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (o, db, &error));
-   mongolock_client_t *c = mongolock_client_new (mltest_uri (), o, &error);
+   cr_assert (mongolock_client_opts_set_database (o, db, &error), "%s", error.message);
+   mongolock_client_t *c = mongolock_client_new (uri, o, &error);
    cr_assert (c, "client: %s", error.message);
    mongolock_client_opts_destroy (o);
+   return c;
+}
+
+mongolock_client_t *
+lt_client (char **db_out)
+{
+   char *db = mltest_db_name ("lock");
+   mongolock_client_t *c = lt_client_at (mltest_uri (), db);
    if (db_out) {
       *db_out = db;
    } else {

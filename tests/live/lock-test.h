@@ -11,6 +11,9 @@
  * *db (caller frees with bson_free; NULL to ignore). */
 mongolock_client_t *lt_client (char **db);
 
+/* A lock client for uri (borrowed) whose lock collection lives in database db (borrowed). */
+mongolock_client_t *lt_client_at (const char *uri, const char *db);
+
 /* A handle with the given lease (ms), wait (ms) and flags. */
 enum { LT_RENEW = 1, LT_REENTRANT = 2 };
 mongolock_lock_t *lt_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, int64_t wait_ms, int flags);

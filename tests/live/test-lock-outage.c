@@ -15,13 +15,8 @@ enum { LEASE = 1500 };
 static mongolock_client_t *
 proxied_client (mltest_proxy_t *px, const char *db, const char *options)
 {
-   char *uri = mltest_proxy_uri (px, mltest_uri (), options);
-   bson_error_t error;
-   mongolock_client_opts_t *o = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (o, db, &error));
-   mongolock_client_t *c = mongolock_client_new (uri, o, &error);
-   cr_assert (c, "%s", error.message);
-   mongolock_client_opts_destroy (o);
+   char *uri = mltest_proxy_uri (px, options);
+   mongolock_client_t *c = lt_client_at (uri, db);
    bson_free (uri);
    return c;
 }

@@ -21,6 +21,7 @@ typedef struct {
 } pair_t;
 
 struct _mltest_proxy_t {
+   char *target_uri;
    int listener;
    int port;
    struct sockaddr_in target;
@@ -170,6 +171,7 @@ mltest_proxy_start (const char *target_uri)
    const mongoc_host_list_t *host = mongoc_uri_get_hosts (uri);
    cr_assert (host, "the target URI has no host");
    mltest_proxy_t *px = bson_malloc0 (sizeof *px);
+   px->target_uri = bson_strdup (target_uri);
    px->target.sin_family = AF_INET;
    px->target.sin_port = htons (host->port);
    const char *name = strcmp (host->host, "localhost") == 0 ? "127.0.0.1" : host->host;
@@ -193,9 +195,10 @@ mltest_proxy_start (const char *target_uri)
 }
 
 char *
-mltest_proxy_uri (const mltest_proxy_t *px, const char *target_uri, const char *extra)
+mltest_proxy_uri (const mltest_proxy_t *px, const char *extra)
 {
    /* Keep the target's options; replace "mongodb://hosts/" by the proxy's address. */
+   const char *target_uri = px->target_uri;
    const char *rest = target_uri + strlen ("mongodb://");
    cr_assert (strncmp (target_uri, "mongodb://", strlen ("mongodb://")) == 0, "not a mongodb:// URI");
    const char *q = strchr (rest, '?');
@@ -231,5 +234,6 @@ mltest_proxy_stop (mltest_proxy_t *px)
    close (px->listener);
    close (px->wake[0]);
    close (px->wake[1]);
+   bson_free (px->target_uri);
    bson_free (px);
 }

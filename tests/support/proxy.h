@@ -17,10 +17,10 @@ typedef enum {
 /* Starts a proxy to the first host of target_uri on a free loopback port (asserts). */
 mltest_proxy_t *mltest_proxy_start (const char *target_uri);
 
-/* target_uri with its hosts replaced by the proxy's address, directConnection=true (so a
- * replica set's members are not reached around it) and extra_options ("a=1&b=2", may be
- * NULL) appended. The caller frees it with bson_free. */
-char *mltest_proxy_uri (const mltest_proxy_t *proxy, const char *target_uri, const char *extra_options);
+/* The proxy's target URI with its hosts replaced by the proxy's address,
+ * directConnection=true (so a replica set's members are not reached around it) and
+ * extra_options ("a=1&b=2", may be NULL) appended. The caller frees it with bson_free. */
+char *mltest_proxy_uri (const mltest_proxy_t *proxy, const char *extra_options);
 
 void mltest_proxy_set_mode (mltest_proxy_t *proxy, mltest_proxy_mode_t mode);
 
