@@ -11,6 +11,7 @@ mongolock_client_opts_new (void)
    opts->write_concern = mongoc_write_concern_new ();
    mongoc_write_concern_set_w (opts->write_concern, MONGOC_WRITE_CONCERN_W_MAJORITY);
    opts->cleanup_secs = MONGOLOCK_DEFAULT_CLEANUP_SECS;
+   opts->timeout_ms = MONGOLOCK_DEFAULT_TIMEOUT_MS;
    return opts;
 }
 
@@ -125,5 +126,19 @@ mongolock_client_opts_set_cleanup_secs (mongolock_client_opts_t *opts, int64_t s
       return false;
    }
    opts->cleanup_secs = secs;
+   return true;
+}
+
+bool
+mongolock_client_opts_set_timeout_ms (mongolock_client_opts_t *opts, int64_t timeout_ms, bson_error_t *error)
+{
+   if (!opts) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      return false;
+   }
+   if (!_mongolock_check_range ("timeout (ms)", timeout_ms, MONGOLOCK_TIMEOUT_MIN_MS, MONGOLOCK_TIMEOUT_MAX_MS, error)) {
+      return false;
+   }
+   opts->timeout_ms = timeout_ms;
    return true;
 }

@@ -23,6 +23,10 @@ typedef struct _mongolock_client_opts_t mongolock_client_opts_t;
 /* Seconds after a lock's expiry before the TTL index may delete its document. */
 #define MONGOLOCK_DEFAULT_CLEANUP_SECS 3600
 #define MONGOLOCK_IDENTITY_MAX_BYTES 256
+/* Deadline of calls without a wait of their own; see mongolock_client_opts_set_timeout_ms. */
+#define MONGOLOCK_DEFAULT_TIMEOUT_MS 10000
+#define MONGOLOCK_TIMEOUT_MIN_MS 10
+#define MONGOLOCK_TIMEOUT_MAX_MS (24 * 3600 * 1000)
 
 /* Returns new options with every default set; the caller destroys them. NULL never. */
 MONGOLOCK_EXPORT mongolock_client_opts_t *
@@ -72,8 +76,23 @@ MONGOLOCK_EXPORT bool
 mongolock_client_opts_set_cleanup_secs (mongolock_client_opts_t *opts, int64_t secs, bson_error_t *error);
 
 /*
+ * The longest any call that talks to the server may block when it has no wait of its own
+ * (try_acquire, an acquire with wait 0, renew, release, get_holder, list, force release,
+ * ensure_indexes): MONGOLOCK_TIMEOUT_MIN_MS..MONGOLOCK_TIMEOUT_MAX_MS, default
+ * MONGOLOCK_DEFAULT_TIMEOUT_MS. The deadline covers everything the call does: server
+ * selection, connecting, the handshake, each command (sent with maxTimeMS) and, for a
+ * majority write concern without a wtimeout, the replication wait (sent as wtimeout). At
+ * the deadline the call returns MONGOLOCK_ERROR_STORE_TIMEOUT; the abandoned command
+ * finishes on a background thread (see mongolock_client_destroy).
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_opts_set_timeout_ms (mongolock_client_opts_t *opts, int64_t timeout_ms, bson_error_t *error);
+
+/*
  * Creates a client with its own connection pool from a MongoDB URI string.
- * uri: borrowed. opts: borrowed, optional (NULL means defaults).
+ * uri: borrowed. opts: borrowed, optional (NULL means defaults). The pool gets a
+ * command-started APM callback (to start lease clocks when a command is sent): do not
+ * set APM callbacks on mongolock_client_pool() of such a client.
  * Returns the client (the caller's, free with mongolock_client_destroy) or NULL with
  * error set for a malformed URI or options. Does not contact the server.
  */
@@ -82,14 +101,21 @@ mongolock_client_new (const char *uri, const mongolock_client_opts_t *opts, bson
 
 /*
  * Creates a client on an application's pool. pool: borrowed; it must outlive the client,
- * and the application keeps configuring it (APM, SSL) as before.
+ * and the application keeps configuring it (APM, SSL) as before. Either error API
+ * version works. Lease clocks then start after server selection (a little earlier than
+ * with mongolock_client_new, which is safe). Does not contact the server.
  */
 MONGOLOCK_EXPORT mongolock_client_t *
 mongolock_client_new_from_pool (mongoc_client_pool_t *pool,
                                 const mongolock_client_opts_t *opts,
                                 bson_error_t *error);
 
-/* Frees the client (and its pool when it created one). NULL is a no-op. Not thread-safe. */
+/*
+ * Frees the client (and its pool when it created one). NULL is a no-op. Not thread-safe.
+ * Blocks until commands that calls abandoned at their deadline have ended on their
+ * worker threads: each is bounded by the URI's socketTimeoutMS and connectTimeoutMS (and
+ * by maxTimeMS on the server), so keep socketTimeoutMS finite for prompt shutdowns.
+ */
 MONGOLOCK_EXPORT void
 mongolock_client_destroy (mongolock_client_t *client);
 

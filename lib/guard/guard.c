@@ -128,6 +128,10 @@ _mongolock_is_unreachable (const bson_error_t *error)
    if (error->domain == MONGOC_ERROR_SERVER_SELECTION) {
       return true;
    }
+   if (error->domain == MONGOLOCK_ERROR_DOMAIN) {
+      /* No answer before the call's deadline (unreachable, hung or slow). */
+      return error->code == MONGOLOCK_ERROR_STORE_TIMEOUT;
+   }
    if (error->domain == MONGOC_ERROR_STREAM) {
       return error->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION || error->code == MONGOC_ERROR_STREAM_SOCKET ||
              error->code == MONGOC_ERROR_STREAM_CONNECT || error->code == MONGOC_ERROR_STREAM_NOT_ESTABLISHED;
