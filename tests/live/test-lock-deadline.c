@@ -1,0 +1,214 @@
+/* Live: one deadline bounds every call, on unreachable, hung and slow servers, and a
+ * raised cancellation flag ends a wait promptly (issue 8, items 3 and 4). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "lock-test.h"
+#include "proxy.h"
+
+TestSuite (deadline, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
+
+/* A lock client at uri (default client timeout unless timeout_ms > 0). */
+static mongolock_client_t *
+client_at (const char *uri, const char *db, int64_t timeout_ms)
+{
+   mongolock_client_opts_t *co = mongolock_client_opts_new ();
+   cr_assert (mongolock_client_opts_set_database (co, db, NULL));
+   if (timeout_ms > 0) {
+      cr_assert (mongolock_client_opts_set_timeout_ms (co, timeout_ms, NULL));
+   }
+   bson_error_t error;
+   mongolock_client_t *c = mongolock_client_new (uri, co, &error);
+   cr_assert (c, "%s", error.message);
+   mongolock_client_opts_destroy (co);
+   return c;
+}
+
+static mongolock_lock_t *
+waiting_lock (mongolock_client_t *c, int64_t wait_ms, mongolock_cancel_t *cancel)
+{
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   cr_assert (mongolock_lock_opts_set_lease_ms (o, 5000, NULL));
+   cr_assert (mongolock_lock_opts_set_wait_ms (o, wait_ms, NULL));
+   mongolock_lock_opts_set_cancel (o, cancel);
+   bson_error_t error;
+   mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
+   cr_assert (l, "%s", error.message);
+   mongolock_lock_opts_destroy (o);
+   return l;
+}
+
+static void
+assert_store_timeout (const bson_error_t *error, const char *what)
+{
+   cr_assert_eq (error->domain, MONGOLOCK_ERROR_DOMAIN, "%s: %s", what, error->message);
+   cr_assert_eq (error->code, MONGOLOCK_ERROR_STORE_TIMEOUT, "%s: %s (%s)", what, error->message,
+                 mongolock_error_code_name ((int) error->code));
+}
+
+/* Nothing listens (serverSelectionTimeoutMS left at the driver's 30 s): acquire with a
+ * 300 ms wait returns in about 300 ms, and says "no answer", never "busy". */
+Test (deadline, acquire_on_unreachable_server_returns_by_its_wait)
+{
+   mongolock_client_t *c = client_at ("mongodb://127.0.0.1:1/", "mlt_unreach", 0);
+   mongolock_lock_t *l = waiting_lock (c, 300, NULL);
+   bson_error_t error;
+   int64_t t = mltest_now_ms ();
+   cr_assert_not (mongolock_lock_acquire (l, &error));
+   int64_t took = mltest_now_ms () - t;
+   assert_store_timeout (&error, "acquire");
+   cr_assert_geq (took, 290, "gave up after %" PRId64 " ms", took);
+   cr_assert_leq (took, 800, "acquire with wait 300 ms blocked %" PRId64 " ms", took);
+   mongolock_lock_destroy (l);
+   mongolock_client_destroy (c);
+}
+
+/* A server that accepts and never answers (the proxy's partition; socketTimeoutMS left
+ * at the driver's 300 s): acquire, try_acquire (client timeout), release-free calls all
+ * return by their deadlines. */
+Test (deadline, every_call_returns_by_its_deadline_on_a_hung_server)
+{
+   char *db;
+   mongolock_client_t *direct = lt_client (&db);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, NULL);
+   mongolock_client_t *c = client_at (uri, db, 400);
+   bson_free (uri);
+   mongolock_lock_t *l = waiting_lock (c, 300, NULL);
+   bson_error_t error;
+   /* Connect first, so the partition hangs an established connection. */
+   char *holder = NULL;
+   cr_assert (mongolock_lock_get_holder (l, &holder, NULL, &error), "%s", error.message);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
+
+   int64_t t = mltest_now_ms ();
+   cr_assert_not (mongolock_lock_acquire (l, &error));
+   int64_t took = mltest_now_ms () - t;
+   assert_store_timeout (&error, "acquire");
+   cr_assert_leq (took, 800, "acquire (wait 300) blocked %" PRId64 " ms on a hung server", took);
+
+   bool acquired = true;
+   t = mltest_now_ms ();
+   cr_assert_not (mongolock_lock_try_acquire (l, &acquired, &error));
+   took = mltest_now_ms () - t;
+   assert_store_timeout (&error, "try_acquire");
+   cr_assert_not (acquired, "an unanswered attempt reported as acquired");
+   cr_assert_leq (took, 900, "try_acquire (client timeout 400) blocked %" PRId64 " ms", took);
+
+   t = mltest_now_ms ();
+   cr_assert_not (mongolock_lock_get_holder (l, &holder, NULL, &error));
+   assert_store_timeout (&error, "get_holder");
+   cr_assert_leq (mltest_now_ms () - t, 900);
+
+   bson_t locks;
+   t = mltest_now_ms ();
+   cr_assert_not (mongolock_client_list_locks (c, NULL, 0, &locks, &error));
+   bson_destroy (&locks);
+   assert_store_timeout (&error, "list_locks");
+   cr_assert_leq (mltest_now_ms () - t, 900);
+
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE); /* ends the abandoned commands */
+   mongolock_lock_destroy (l);
+   mongolock_client_destroy (c);
+   mltest_proxy_stop (px);
+   lt_cleanup (direct, db);
+}
+
+/* A busy lock still reports busy (TIMEOUT) at the deadline, never STORE_TIMEOUT, when the
+ * server answers: the deadline falling inside a round trip is not "no answer". */
+Test (deadline, busy_lock_times_out_as_busy_with_many_short_waits)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_lock_t *a = lt_lock (c, "k", 20000, 0, 0);
+   cr_assert (lt_try (a));
+   for (int i = 0; i < 40; i++) {
+      mongolock_lock_t *b = waiting_lock (c, 20 + 7 * (i % 7), NULL);
+      bson_error_t error;
+      cr_assert_not (mongolock_lock_acquire (b, &error));
+      cr_assert_eq (error.code, MONGOLOCK_ERROR_TIMEOUT, "round %d: %s (%s)", i, error.message,
+                    mongolock_error_code_name ((int) error.code));
+      mongolock_lock_destroy (b);
+   }
+   mongolock_lock_destroy (a);
+   lt_cleanup (c, db);
+}
+
+typedef struct {
+   mongolock_lock_t *lock;
+   bool ok;
+   bson_error_t error;
+   int64_t returned_at;
+} waiter_t;
+
+static void *
+waiter_main (void *arg)
+{
+   waiter_t *w = arg;
+   w->ok = mongolock_lock_acquire (w->lock, &w->error);
+   w->returned_at = mltest_now_ms ();
+   return NULL;
+}
+
+/* Another thread's raise ends a long wait for a busy lock within milliseconds, with a
+ * distinct error; the flag then refuses new acquires until it is lowered. */
+Test (deadline, cancel_ends_a_wait_promptly)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_lock_t *a = lt_lock (c, "k", 20000, 0, 0);
+   cr_assert (lt_try (a));
+   mongolock_cancel_t *cancel = mongolock_cancel_new ();
+   waiter_t w = {waiting_lock (c, 15000, cancel), false, {0}, 0};
+   pthread_t t;
+   cr_assert_eq (pthread_create (&t, NULL, waiter_main, &w), 0);
+   mltest_sleep_ms (300);
+   int64_t raised = mltest_now_ms ();
+   mongolock_cancel_raise (cancel);
+   pthread_join (t, NULL);
+   cr_assert_not (w.ok);
+   cr_assert_eq (w.error.code, MONGOLOCK_ERROR_CANCELLED, "%s", w.error.message);
+   cr_assert_leq (w.returned_at - raised, 150, "returned %" PRId64 " ms after the raise", w.returned_at - raised);
+   bson_error_t error;
+   cr_assert_not (mongolock_lock_acquire (w.lock, &error), "a raised flag refuses a new acquire");
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_CANCELLED);
+   mongolock_cancel_reset (cancel);
+   cr_assert (mongolock_lock_release (a, &error), "%s", error.message);
+   cr_assert (mongolock_lock_acquire (w.lock, &error), "lowered again: %s", error.message);
+   mongolock_lock_destroy (w.lock);
+   mongolock_lock_destroy (a);
+   mongolock_cancel_destroy (cancel);
+   lt_cleanup (c, db);
+}
+
+/* Cancel also ends a wait for a command stuck on a hung server. */
+Test (deadline, cancel_ends_a_wait_for_a_hung_server)
+{
+   char *db;
+   mongolock_client_t *direct = lt_client (&db);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, NULL);
+   mongolock_client_t *c = client_at (uri, db, 0);
+   bson_free (uri);
+   mongolock_cancel_t *cancel = mongolock_cancel_new ();
+   waiter_t w = {waiting_lock (c, 15000, cancel), false, {0}, 0};
+   char *holder = NULL;
+   bson_error_t error;
+   cr_assert (mongolock_lock_get_holder (w.lock, &holder, NULL, &error), "%s", error.message);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
+   pthread_t t;
+   cr_assert_eq (pthread_create (&t, NULL, waiter_main, &w), 0);
+   mltest_sleep_ms (300);
+   int64_t raised = mltest_now_ms ();
+   mongolock_cancel_raise (cancel);
+   pthread_join (t, NULL);
+   cr_assert_not (w.ok);
+   cr_assert_eq (w.error.code, MONGOLOCK_ERROR_CANCELLED, "%s", w.error.message);
+   cr_assert_leq (w.returned_at - raised, 150, "returned %" PRId64 " ms after the raise", w.returned_at - raised);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
+   mongolock_lock_destroy (w.lock);
+   mongolock_client_destroy (c);
+   mongolock_cancel_destroy (cancel);
+   mltest_proxy_stop (px);
+   lt_cleanup (direct, db);
+}
