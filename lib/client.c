@@ -79,6 +79,16 @@ mongolock_client_new (const char *uri_string, const mongolock_client_opts_t *opt
       _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "invalid MongoDB URI: %s", uri_error.message);
       return NULL;
    }
+   /* An abandoned command keeps its worker (and mongolock_client_destroy) waiting until
+    * the driver gives up: unless the URI says otherwise, give up at the client's timeout,
+    * not after the driver's 30 s of server selection or 5 minutes of socket timeout. */
+   int32_t bound = (int32_t) (opts ? opts->timeout_ms : MONGOLOCK_DEFAULT_TIMEOUT_MS);
+   if (!mongoc_uri_has_option (uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
+      mongoc_uri_set_option_as_int32 (uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, bound);
+   }
+   if (!mongoc_uri_has_option (uri, MONGOC_URI_SOCKETTIMEOUTMS)) {
+      mongoc_uri_set_option_as_int32 (uri, MONGOC_URI_SOCKETTIMEOUTMS, bound);
+   }
    mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error (uri, error);
    mongoc_uri_destroy (uri);
    if (!pool) {

@@ -92,7 +92,10 @@ mongolock_client_opts_set_timeout_ms (mongolock_client_opts_t *opts, int64_t tim
  * Creates a client with its own connection pool from a MongoDB URI string.
  * uri: borrowed. opts: borrowed, optional (NULL means defaults). The pool gets a
  * command-started APM callback (to start lease clocks when a command is sent): do not
- * set APM callbacks on mongolock_client_pool() of such a client.
+ * set APM callbacks on mongolock_client_pool() of such a client. Unless the URI sets
+ * them, serverSelectionTimeoutMS and socketTimeoutMS default to the client's timeout
+ * (mongolock_client_opts_set_timeout_ms) instead of the driver's 30 s and 5 minutes, so
+ * that a command abandoned at a deadline ends soon after it.
  * Returns the client (the caller's, free with mongolock_client_destroy) or NULL with
  * error set for a malformed URI or options. Does not contact the server.
  */
@@ -113,8 +116,8 @@ mongolock_client_new_from_pool (mongoc_client_pool_t *pool,
 /*
  * Frees the client (and its pool when it created one). NULL is a no-op. Not thread-safe.
  * Blocks until commands that calls abandoned at their deadline have ended on their
- * worker threads: each is bounded by the URI's socketTimeoutMS and connectTimeoutMS (and
- * by maxTimeMS on the server), so keep socketTimeoutMS finite for prompt shutdowns.
+ * worker threads: each is bounded by the URI's serverSelectionTimeoutMS, connectTimeoutMS
+ * and socketTimeoutMS (by default the client's timeout; see mongolock_client_new).
  */
 MONGOLOCK_EXPORT void
 mongolock_client_destroy (mongolock_client_t *client);

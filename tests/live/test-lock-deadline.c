@@ -46,11 +46,11 @@ assert_store_timeout (const bson_error_t *error, const char *what)
                  mongolock_error_code_name ((int) error->code));
 }
 
-/* Nothing listens (serverSelectionTimeoutMS left at the driver's 30 s): acquire with a
+/* Nothing listens (server selection would wait 2 s, the client's timeout): acquire with a
  * 300 ms wait returns in about 300 ms, and says "no answer", never "busy". */
 Test (deadline, acquire_on_unreachable_server_returns_by_its_wait)
 {
-   mongolock_client_t *c = client_at ("mongodb://127.0.0.1:1/", "mlt_unreach", 0);
+   mongolock_client_t *c = client_at ("mongodb://127.0.0.1:1/", "mlt_unreach", 2000);
    mongolock_lock_t *l = waiting_lock (c, 300, NULL);
    bson_error_t error;
    int64_t t = mltest_now_ms ();
@@ -209,6 +209,57 @@ Test (deadline, cancel_ends_a_wait_for_a_hung_server)
    mongolock_lock_destroy (w.lock);
    mongolock_client_destroy (c);
    mongolock_cancel_destroy (cancel);
+   mltest_proxy_stop (px);
+   lt_cleanup (direct, db);
+}
+
+typedef struct {
+   mltest_proxy_t *px;
+   int64_t after_ms;
+} heal_t;
+
+static void *
+heal_main (void *arg)
+{
+   heal_t *h = arg;
+   mltest_sleep_ms (h->after_ms);
+   mltest_proxy_set_mode (h->px, MLTEST_PROXY_PASS);
+   return NULL;
+}
+
+/* The server is down (connections refused) when the acquire starts and back 900 ms later:
+ * the lease clock starts when the command is sent, not before server selection, so the
+ * 1 s lease comes back with at least half of it left, never already spent (issue 8,
+ * item 2: it used to return "acquired" with remaining_ms() == 0). */
+Test (deadline, lease_clock_starts_after_the_server_is_found)
+{
+   char *db;
+   mongolock_client_t *direct = lt_client (&db);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, "serverSelectionTimeoutMS=5000&heartbeatFrequencyMS=500");
+   mongolock_client_t *c = client_at (uri, db, 0);
+   bson_free (uri);
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   cr_assert (mongolock_lock_opts_set_lease_ms (o, 1000, NULL));
+   cr_assert (mongolock_lock_opts_set_wait_ms (o, 8000, NULL));
+   bson_error_t error;
+   mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
+   mongolock_lock_opts_destroy (o);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
+   heal_t heal = {px, 900};
+   pthread_t t;
+   cr_assert_eq (pthread_create (&t, NULL, heal_main, &heal), 0);
+   int64_t start = mltest_now_ms ();
+   cr_assert (mongolock_lock_acquire (l, &error), "%s", error.message);
+   int64_t left = mongolock_lock_remaining_ms (l);
+   int64_t took = mltest_now_ms () - start;
+   pthread_join (t, NULL);
+   cr_assert_geq (took, 850, "acquired before the server was back (%" PRId64 " ms)", took);
+   cr_assert_geq (left, 500, "acquired %" PRId64 " ms after the start with only %" PRId64 " ms of a 1000 ms lease left",
+                  took, left);
+   cr_assert (mongolock_lock_release (l, &error), "%s", error.message);
+   mongolock_lock_destroy (l);
+   mongolock_client_destroy (c);
    mltest_proxy_stop (px);
    lt_cleanup (direct, db);
 }
