@@ -12,6 +12,9 @@ MONGOLOCK_BEGIN_DECLS
  * settings every lock made from it shares. Thread-safe: any number of threads may use one
  * client at once, except mongolock_client_destroy, which must run after every lock made
  * from the client is destroyed.
+ *
+ * Blocking: the options functions, the constructors and the getters never block (no I/O).
+ * Calls that talk to the server say how long they may block (see "Blocks:").
  */
 typedef struct _mongolock_client_t mongolock_client_t;
 
@@ -126,6 +129,7 @@ mongolock_client_destroy (mongolock_client_t *client);
  * Creates the lock collection's indexes: a TTL index on expiresAt that deletes documents
  * of long-expired locks (cleanup only: mutual exclusion never depends on it). Idempotent.
  * Returns false with the server's or driver's error on failure.
+ * Blocks: at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT).
  */
 MONGOLOCK_EXPORT bool
 mongolock_client_ensure_indexes (mongolock_client_t *client, bson_error_t *error);
@@ -155,6 +159,8 @@ mongolock_client_pool (mongolock_client_t *client);
  *   {key: string, owner: string or null, token: int64, expiresAt: date,
  *    remainingMs: int64 (by the server's clock; <= 0 when expired), held: bool}
  * "held" is decided by the server's clock in the same command that read the documents.
+ * Blocks: at most the client's timeout for the whole listing (then
+ * MONGOLOCK_ERROR_STORE_TIMEOUT and locks_out empty).
  */
 MONGOLOCK_EXPORT bool
 mongolock_client_list_locks (mongolock_client_t *client,
@@ -169,6 +175,8 @@ mongolock_client_list_locks (mongolock_client_t *client,
  * or release (MONGOLOCK_ERROR_LOST). *was_held (optional OUT) says whether a live lease was
  * broken; previous (optional OUT, always initialised when given, the caller's to destroy)
  * receives the document as it was, or stays empty when no such lock exists.
+ * Blocks: at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT: the lock may
+ * or may not have been broken; list it to know).
  */
 MONGOLOCK_EXPORT bool
 mongolock_client_force_release (mongolock_client_t *client,
