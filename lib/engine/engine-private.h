@@ -165,6 +165,7 @@ typedef struct _mongolock_lease_t {
    bool (*parse_renew) (const bson_t *reply, bool *renewed, bson_error_t *error);
    int64_t next_renew_ms;      /* when to send the next renew (fixed when set) */
    int64_t attempt_ms;         /* when the newest renew in flight was sent */
+   int64_t renewed_ms;         /* when the last successful renew was recorded */
    int in_flight;              /* renew commands under way */
    bool renew_failed;          /* the last renew failed (network, server error) */
    bson_error_t renew_error;   /* ... with this error */

@@ -9,7 +9,8 @@
  *     due time is fixed when the failure is recorded, and retries go on until the lease
  *     is really gone;
  *   - a renew with no answer after L/5 (at least 20 ms) is joined by another one on a
- *     fresh connection (at most MAX_IN_FLIGHT at once): a late answer still counts;
+ *     fresh connection (at most MAX_IN_FLIGHT at once): a late answer still counts; after
+ *     a success, renews still in flight do not delay the next regular one;
  *   - each renew is abandoned at the lease's end, when LOST fires. */
 #include "engine-private.h"
 
@@ -36,17 +37,18 @@ attempt_timeout_ms (const _mongolock_lease_t *l)
    return d < 20 ? 20 : d;
 }
 
-/* When l next wants a renew sent (under the lock); INT64_MAX for never. */
+/* When l next wants a renew sent (under the lock); INT64_MAX for never. Renews still in
+ * flight that were sent before the last success do not hold back the next regular one. */
 static int64_t
 next_send_ms (const _mongolock_lease_t *l)
 {
-   if (l->in_flight == 0) {
+   if (l->in_flight >= MAX_IN_FLIGHT) {
+      return INT64_MAX;
+   }
+   if (l->in_flight == 0 || l->attempt_ms <= l->renewed_ms) {
       return l->next_renew_ms;
    }
-   if (l->in_flight < MAX_IN_FLIGHT) {
-      return l->attempt_ms + attempt_timeout_ms (l);
-   }
-   return INT64_MAX;
+   return l->attempt_ms + attempt_timeout_ms (l);
 }
 
 /* Runs the lease's callback without the lock; a concurrent _mongolock_sched_remove waits
@@ -86,6 +88,7 @@ renew_done (void *arg, bool ok, const bson_t *reply, const bson_error_t *error, 
             l->expiry_ms = sent_ms + l->lease_ms;
          }
          l->renew_failed = false;
+         l->renewed_ms = now;
          l->next_renew_ms = l->expiry_ms - (l->lease_ms * 2) / 3;
          emit_unlocked (l, MONGOLOCK_EVENT_RENEWED, ctx->token, NULL);
       } else if (ok) {
@@ -204,6 +207,7 @@ _mongolock_sched_add (_mongolock_lease_t *l, bson_t *renew_cmd, _mongolock_parse
    l->parse_renew = parse;
    l->registered = true;
    l->renew_failed = false;
+   l->renewed_ms = 0;
    l->next_renew_ms = l->expiry_ms - (l->lease_ms * 2) / 3;
    l->prev = NULL;
    l->next = s->head;

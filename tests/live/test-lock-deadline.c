@@ -63,16 +63,16 @@ Test (deadline, acquire_on_unreachable_server_returns_by_its_wait)
    mongolock_client_destroy (c);
 }
 
-/* A server that accepts and never answers (the proxy's partition; socketTimeoutMS left
- * at the driver's 300 s): acquire, try_acquire (client timeout), release-free calls all
- * return by their deadlines. */
+/* A server that accepts and never answers (the proxy's partition; socketTimeoutMS at the
+ * driver's default of 300 s): acquire, try_acquire, get_holder and list_locks all return
+ * by their deadlines (the wait, or the client's 1 s timeout). */
 Test (deadline, every_call_returns_by_its_deadline_on_a_hung_server)
 {
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, NULL);
-   mongolock_client_t *c = client_at (uri, db, 400);
+   char *uri = mltest_proxy_uri (px, "socketTimeoutMS=300000");
+   mongolock_client_t *c = client_at (uri, db, 1000);
    bson_free (uri);
    mongolock_lock_t *l = waiting_lock (c, 300, NULL);
    bson_error_t error;
@@ -85,7 +85,7 @@ Test (deadline, every_call_returns_by_its_deadline_on_a_hung_server)
    cr_assert_not (mongolock_lock_acquire (l, &error));
    int64_t took = mltest_now_ms () - t;
    assert_store_timeout (&error, "acquire");
-   cr_assert_leq (took, 800, "acquire (wait 300) blocked %" PRId64 " ms on a hung server", took);
+   cr_assert_leq (took, 1000, "acquire (wait 300) blocked %" PRId64 " ms on a hung server", took);
 
    bool acquired = true;
    t = mltest_now_ms ();
@@ -93,19 +93,19 @@ Test (deadline, every_call_returns_by_its_deadline_on_a_hung_server)
    took = mltest_now_ms () - t;
    assert_store_timeout (&error, "try_acquire");
    cr_assert_not (acquired, "an unanswered attempt reported as acquired");
-   cr_assert_leq (took, 900, "try_acquire (client timeout 400) blocked %" PRId64 " ms", took);
+   cr_assert_leq (took, 1800, "try_acquire (client timeout 1000) blocked %" PRId64 " ms", took);
 
    t = mltest_now_ms ();
    cr_assert_not (mongolock_lock_get_holder (l, &holder, NULL, &error));
    assert_store_timeout (&error, "get_holder");
-   cr_assert_leq (mltest_now_ms () - t, 900);
+   cr_assert_leq (mltest_now_ms () - t, 1800);
 
    bson_t locks;
    t = mltest_now_ms ();
    cr_assert_not (mongolock_client_list_locks (c, NULL, 0, &locks, &error));
    bson_destroy (&locks);
    assert_store_timeout (&error, "list_locks");
-   cr_assert_leq (mltest_now_ms () - t, 900);
+   cr_assert_leq (mltest_now_ms () - t, 1800);
 
    mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE); /* ends the abandoned commands */
    mongolock_lock_destroy (l);
@@ -258,6 +258,75 @@ Test (deadline, lease_clock_starts_after_the_server_is_found)
    cr_assert_geq (left, 500, "acquired %" PRId64 " ms after the start with only %" PRId64 " ms of a 1000 ms lease left",
                   took, left);
    cr_assert (mongolock_lock_release (l, &error), "%s", error.message);
+   mongolock_lock_destroy (l);
+   mongolock_client_destroy (c);
+   mltest_proxy_stop (px);
+   lt_cleanup (direct, db);
+}
+
+/* A 1 s lease over a 400 ms round trip (200 ms each way): acquired with more than half of
+ * it left (the clock starts when the command is sent, not before connecting), and kept by
+ * auto-renewal for several leases without LOST (issue 8, item 2). */
+Test (deadline, short_lease_over_a_slow_network_is_kept)
+{
+   char *db;
+   mongolock_client_t *direct = lt_client (&db);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   mltest_proxy_set_latency_ms (px, 200);
+   char *uri = mltest_proxy_uri (px, NULL);
+   mongolock_client_t *c = client_at (uri, db, 0);
+   bson_free (uri);
+   lt_events_t ev;
+   lt_events_init (&ev);
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   cr_assert (mongolock_lock_opts_set_lease_ms (o, 1000, NULL));
+   cr_assert (mongolock_lock_opts_set_wait_ms (o, 5000, NULL));
+   mongolock_lock_opts_set_auto_renew (o, true);
+   mongolock_lock_opts_set_event_callback (o, lt_events_cb, &ev);
+   bson_error_t error;
+   mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
+   mongolock_lock_opts_destroy (o);
+   cr_assert (mongolock_lock_acquire (l, &error), "%s", error.message);
+   int64_t left = mongolock_lock_remaining_ms (l);
+   cr_assert_geq (left, 500, "acquired with %" PRId64 " ms of a 1000 ms lease left", left);
+   mltest_sleep_ms (3000);
+   cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_LOST), 0, "lost over a 400 ms round trip: %s", ev.last_error);
+   cr_assert (mongolock_lock_is_held (l));
+   cr_assert_geq (lt_events_count (&ev, MONGOLOCK_EVENT_RENEWED), 3);
+   cr_assert (mongolock_lock_release (l, &error), "%s", error.message);
+   mongolock_lock_destroy (l);
+   mongolock_client_destroy (c);
+   mltest_proxy_stop (px);
+   lt_cleanup (direct, db);
+}
+
+/* A round trip longer than half the lease (700 ms each way, lease 1 s): the lease cannot
+ * be kept, so acquire says so (LEASE_TOO_SHORT) and gives the lock back instead of
+ * returning "acquired" with the lease already spent. */
+Test (deadline, lease_shorter_than_the_round_trip_is_refused)
+{
+   char *db;
+   mongolock_client_t *direct = lt_client (&db);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   mltest_proxy_set_latency_ms (px, 700);
+   char *uri = mltest_proxy_uri (px, NULL);
+   mongolock_client_t *c = client_at (uri, db, 0);
+   bson_free (uri);
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   cr_assert (mongolock_lock_opts_set_lease_ms (o, 1000, NULL));
+   cr_assert (mongolock_lock_opts_set_wait_ms (o, 8000, NULL));
+   bson_error_t error;
+   mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
+   mongolock_lock_opts_destroy (o);
+   cr_assert_not (mongolock_lock_acquire (l, &error), "acquired a 1 s lease over a 1.4 s round trip");
+   cr_assert_eq (error.domain, MONGOLOCK_ERROR_DOMAIN);
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_LEASE_TOO_SHORT, "%s", error.message);
+   cr_assert_not (mongolock_lock_is_held (l));
+   cr_assert_eq (mongolock_lock_remaining_ms (l), 0);
+   /* Released (or run out): another client gets it within a lease. */
+   mongolock_lock_t *b = lt_lock (direct, "k", 5000, 3000, 0);
+   cr_assert (mongolock_lock_acquire (b, &error), "%s", error.message);
+   mongolock_lock_destroy (b);
    mongolock_lock_destroy (l);
    mongolock_client_destroy (c);
    mltest_proxy_stop (px);
