@@ -39,10 +39,22 @@ mongolock_client_opts_new (void);
 MONGOLOCK_EXPORT void
 mongolock_client_opts_destroy (mongolock_client_opts_t *opts);
 
+/* MongoDB's limits: a database name has at most 63 bytes; "<database>.<collection>" at
+ * most 255 (235 for a sharded collection). */
+#define MONGOLOCK_DATABASE_NAME_MAX_BYTES 63
+#define MONGOLOCK_NAMESPACE_MAX_BYTES 255
+
 /*
  * Database and collection holding the lock documents (default "mongolock" / "locks").
- * name: borrowed, copied; must be a valid non-empty MongoDB name. Returns false and sets
- * error (MONGOLOCK_ERROR_INVALID_ARGUMENT) when it is not.
+ * name: borrowed, copied; valid UTF-8 following MongoDB's naming rules, checked here so a
+ * bad name fails now rather than on the server:
+ * - database: 1..MONGOLOCK_DATABASE_NAME_MAX_BYTES bytes, none of / \ . " $ * < > : | ?
+ *   or space (the last six only matter to servers on Windows; refused everywhere);
+ * - collection: non-empty, no '$', not starting with '.' or "system." (reserved);
+ * - the namespace "<database>.<collection>", with the other name as currently set, at
+ *   most MONGOLOCK_NAMESPACE_MAX_BYTES bytes.
+ * Returns false and sets error (MONGOLOCK_ERROR_INVALID_ARGUMENT, saying which rule) when
+ * a rule is broken; opts keep their previous value. Does not block.
  */
 MONGOLOCK_EXPORT bool
 mongolock_client_opts_set_database (mongolock_client_opts_t *opts, const char *name, bson_error_t *error);
