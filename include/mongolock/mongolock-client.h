@@ -138,10 +138,18 @@ MONGOLOCK_EXPORT void
 mongolock_client_destroy (mongolock_client_t *client);
 
 /*
- * Creates the lock collection's indexes: a TTL index on expiresAt that deletes documents
- * of long-expired locks (cleanup only: mutual exclusion never depends on it). Idempotent.
- * Returns false with the server's or driver's error on failure.
- * Blocks: at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT).
+ * Creates the lock collection's indexes: a TTL index on expiresAt named
+ * "mongolock_expiresAt_ttl" that deletes documents of long-expired locks (cleanup only:
+ * mutual exclusion never depends on it), with the client's cleanup delay
+ * (mongolock_client_opts_set_cleanup_secs) as expireAfterSeconds. Idempotent. When that
+ * index exists with another delay (or none), the delay is changed in place with collMod,
+ * without a rebuild. Any other index in the way (that name on another key or with unique /
+ * sparse / partialFilterExpression / collation, or another index on exactly
+ * {expiresAt: 1}) is left alone and reported: MONGOLOCK_ERROR_INDEX_CONFLICT, the message
+ * naming the index and the dropIndex that clears the way. Other failures return the
+ * server's or driver's error. Thread-safe.
+ * Blocks: one createIndexes, and after a conflict also listIndexes, collMod and
+ * createIndexes again; each at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT).
  */
 MONGOLOCK_EXPORT bool
 mongolock_client_ensure_indexes (mongolock_client_t *client, bson_error_t *error);
