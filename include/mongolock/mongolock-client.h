@@ -39,10 +39,22 @@ mongolock_client_opts_new (void);
 MONGOLOCK_EXPORT void
 mongolock_client_opts_destroy (mongolock_client_opts_t *opts);
 
+/* MongoDB's limits: a database name has at most 63 bytes; "<database>.<collection>" at
+ * most 255 (235 for a sharded collection). */
+#define MONGOLOCK_DATABASE_NAME_MAX_BYTES 63
+#define MONGOLOCK_NAMESPACE_MAX_BYTES 255
+
 /*
  * Database and collection holding the lock documents (default "mongolock" / "locks").
- * name: borrowed, copied; must be a valid non-empty MongoDB name. Returns false and sets
- * error (MONGOLOCK_ERROR_INVALID_ARGUMENT) when it is not.
+ * name: borrowed, copied; valid UTF-8 following MongoDB's naming rules, checked here so a
+ * bad name fails now rather than on the server:
+ * - database: 1..MONGOLOCK_DATABASE_NAME_MAX_BYTES bytes, none of / \ . " $ * < > : | ?
+ *   or space (the last six only matter to servers on Windows; refused everywhere);
+ * - collection: non-empty, no '$', not starting with '.' or "system." (reserved);
+ * - the namespace "<database>.<collection>", with the other name as currently set, at
+ *   most MONGOLOCK_NAMESPACE_MAX_BYTES bytes.
+ * Returns false and sets error (MONGOLOCK_ERROR_INVALID_ARGUMENT, saying which rule) when
+ * a rule is broken; opts keep their previous value. Does not block.
  */
 MONGOLOCK_EXPORT bool
 mongolock_client_opts_set_database (mongolock_client_opts_t *opts, const char *name, bson_error_t *error);
@@ -126,10 +138,18 @@ MONGOLOCK_EXPORT void
 mongolock_client_destroy (mongolock_client_t *client);
 
 /*
- * Creates the lock collection's indexes: a TTL index on expiresAt that deletes documents
- * of long-expired locks (cleanup only: mutual exclusion never depends on it). Idempotent.
- * Returns false with the server's or driver's error on failure.
- * Blocks: at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT).
+ * Creates the lock collection's indexes: a TTL index on expiresAt named
+ * "mongolock_expiresAt_ttl" that deletes documents of long-expired locks (cleanup only:
+ * mutual exclusion never depends on it), with the client's cleanup delay
+ * (mongolock_client_opts_set_cleanup_secs) as expireAfterSeconds. Idempotent. When that
+ * index exists with another delay (or none), the delay is changed in place with collMod,
+ * without a rebuild. Any other index in the way (that name on another key or with unique /
+ * sparse / partialFilterExpression / collation, or another index on exactly
+ * {expiresAt: 1}) is left alone and reported: MONGOLOCK_ERROR_INDEX_CONFLICT, the message
+ * naming the index and the dropIndex that clears the way. Other failures return the
+ * server's or driver's error. Thread-safe.
+ * Blocks: one createIndexes, and after a conflict also listIndexes, collMod and
+ * createIndexes again; each at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT).
  */
 MONGOLOCK_EXPORT bool
 mongolock_client_ensure_indexes (mongolock_client_t *client, bson_error_t *error);

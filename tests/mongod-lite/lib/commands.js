@@ -8,6 +8,7 @@ const pipeline = require('./pipeline');
 const { MongoError } = require('./errors');
 const { MAX_BSON } = require('./store');
 const { BSON } = require('bson');
+const { collMod } = require('./collmod');
 
 const MAX_WIRE_VERSION = 21; // MongoDB 7.0
 const MAX_MESSAGE = 48000000;
@@ -51,7 +52,7 @@ function collName(body, cmd) {
 // any other command given one fails 72 "Command does not support writeConcern"
 // (service_entry_point_common.cpp). aggregate is left out: this server has no $out/$merge.
 const WRITE_CONCERN_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify', 'findandmodify', 'createIndexes',
-  'dropIndexes', 'deleteIndexes', 'drop', 'dropDatabase', 'create']);
+  'dropIndexes', 'deleteIndexes', 'drop', 'dropDatabase', 'create', 'collMod']);
 
 // Commands of the Stable API, version 1 (apiStrict refuses the others with 323).
 const API_V1_COMMANDS = new Set(['abortTransaction', 'aggregate', 'authenticate', 'collMod', 'commitTransaction', 'count',
@@ -819,6 +820,7 @@ const HANDLERS = {
 };
 HANDLERS.findandmodify = HANDLERS.findAndModify;
 HANDLERS.deleteIndexes = HANDLERS.dropIndexes;
+HANDLERS.collMod = function (body, ctx) { return collMod(this.store, body, ctx, (k) => GENERIC.has(k)); };
 
 // Commands allowed over legacy OP_QUERY (MongoDB 6.0+ refuses the rest with 352).
 const OP_QUERY_COMMANDS = new Set(['hello', 'isMaster', 'ismaster']);
