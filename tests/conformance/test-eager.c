@@ -8,7 +8,7 @@
  * - src/mongo/db/matcher/expression_parser.cpp: an unknown query operator is 2 BadValue
  *   ("unknown operator", "unknown top level operator"); $in needs an array (2);
  *   src/mongo/db/matcher/expression_leaf.cpp RegexMatchExpression: an invalid pattern is
- *   51091 "Regular expression is invalid". The filter becomes a CanonicalQuery (or a
+ *   51091 "Regular expression is invalid", an unknown option letter 51108. The filter becomes a CanonicalQuery (or a
  *   ParsedUpdate / ParsedDelete) before the collection is looked at.
  * - src/mongo/db/update/arithmetic_node.cpp init: $inc/$mul with a non-numeric argument is
  *   14 TypeMismatch; update_object_node.cpp / update_driver.cpp: two operators on one
@@ -28,6 +28,25 @@
 
 TestSuite (eager, .init = conf_init, .fini = conf_fini, .timeout = 60);
 
+/* {$regex: 'x', $options: 'z'} built by hand: the JSON reader would turn it into a BSON
+ * regex and drop the unknown flag. */
+static void
+bad_regex_option (mongoc_client_t *c, const char *db)
+{
+   bson_t *cmd = BCON_NEW ("find", BCON_UTF8 ("none"), "filter", "{", "a", "{", "$regex", BCON_UTF8 ("x"), "$options",
+                           BCON_UTF8 ("z"), "}", "}");
+   bson_t reply;
+   bson_error_t error;
+   bool ok = mongoc_client_command_simple (c, db, cmd, NULL, &reply, &error);
+   char *s = conf_json (&reply);
+   cr_assert_not (ok, "an unknown regex option was accepted: %s", s);
+   cr_assert_eq (error.domain, MONGOC_ERROR_SERVER, "%s", error.message);
+   cr_assert_eq (conf_int (&reply, "code"), 51108, "%s", s);
+   bson_free (s);
+   bson_destroy (&reply);
+   bson_destroy (cmd);
+}
+
 Test (eager, find_filters_fail_without_documents)
 {
    char *db;
@@ -38,6 +57,7 @@ Test (eager, find_filters_fail_without_documents)
    conf_cmd_error (c, db, "{'find': 'none', 'filter': {'a': {'$in': 5}}}", 2, NULL);
    conf_cmd_error (c, db, "{'find': 'none', 'filter': {'a': {'$type': 'nosuchtype'}}}", 2, NULL);
    conf_cmd_error (c, db, "{'find': 'none', 'filter': {'a': {'$regex': '('}}}", 51091, NULL);
+   bad_regex_option (c, db);
    conf_cmd_error (c, db, "{'find': 'none', 'filter': {'$expr': {'$bogusOp': 1}}}", 168, NULL);
    conf_cmd_error (c, db, "{'find': 'none', 'filter': {'$expr': {'$eq': ['$a', '$$nosuchvar']}}}", 17276, NULL);
    conf_cmd_error (c, db, "{'find': 'none', 'filter': {}, 'projection': {'a': {'$bogusOp': 1}}}", 168, NULL);

@@ -269,7 +269,13 @@ function equalityFields(filter, out = []) {
 // Every operator known, every argument of the right shape, every regex valid, every
 // $expr checked, before any document is matched (MONGODB-RULES 21).
 
+// Regex option letters mongod knows (regex_util.cpp flags2PcreOptions: else 51108).
+const REGEX_FLAGS = new Set(['i', 'm', 's', 'u', 'x']);
+
 function checkRegex(r) {
+  for (const f of r.options ?? r.flags ?? '') {
+    if (!REGEX_FLAGS.has(f)) throw new MongoError(51108, `invalid flag in regex options: ${f}`);
+  }
   try {
     toRegExp(r);
   } catch (e) {
@@ -309,7 +315,7 @@ function checkFieldSpec(spec, scope) {
       case '$regex':
         if (typeof v !== 'string' && V.btype(v) !== 'regex') throw new MongoError(2, '$regex has to be a string');
         if (spec.$options !== undefined && typeof spec.$options !== 'string') throw new MongoError(2, '$options has to be a string');
-        checkRegex(typeof v === 'string' ? new V.BSONRegExp(v, spec.$options || '') : v);
+        checkRegex(typeof v === 'string' ? { pattern: v, options: spec.$options || '' } : v);
         break;
       case '$options':
         if (!('$regex' in spec)) throw new MongoError(2, '$options needs a $regex');
@@ -325,7 +331,10 @@ function checkFieldSpec(spec, scope) {
       case '$in': case '$nin': case '$all':
         if (!Array.isArray(v)) throw new MongoError(2, `${op} needs an array`);
         for (const x of v) {
-          if (isOperatorObject(x) && !(op === '$all' && '$elemMatch' in x)) throw new MongoError(2, `cannot nest $ under ${op}`);
+          if (isOperatorObject(x) && op === '$all' && '$elemMatch' in x) {
+            throw new MongoError(2, '$all with $elemMatch is not supported by this test server');
+          }
+          if (isOperatorObject(x)) throw new MongoError(2, op === '$all' ? 'no $ expressions in $all' : `cannot nest $ under ${op}`);
           if (V.btype(x) === 'regex') checkRegex(x);
         }
         break;
