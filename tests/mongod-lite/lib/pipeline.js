@@ -1,7 +1,8 @@
 'use strict';
 // Aggregation stages. Unknown stages are refused (40324), never ignored.
 const V = require('./values');
-const { evaluate, REMOVE, fieldPath, check: checkExpr } = require('./expr');
+const { evaluate, REMOVE, fieldPath } = require('./expr');
+const { check: checkExpr } = require('./expr-compile');
 const { matches, compile: compileFilter } = require('./query');
 const { MongoError } = require('./errors');
 const paths = require('./paths');

@@ -2,7 +2,8 @@
 // The query language (find filters, update and delete selectors, $match, partial index
 // filters). Comparison operators use type bracketing: {$gt: 5} matches only numbers.
 const V = require('./values');
-const { evaluate, check: checkExpr } = require('./expr');
+const { evaluate } = require('./expr');
+const { check: checkExpr } = require('./expr-compile');
 const { MongoError } = require('./errors');
 
 // Values a path reaches, arrays along the way expanded; a terminal array contributes
