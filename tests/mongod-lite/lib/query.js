@@ -159,7 +159,9 @@ function matchField(cands, raw, spec, ctx) {
         if (!('$regex' in spec)) throw new MongoError(2, '$options needs a $regex');
         continue;
       }
-      const r = typeof v === 'string' ? new V.BSONRegExp(v, spec.$options || '') : v;
+      // $options applies to a string pattern and to a regex without flags (compile refuses both set).
+      const r = typeof v === 'string' || spec.$options !== undefined
+        ? { pattern: typeof v === 'string' ? v : v.pattern ?? v.source, options: spec.$options || '' } : v;
       if (!cands.some((c) => regexMatch(c, r))) return false;
       continue;
     }
@@ -316,6 +318,9 @@ function checkFieldSpec(spec, scope) {
       case '$regex':
         if (typeof v !== 'string' && V.btype(v) !== 'regex') throw new MongoError(2, '$regex has to be a string');
         if (spec.$options !== undefined && typeof spec.$options !== 'string') throw new MongoError(2, '$options has to be a string');
+        if (spec.$options !== undefined && V.btype(v) === 'regex' && (v.options ?? v.flags ?? '') !== '') {
+          throw new MongoError(51075, 'options set in both $regex and $options');
+        }
         checkRegex(typeof v === 'string' ? { pattern: v, options: spec.$options || '' } : v);
         break;
       case '$options':
