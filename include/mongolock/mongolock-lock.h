@@ -206,7 +206,10 @@ mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t
  * when held. Returns false with MONGOLOCK_ERROR_TIMEOUT when the wait ran out while others
  * held it, MONGOLOCK_ERROR_STORE_TIMEOUT when it ran out waiting for the server's answer
  * (unreachable, hung or slow: never reported as busy), MONGOLOCK_ERROR_CANCELLED, or the
- * underlying error when the server failed (errors end the wait at once).
+ * underlying error when the server failed. Errors an election or a network hiccup causes
+ * (server selection, network, NotWritablePrimary and the other codes the retryable-writes
+ * specification retries) are tried again with backoff until the wait runs out, and the
+ * last one is returned then; other errors end the wait at once.
  * Blocks: at most wait_ms, everything included (server selection, connecting, commands,
  * the majority wait, backoff), plus scheduling slack of a few milliseconds; with
  * wait_ms 0, as mongolock_lock_try_acquire. Otherwise as mongolock_lock_try_acquire.

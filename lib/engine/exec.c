@@ -377,3 +377,34 @@ _mongolock_is_duplicate_key (const bson_error_t *error)
    return error->code == 11000 && (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_QUERY ||
                                    error->domain == MONGOC_ERROR_COMMAND || error->domain == MONGOC_ERROR_COLLECTION);
 }
+
+bool
+_mongolock_is_transient (const bson_error_t *error)
+{
+   if (error->domain == MONGOC_ERROR_STREAM || error->domain == MONGOC_ERROR_SERVER_SELECTION) {
+      return true;
+   }
+   if (error->domain != MONGOC_ERROR_SERVER && error->domain != MONGOC_ERROR_QUERY &&
+       error->domain != MONGOC_ERROR_COMMAND && error->domain != MONGOC_ERROR_WRITE_CONCERN) {
+      return false;
+   }
+   /* The codes the retryable-writes specification retries: network trouble, shutdown and
+    * replica-set state changes (an election under way). */
+   switch (error->code) {
+   case 6:     /* HostUnreachable */
+   case 7:     /* HostNotFound */
+   case 89:    /* NetworkTimeout */
+   case 91:    /* ShutdownInProgress */
+   case 189:   /* PrimarySteppedDown */
+   case 262:   /* ExceededTimeLimit */
+   case 9001:  /* SocketException */
+   case 10107: /* NotWritablePrimary */
+   case 11600: /* InterruptedAtShutdown */
+   case 11602: /* InterruptedDueToReplStateChange */
+   case 13435: /* NotPrimaryNoSecondaryOk */
+   case 13436: /* NotPrimaryOrSecondary */
+      return true;
+   default:
+      return false;
+   }
+}
