@@ -3,13 +3,16 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <mongolock/mongolock.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli-test.h"
@@ -757,5 +760,73 @@ Test (cli_run, closed_standard_descriptors_reach_the_command_as_dev_null)
    cr_assert_str_eq (fds, "/dev/null\n/dev/null\n/dev/null\n");
    free (fds);
    assert_free (&fx, "fds0");
+   fx_fini (&fx);
+}
+
+/* On a terminal (mongolock in its foreground, as from a shell prompt), the command's own
+ * process group gets the terminal: it can read from it (a background group would be
+ * stopped by SIGTTIN) and Ctrl-C reaches it, once. */
+Test (cli_run, on_a_terminal_the_command_reads_it_and_gets_ctrl_c_once)
+{
+   fx_t fx;
+   fx_init (&fx);
+   int master = posix_openpt (O_RDWR | O_NOCTTY);
+   cr_assert (master >= 0 && grantpt (master) == 0 && unlockpt (master) == 0, "no pty: %s", strerror (errno));
+   char *slave = strdup (ptsname (master));
+   char *argv[] = {strdup (cli_path ()), strdup ("--uri"), strdup (mltest_uri ()), strdup ("--db"), strdup (fx.db),
+                   strdup ("run"), strdup ("--key"), strdup ("tty"), strdup ("--"), strdup ("sh"), strdup ("-c"),
+                   strdup ("trap 'echo INT >> got; exit 5' INT; read line; echo \"read:$line\" > got; touch ready; " SPIN),
+                   NULL};
+   pid_t pid = fork ();
+   cr_assert (pid >= 0);
+   if (pid == 0) {
+      sigset_t none;
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      setsid (); /* a new session: the terminal opened next becomes its controlling one */
+      int s = open (slave, O_RDWR);
+      if (s < 0) {
+         _exit (90);
+      }
+      dup2 (s, 0);
+      dup2 (s, 1);
+      dup2 (s, 2);
+      for (int fd = 3; fd < 1024; fd++) {
+         close (fd);
+      }
+      execv (argv[0], argv);
+      _exit (91);
+   }
+   cr_assert (write (master, "hello\n", 6) == 6);
+   cr_assert (cli_wait_file ("ready", 30000), "the command could not read the terminal");
+   char *got = cli_read ("got");
+   cr_assert_str_eq (got, "read:hello\n");
+   free (got);
+   cr_assert (write (master, "\x03", 1) == 1); /* Ctrl-C */
+   int status = 0;
+   int64_t deadline = mltest_now_ms () + 30000;
+   char buf[4096];
+   pid_t w;
+   while ((w = waitpid (pid, &status, WNOHANG)) == 0 && mltest_now_ms () < deadline) {
+      struct pollfd pfd = {.fd = master, .events = POLLIN};
+      if (poll (&pfd, 1, 10) > 0 && read (master, buf, sizeof buf) < 0) { /* drain the terminal's output */
+         mltest_sleep_ms (10);
+      }
+   }
+   if (w != pid) {
+      kill (pid, SIGKILL);
+      waitpid (pid, &status, 0);
+      cr_assert_fail ("mongolock did not exit after Ctrl-C");
+   }
+   cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 5, "status %#x", status);
+   got = cli_read ("got");
+   cr_assert_str_eq (got, "read:hello\nINT\n");
+   free (got);
+   close (master);
+   free (slave);
+   for (char **a = argv; *a; a++) {
+      free (*a);
+   }
+   assert_free (&fx, "tty");
    fx_fini (&fx);
 }
