@@ -208,11 +208,17 @@ done:
 }
 
 static void
+send_ctl (const cli_supervise_t *sv, int32_t kind, int sig, int64_t deadline_ms)
+{
+   cli_reaper_ctl_t c = {.kind = kind, .sig = sig, .deadline_ms = deadline_ms};
+   ssize_t w = write (sv->child->ctl_w, &c, sizeof c); /* < PIPE_BUF: atomic */
+   (void) w;
+}
+
+static void
 send_signal (const cli_supervise_t *sv, int sig)
 {
-   unsigned char b = (unsigned char) sig;
-   ssize_t w = write (sv->child->ctl_w, &b, 1);
-   (void) w;
+   send_ctl (sv, CLI_REAPER_SIGNAL, sig, 0);
 }
 
 /* Reads every pending signal; forwards INT, TERM and HUP to the command's processes. The
@@ -238,7 +244,25 @@ typedef struct {
    bool stopping, killed, lost, expiring;
    int64_t kill_at;   /* when stopping */
    int64_t lease_end; /* by mongolock's clock, from the largest lease left seen */
+   int64_t reaper_deadline; /* the last one sent */
 } stop_state_t;
+
+/* The reaper's own deadline, for when mongolock cannot act (stopped, starved): SIGKILL as
+ * the lease ends, or, once the lease is lost, a second after mongolock's own SIGKILL. */
+static void
+update_reaper_deadline (const cli_supervise_t *sv, stop_state_t *s)
+{
+   int64_t d = INT64_MAX;
+   if (s->lost) {
+      d = s->kill_at == INT64_MAX ? INT64_MAX : s->kill_at + 1000;
+   } else if (s->lease_end != INT64_MAX) {
+      d = s->lease_end - sv->kill_before_ms;
+   }
+   if (d != s->reaper_deadline) {
+      s->reaper_deadline = d;
+      send_ctl (sv, CLI_REAPER_DEADLINE, 0, d);
+   }
+}
 
 static void
 start_stop (const cli_supervise_t *sv, stop_state_t *s, int64_t now)
@@ -253,7 +277,7 @@ start_stop (const cli_supervise_t *sv, stop_state_t *s, int64_t now)
 int
 cli_child_supervise (const cli_supervise_t *sv, int *status)
 {
-   stop_state_t s = {.kill_at = INT64_MAX, .lease_end = INT64_MAX};
+   stop_state_t s = {.kill_at = INT64_MAX, .lease_end = INT64_MAX, .reaper_deadline = INT64_MAX};
    bool exited = false;
    *status = 0;
    char grace[32];
@@ -278,6 +302,7 @@ cli_child_supervise (const cli_supervise_t *sv, int *status)
             }
          }
       }
+      update_reaper_deadline (sv, &s);
       if (s.stopping && !s.killed && now >= s.kill_at) {
          if (s.expiring && now >= s.lease_end - sv->kill_before_ms) {
             cli_error ("the command's processes are still running as the lease ends: sending SIGKILL");

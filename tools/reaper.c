@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Descriptors the reaper keeps, moved to fixed numbers before closing the rest. */
@@ -23,6 +24,14 @@ send_msg (int32_t type, int32_t value)
    do {
       w = write (FD_EVENTS, &m, sizeof m); /* < PIPE_BUF: atomic */
    } while (w < 0 && errno == EINTR);
+}
+
+static int64_t
+mono_ms (void)
+{
+   struct timespec ts;
+   clock_gettime (CLOCK_MONOTONIC, &ts);
+   return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -137,8 +146,11 @@ exec_command (const cli_reaper_args_t *a, pid_t reaper, int go_r, int err_w)
 void
 cli_reaper_main (const cli_reaper_args_t *a)
 {
-   /* Keep ctl_r and events_w only (close-on-exec: the command must not inherit them). */
-   if (dup3 (a->ctl_r, FD_CTL, O_CLOEXEC) < 0 || dup3 (a->events_w, FD_EVENTS, O_CLOEXEC) < 0) {
+   /* Keep ctl_r and events_w only (close-on-exec: the command must not inherit them). Via
+    * high numbers, since either may be 3 or 4 already; every other copy of the pipes'
+    * ends (ctl's write end above all) is closed. */
+   int ctl = fcntl (a->ctl_r, F_DUPFD_CLOEXEC, 64), events = fcntl (a->events_w, F_DUPFD_CLOEXEC, 64);
+   if (ctl < 0 || events < 0 || dup3 (ctl, FD_CTL, O_CLOEXEC) < 0 || dup3 (events, FD_EVENTS, O_CLOEXEC) < 0) {
       _exit (70);
    }
    close_others ();
@@ -192,7 +204,9 @@ cli_reaper_main (const cli_reaper_args_t *a)
    bool failed = r == (ssize_t) sizeof child_errno;
    send_msg (failed ? CLI_REAPER_EXEC_FAILED : CLI_REAPER_STARTED, failed ? child_errno : (int32_t) cmd);
 
-   bool orphaned = false; /* mongolock is gone: kill everything */
+   bool orphaned = false; /* mongolock is gone, or the deadline passed: kill everything */
+   int64_t deadline = INT64_MAX;
+   bool ctl_open = true;
    for (;;) {
       int st;
       pid_t w;
@@ -206,11 +220,19 @@ cli_reaper_main (const cli_reaper_args_t *a)
       if (w < 0 && errno == ECHILD) {
          break;
       }
+      int64_t now = mono_ms ();
+      if (!orphaned && now >= deadline) {
+         orphaned = true;
+      }
       if (orphaned) {
          signal_all (cmd, SIGKILL);
       }
-      struct pollfd fds[2] = {{.fd = orphaned ? -1 : FD_CTL, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-      int n = poll (fds, 2, orphaned ? 20 : 1000);
+      int64_t timeout = orphaned ? 20 : 1000;
+      if (!orphaned && deadline - now < timeout) {
+         timeout = deadline - now;
+      }
+      struct pollfd fds[2] = {{.fd = ctl_open ? FD_CTL : -1, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+      int n = poll (fds, 2, (int) timeout);
       if (n <= 0) {
          continue;
       }
@@ -220,16 +242,23 @@ cli_reaper_main (const cli_reaper_args_t *a)
          }
       }
       if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-         unsigned char sig;
-         r = read (FD_CTL, &sig, 1);
-         if (r == 1) {
-            signal_all (cmd, sig);
-            if (sig == SIGTERM || sig == SIGHUP || sig == SIGINT) {
-               signal_all (cmd, SIGCONT); /* a stopped process must be able to act on it */
-            }
-         } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+         cli_reaper_ctl_t c;
+         size_t got = 0;
+         while (got < sizeof c && ((r = read (FD_CTL, (char *) &c + got, sizeof c - got)) > 0 || (r < 0 && errno == EINTR))) {
+            got += r > 0 ? (size_t) r : 0;
+         }
+         if (got < sizeof c) {
+            /* EOF: the only write end was mongolock's, so it is gone. */
             orphaned = true;
             signal_all (cmd, SIGKILL);
+            ctl_open = false;
+         } else if (c.kind == CLI_REAPER_DEADLINE) {
+            deadline = c.deadline_ms;
+         } else if (c.kind == CLI_REAPER_SIGNAL) {
+            signal_all (cmd, c.sig);
+            if (c.sig == SIGTERM || c.sig == SIGHUP || c.sig == SIGINT) {
+               signal_all (cmd, SIGCONT); /* a stopped process must be able to act on it */
+            }
          }
       }
    }

@@ -830,3 +830,39 @@ Test (cli_run, on_a_terminal_the_command_reads_it_and_gets_ctrl_c_once)
    assert_free (&fx, "tty");
    fx_fini (&fx);
 }
+
+/* mongolock itself stopped (SIGSTOP, a debugger, a starved machine): it can neither renew
+ * nor stop the command, and the server's lease runs out. Its reaper still kills the
+ * command before that, so a second run never overlaps it. */
+Test (cli_run, a_stopped_mongolock_still_gets_its_command_killed_before_the_lease_ends)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t a, b;
+   start_run (&fx, &a, "--key", "frozen", "--lease", "3s", "--", "sh", "-c",
+              "trap '' TERM; echo $$ > pid; touch ready; i=0; while [ $i -lt 6000 ]; do echo A >> log; "
+              "sleep 0.01; i=$((i+1)); done",
+              NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   pid_t cmd = pid_in ("pid");
+   cr_assert (kill (a.pid, SIGSTOP) == 0);
+   start_run (&fx, &b, "--key", "frozen", "--wait", "60s", "--", "sh", "-c", "echo B-start >> log", NULL);
+   cli_result_t r;
+   cli_wait (&b, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   bool gone = process_gone (cmd);
+   cr_assert (kill (a.pid, SIGCONT) == 0); /* first: never leave it stopped */
+   cr_assert (gone, "the command (pid %d) runs on while mongolock is stopped", (int) cmd);
+   cli_wait (&a, 60000, &r);
+   cli_assert_code (&r, 79);
+   cli_result_destroy (&r);
+   char *log = cli_read ("log");
+   const char *bstart = strstr (log, "B-start\n");
+   cr_assert (bstart, "%s", log);
+   cr_assert_null (strstr (bstart, "A\n"), "the first command wrote after the second started:\n%s", bstart);
+   cr_assert_gt (cli_count_lines (log, "A"), 10);
+   free (log);
+   assert_free (&fx, "frozen");
+   fx_fini (&fx);
+}
