@@ -31,7 +31,7 @@ static const char run_help[] =
    "  -w, --wait D            wait up to D for a busy lock (default: 0, fail at once)\n"
    "      --fence-env NAME    put the fencing token in COMMAND's environment as NAME\n"
    "      --kill-after D      SIGKILL this long after SIGTERM (default: 10s; when the lease\n"
-   "                          is running out, at most a third of it minus a tenth)\n"
+   "                          is running out, at most a tenth of it)\n"
    "  -v, --verbose           report acquisition, release and forwarded signals on stderr\n"
    "Exit status: COMMAND's, or 75 busy, 79 lease lost, 126/127 COMMAND not runnable/found,\n"
    "64 usage, 69 unreachable, 76 server error, 77 authentication, 78 bad URI.\n";
@@ -131,64 +131,95 @@ report_busy (mongolock_lock_t *lock, int64_t waited_ms, int64_t wait_ms)
    bson_free (holder);
 }
 
-/* Attempts with full-jitter backoff until acquired, the wait runs out or a stop signal
- * arrives (exit 128+signal). */
-static int
-acquire (mongolock_lock_t *lock, int64_t wait_ms, int sigfd, bool verbose)
+/* While the main thread waits for the lock, this thread watches for a stop signal (INT,
+ * TERM, HUP) and cancels the wait through the library's cancellation flag. */
+typedef struct {
+   int sigfd;
+   int quit_r; /* readable when the wait is over */
+   mongolock_cancel_t *cancel;
+   int signo; /* the stop signal that cancelled the wait, 0 for none */
+} sigwatch_t;
+
+static void *
+sigwatch_main (void *arg)
 {
-   int64_t start = mono_ms (), deadline = start + wait_ms;
-   unsigned seed = (unsigned) (start ^ (int64_t) getpid () * 2654435761u);
-   for (int attempt = 0;; attempt++) {
-      bool acquired = false;
-      bson_error_t error;
-      char what[600];
-      snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
-      if (!mongolock_lock_try_acquire (lock, &acquired, &error)) {
-         return cli_report_error (what, &error);
+   sigwatch_t *w = arg;
+   for (;;) {
+      struct pollfd pfd[2] = {{.fd = w->sigfd, .events = POLLIN}, {.fd = w->quit_r, .events = POLLIN}};
+      if (poll (pfd, 2, -1) < 0 && errno != EINTR) {
+         return NULL;
       }
-      int sig = pending_stop_signal (sigfd);
+      if (pfd[1].revents) {
+         return NULL;
+      }
+      int sig = (pfd[0].revents & POLLIN) ? pending_stop_signal (w->sigfd) : 0;
       if (sig) {
-         if (acquired) {
-            (void) mongolock_lock_release (lock, NULL);
-         }
-         cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
-         return 128 + sig;
-      }
-      int64_t now = mono_ms ();
-      if (acquired) {
-         if (verbose) {
-            char took[32];
-            cli_format_duration (now - start, took, sizeof took);
-            cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
-                       mongolock_lock_key (lock),
-                       mongolock_lock_token (lock),
-                       took);
-         }
-         return CLI_EXIT_OK;
-      }
-      if (now >= deadline) {
-         report_busy (lock, now - start, wait_ms);
-         return CLI_EXIT_BUSY;
-      }
-      if (verbose && attempt == 0) {
-         char w[32];
-         cli_format_duration (wait_ms, w, sizeof w);
-         cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), w);
-      }
-      int64_t cap = attempt < 7 ? (int64_t) 10 << attempt : 1000;
-      cap = cap > 1000 ? 1000 : cap;
-      int64_t sleep_ms = (int64_t) (rand_r (&seed) % (unsigned) (cap + 1));
-      if (sleep_ms > deadline - now) {
-         sleep_ms = deadline - now;
-      }
-      struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
-      (void) poll (&pfd, 1, (int) sleep_ms);
-      /* A signal that arrived while sleeping is picked up after the next attempt. */
-      if ((pfd.revents & POLLIN) && (sig = pending_stop_signal (sigfd)) != 0) {
-         cli_error ("interrupted by %s while waiting for lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
-         return 128 + sig;
+         w->signo = sig; /* read by the main thread after pthread_join */
+         mongolock_cancel_raise (w->cancel);
+         return NULL;
       }
    }
+}
+
+/* Takes the lock with the library's own wait (deadline, backoff, transient errors tried
+ * again), cancelled at once by a stop signal (exit 128+signal). */
+static int
+acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, int sigfd, bool verbose)
+{
+   int64_t start = mono_ms ();
+   int quit[2];
+   if (pipe2 (quit, O_CLOEXEC) != 0) {
+      cli_error ("cannot set up signal handling: %s", strerror (errno));
+      return CLI_EXIT_INTERNAL;
+   }
+   sigwatch_t w = {sigfd, quit[0], cancel, 0};
+   pthread_t watcher;
+   bool watching = pthread_create (&watcher, NULL, sigwatch_main, &w) == 0;
+   bson_error_t error;
+   bool acquired = false;
+   bool ok = mongolock_lock_try_acquire (lock, &acquired, &error);
+   if (ok && !acquired && wait_ms > 0) {
+      if (verbose) {
+         char d[32];
+         cli_format_duration (wait_ms, d, sizeof d);
+         cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), d);
+      }
+      ok = acquired = mongolock_lock_acquire (lock, &error);
+   }
+   ssize_t wr = write (quit[1], "q", 1);
+   (void) wr;
+   if (watching) {
+      pthread_join (watcher, NULL);
+   }
+   close (quit[0]);
+   close (quit[1]);
+   int sig = w.signo ? w.signo : pending_stop_signal (sigfd);
+   if (sig) {
+      if (acquired) {
+         (void) mongolock_lock_release (lock, NULL);
+      }
+      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
+      return 128 + sig;
+   }
+   int64_t now = mono_ms ();
+   if (acquired) {
+      if (verbose) {
+         char took[32];
+         cli_format_duration (now - start, took, sizeof took);
+         cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
+                    mongolock_lock_key (lock),
+                    mongolock_lock_token (lock),
+                    took);
+      }
+      return CLI_EXIT_OK;
+   }
+   if (ok || (error.domain == MONGOLOCK_ERROR_DOMAIN && error.code == MONGOLOCK_ERROR_TIMEOUT)) {
+      report_busy (lock, now - start, wait_ms);
+      return CLI_EXIT_BUSY;
+   }
+   char what[600];
+   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
+   return cli_report_error (what, &error);
 }
 
 static bool
@@ -293,16 +324,18 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
  * When a lease that cannot be renewed is about to end, the command is stopped so that it
  * is gone before the server may grant the lock to another holder: SIGTERM when the lease
  * left (by mongolock's clock, which never runs ahead of the server's) falls to kill-after
- * + margin, SIGKILL when it falls to margin. margin = a tenth of the lease, at most 1 s;
- * the kill-after used there is at most a third of the lease minus margin, so SIGTERM
- * never comes while more than a third of the lease is left: renewals start when two
- * thirds are left, and a slow or retried one has that third to succeed.
+ * + margin, SIGKILL when it falls to margin. margin = a twentieth of the lease, at most
+ * 1 s; the kill-after used there is at most a tenth of the lease, so SIGTERM never comes
+ * while more than 15% of the lease is left. The first renewal cannot be sent before the
+ * acquire's answer, so the lease left dips to L - 2 x round trip before it lands: with
+ * 15%, a 1 s lease works over a 400 ms round trip (issue 8), and a lease that ends while
+ * its renewals really fail still leaves the command a tenth of it to stop.
  */
 static void
 lease_deadlines (const run_opts_t *o, int64_t *term_before, int64_t *kill_before)
 {
-   int64_t margin = o->lease_ms / 10 > 1000 ? 1000 : o->lease_ms / 10;
-   int64_t grace = o->lease_ms / 3 - margin;
+   int64_t margin = o->lease_ms / 20 > 1000 ? 1000 : o->lease_ms / 20;
+   int64_t grace = o->lease_ms / 10;
    grace = o->grace_ms < grace ? o->grace_ms : grace;
    *term_before = grace + margin;
    *kill_before = margin;
@@ -396,20 +429,24 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
    cli_conn_t conn;
    if (cli_connect (common, socket_ms, &conn, &rc)) {
       mongolock_lock_opts_t *lo = mongolock_lock_opts_new ();
+      mongolock_cancel_t *cancel = mongolock_cancel_new ();
       bson_error_t error;
       mongolock_lock_t *lock = NULL;
-      if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) && mongolock_lock_opts_set_wait_ms (lo, 0, &error)) {
+      if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) &&
+          mongolock_lock_opts_set_wait_ms (lo, o.wait_ms, &error)) {
          mongolock_lock_opts_set_auto_renew (lo, true);
          mongolock_lock_opts_set_event_callback (lo, on_event, &st);
+         mongolock_lock_opts_set_cancel (lo, cancel);
          lock = mongolock_lock_new (conn.client, o.key, lo, &error);
       }
       mongolock_lock_opts_destroy (lo);
       if (!lock) {
          rc = cli_report_error ("invalid lock", &error);
-      } else if ((rc = acquire (lock, o.wait_ms, sigfd, o.verbose)) == CLI_EXIT_OK) {
+      } else if ((rc = acquire (lock, cancel, o.wait_ms, sigfd, o.verbose)) == CLI_EXIT_OK) {
          rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
       }
       mongolock_lock_destroy (lock);
+      mongolock_cancel_destroy (cancel);
       cli_disconnect (&conn);
    }
 out:

@@ -309,7 +309,10 @@ Test (cli_run, a_stop_signal_while_waiting_ends_the_wait_without_running_the_com
    cr_assert (cli_wait_stderr (&b, "is busy; waiting up to 2m00s", 30000), "the second run never waited");
    cr_assert (cli_running (&b));
    cr_assert (kill (b.pid, SIGTERM) == 0);
+   int64_t sent = mltest_now_ms ();
    cli_wait (&b, 30000, &r);
+   /* The wait is cancelled through the library's flag: promptly, not after a backoff sleep. */
+   cr_assert_lt (mltest_now_ms () - sent, 1000, "the wait ended %" PRId64 " ms after SIGTERM", mltest_now_ms () - sent);
    cli_assert_code (&r, 128 + SIGTERM);
    cr_assert (strstr (r.err, "interrupted"), "%s", r.err);
    cli_result_destroy (&r);
@@ -383,6 +386,31 @@ Test (cli_run, a_partition_stops_the_command_when_the_lease_runs_out)
    cli_result_destroy (&r);
    mltest_proxy_stop (px);
    bson_free (uri);
+   fx_fini (&fx);
+}
+
+/* A 1 s lease over a 400 ms round trip (issue 8, item 2): the lease clock starts when the
+ * acquire is sent, so the command runs and ends normally instead of being killed with 79
+ * right after it started. */
+Test (cli_run, a_one_second_lease_over_a_400_ms_round_trip_runs_the_command)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   mltest_proxy_set_latency_ms (px, 200);
+   char *uri = mltest_proxy_uri (px, NULL);
+   const char *args[] = {"--uri", uri, "--db", fx.db, "run", "--key", "slow", "--lease", "1s", "--", "sh", "-c",
+                         "sleep 2.5; echo done > finished", NULL};
+   cli_proc_t p;
+   cli_start (&p, args);
+   cli_result_t r;
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cr_assert (access ("finished", F_OK) == 0, "the command did not finish: %s", r.err);
+   cli_result_destroy (&r);
+   mltest_proxy_stop (px);
+   bson_free (uri);
+   assert_free (&fx, "slow");
    fx_fini (&fx);
 }
 
