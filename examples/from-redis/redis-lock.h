@@ -12,7 +12,7 @@
  *
  * What it cannot give, however carefully written: a fencing token, expiry by one clock
  * that all agree on, and a lock that survives a failover (replication is asynchronous).
- * See docs/from-redis.md.
+ * See docs/from-redis.md. (It borrows job_now_ms and job_sleep_ms from invoice-job.c.)
  */
 #ifndef REDIS_LOCK_H
 #define REDIS_LOCK_H
