@@ -143,8 +143,11 @@ function handleMessage(sock, conn, msg) {
       }
       const sent = send(sock, wire.encodeMsg, responseTo, reply, true);
       const next = { ...body, topologyVersion: reply.topologyVersion };
-      const r = runCommand(next, conn);
-      return Promise.resolve(r).then((x) => deliver(next, sent, x));
+      // Through the event loop (setImmediate), never a bare chain of microtasks, so a reply
+      // that comes at once cannot starve other connections, timers or a hang-up.
+      return new Promise((resolve) => setImmediate(resolve))
+        .then(() => runCommand(next, conn))
+        .then((x) => deliver(next, sent, x));
     };
     const reply = runCommand(parsed.body, conn);
     return isThenable(reply) ? reply.then((r) => deliver(parsed.body, requestId, r)) : deliver(parsed.body, requestId, reply);
