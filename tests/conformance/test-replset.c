@@ -20,7 +20,13 @@
  *   standalone sends neither.
  * - logical_session_id_helpers.cpp initializeOperationSessionInfo: txnNumber without
  *   lsid 72 InvalidOptions (both modes), on a standalone 20; validateSessionOptions: a
- *   txnNumber on a command that is not a retryable write 50768. */
+ *   txnNumber on a command that is not a retryable write 50768.
+ * - write concern on a one-member set (repl/replica_set_config.cpp
+ *   checkIfWriteConcernCanBeSatisfied, called when waiting for the write concern): w
+ *   greater than the data-bearing members is 100 UnsatisfiableWriteConcern "Not enough
+ *   data-bearing nodes", an unknown mode 79 UnknownReplWriteConcern, both reported as a
+ *   writeConcernError after the write happened (drivers' test outputs show nInserted
+ *   with that writeConcernError). */
 #include <criterion/criterion.h>
 #include <string.h>
 #include <unistd.h>
@@ -241,4 +247,29 @@ Test (replset, txn_numbers_need_a_session_and_a_retryable_write)
    mltest_drop_db (c, db);
    bson_free (db);
    mongoc_client_destroy (c);
+}
+
+Test (replset, unsatisfiable_write_concern_is_a_write_concern_error)
+{
+   char *db;
+   mongoc_client_t *c = conf_open ("rswc", &db);
+   if (!rs_is_replset (c)) {
+      conf_cmd_error (c, db, "{'insert': 'c', 'documents': [{'_id': 1}], 'writeConcern': {'w': 2}}", 2, NULL);
+      conf_close (c, db);
+      cr_skip_test ("standalone: w > 1 refused (checked)");
+   }
+   int fd = conf_raw_connect ();
+   bson_t r;
+   cr_assert (rs_raw (fd, db, NULL, -1, "{'insert': 'c', 'documents': [{'_id': 1}], 'writeConcern': {'w': 2}}", &r));
+   cr_assert_eq (conf_int (&r, "n"), 1);
+   cr_assert_eq (conf_int (&r, "writeConcernError.code"), 100);
+   conf_str (&r, "writeConcernError.errmsg");
+   bson_destroy (&r);
+   cr_assert (rs_raw (fd, db, NULL, -1,
+                      "{'insert': 'c', 'documents': [{'_id': 2}], 'writeConcern': {'w': 'noSuchMode'}}", &r));
+   cr_assert_eq (conf_int (&r, "writeConcernError.code"), 79);
+   bson_destroy (&r);
+   cr_assert_eq (conf_count (c, db, "c", NULL), 2, "the writes did not happen");
+   close (fd);
+   conf_close (c, db);
 }

@@ -100,6 +100,8 @@ Test (stepdown, step_down_then_reelection)
    uint8_t *in = NULL;
    size_t in_len = 0;
    cr_assert_eq (conf_raw_recv (waiter, 10000, &in, &in_len), 1, "the waiting hello was not answered by the step-down");
+   cr_assert (mltest_now_ms () - t0 < 4000, "the waiting hello was answered only %lld ms after the step-down",
+              (long long) (mltest_now_ms () - t0));
    bson_t hw;
    int32_t rt, op;
    cr_assert (conf_parse_reply (in, in_len, &hw, &rt, &op));

@@ -21,7 +21,7 @@ const { MongoError } = require('./lib/errors');
 const { CloseConnection } = require('./lib/failpoints');
 
 function parseArgs(argv) {
-  const opts = { port: null, ttlSecs: 60, verbose: false, replSet: null, testCommands: false };
+  const opts = { port: null, ttlSecs: 60, verbose: false, replSetName: null, testCommands: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -31,14 +31,14 @@ function parseArgs(argv) {
     if (a === '--port') opts.port = Number(next());
     else if (a === '--ttl-monitor-secs') opts.ttlSecs = Number(next());
     else if (a === '--verbose') opts.verbose = true;
-    else if (a === '--replset') opts.replSet = next();
+    else if (a === '--replset') opts.replSetName = next();
     else if (a === '--enable-test-commands') opts.testCommands = true;
     else if (a === '--help' || a === '-h') usage(null);
     else usage(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('--port must be 0..65535');
   if (!(opts.ttlSecs > 0)) usage('--ttl-monitor-secs must be positive');
-  if (opts.replSet !== null && !/^[A-Za-z0-9_-]+$/.test(opts.replSet)) usage('--replset needs a set name');
+  if (opts.replSetName !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.replSetName)) usage('--replset needs a set name');
   return opts;
 }
 
@@ -54,11 +54,13 @@ let ttlTimer = null;
 function setTtlSecs(secs) {
   store.ttlSecs = secs;
   if (ttlTimer) clearInterval(ttlTimer);
-  ttlTimer = setInterval(() => store.ttlPass(new Date()), secs * 1000);
+  // The TTL monitor deletes only on a primary (ttl.cpp: it skips a node that cannot
+  // accept writes).
+  ttlTimer = setInterval(() => { if (commands.repl.writable) store.ttlPass(new Date()); }, secs * 1000);
   ttlTimer.unref();
 }
 setTtlSecs(opts.ttlSecs);
-const commands = new Commands(store, { setTtlSecs, replSet: opts.replSet, testCommands: opts.testCommands });
+const commands = new Commands(store, { setTtlSecs, replSetName: opts.replSetName, testCommands: opts.testCommands });
 
 function log(...a) {
   if (opts.verbose) process.stderr.write(`${a.join(' ')}\n`);

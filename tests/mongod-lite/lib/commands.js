@@ -65,8 +65,10 @@ const API_V1_COMMANDS = new Set(['abortTransaction', 'aggregate', 'authenticate'
 
 // Write concern on a standalone (write_concern.cpp validateWriteConcern): w > 1 and
 // custom modes fail BadValue (2) "... when a host is not replicated / not a member of a
-// replica set"; w: "majority" is fine.
-function checkWriteConcern(body, name) {
+// replica set"; w: "majority" is fine. On a one-member replica set w > 1 and a custom
+// mode are valid but cannot be satisfied: the write happens and the reply carries a
+// writeConcernError 100 / 79 (lib/dispatch.js).
+function checkWriteConcern(body, name, repl) {
   const wc = body.writeConcern;
   if (wc === undefined) return;
   if (!WRITE_CONCERN_COMMANDS.has(name)) throw new MongoError(72, 'Command does not support writeConcern');
@@ -82,9 +84,9 @@ function checkWriteConcern(body, name) {
     if (V.isNumber(wc.w)) {
       const w = V.toDouble(wc.w);
       if (w < 0 || w > 50 || !Number.isInteger(w)) throw new MongoError(9, `w has to be a non-negative number and not greater than 50; found: ${w}`);
-      if (w > 1) throw new MongoError(2, "cannot use 'w' > 1 when a host is not replicated");
+      if (w > 1 && !repl.isReplSet) throw new MongoError(2, "cannot use 'w' > 1 when a host is not replicated");
     } else if (typeof wc.w === 'string') {
-      if (wc.w !== 'majority') {
+      if (wc.w !== 'majority' && !repl.isReplSet) {
         throw new MongoError(2, `cannot use non-majority 'w' mode "${wc.w}" when a host is not a member of a replica set`);
       }
     } else if (V.isPlainObject(wc.w)) {
@@ -98,7 +100,7 @@ function checkWriteConcern(body, name) {
 // Arguments every command may carry, checked before it runs. Session arguments (lsid,
 // txnNumber, ...) are lib/sessions.js's. repl: the deployment (lib/replset.js).
 function checkGeneric(body, name, repl) {
-  checkWriteConcern(body, name);
+  checkWriteConcern(body, name, repl);
   // readConcern (repl/read_concern_args.cpp): a known level; what needs a replica set
   // (snapshot, linearizable, cluster times) is refused here rather than ignored, and so
   // is a level other than local on a write.
@@ -187,7 +189,7 @@ function nonNeg(cmd, field, v) {
 }
 
 class Commands {
-  // opts: setTtlSecs(secs); replSet (a set name, or null for a standalone);
+  // opts: setTtlSecs(secs); replSetName (a set name, or null for a standalone);
   // testCommands (configureFailPoint exists, as with enableTestCommands=1).
   constructor(store, opts) {
     this.store = store;
@@ -195,7 +197,7 @@ class Commands {
     this.nextCursor = 1n;
     this.opts = opts;
     this.startTime = Date.now();
-    this.repl = new ReplSet(opts.replSet || null);
+    this.repl = new ReplSet(opts.replSetName || null);
     this.sessions = new Sessions(this.repl);
     this.failpoints = opts.testCommands ? new FailPoints() : null;
     this.dispatch = new Dispatch(this, this.repl, this.sessions, this.failpoints);

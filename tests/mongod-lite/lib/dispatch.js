@@ -54,17 +54,33 @@ class Dispatch {
     this.repl.checkCanRun(name, body);
     const ctx = this.commands.context(body, conn, name);
     const r = this.sessions.runRetryable(info, name, body, () => this.commands.exec(handler, body, ctx));
-    const done = (reply) => this.finish(name, reply, conn, info);
+    const done = (reply) => this.finish(name, body, reply, conn, info);
     return isThenable(r) ? r.then(done) : done(r);
   }
 
-  finish(name, reply, conn, info) {
+  // A write concern a one-member set cannot satisfy (replica_set_config.cpp
+  // checkIfWriteConcernCanBeSatisfied, when waiting for it after the write): w > 1 is 100
+  // "Not enough data-bearing nodes", an unknown mode 79. Standalones refused both earlier.
+  unsatisfiable(body) {
+    const wc = body.writeConcern;
+    if (!this.repl.isReplSet || !V.isPlainObject(wc) || wc.w === undefined) return null;
+    const errInfo = { writeConcern: { ...wc, provenance: 'clientSupplied' } };
+    if (V.isNumber(wc.w) && V.toDouble(wc.w) > 1) {
+      return { code: V.mkInt(100), codeName: 'UnsatisfiableWriteConcern', errmsg: 'Not enough data-bearing nodes', errInfo };
+    }
+    if (typeof wc.w === 'string' && wc.w !== 'majority') {
+      return { code: V.mkInt(79), codeName: 'UnknownReplWriteConcern', errmsg: `No write concern mode named '${wc.w}' found in replica set configuration`, errInfo };
+    }
+    return null;
+  }
+
+  finish(name, body, reply, conn, info) {
     if (WRITES.has(name) && reply && V.truthy(reply.ok)) {
       this.repl.tick();
       if (conn) conn.lastOp = this.repl.timestamp();
     }
-    if (this.failpoints && WC.has(name)) {
-      const wce = this.failpoints.writeConcernError(name, conn);
+    if (WC.has(name) && reply && V.truthy(reply.ok)) {
+      const wce = (this.failpoints && this.failpoints.writeConcernError(name, conn)) || this.unsatisfiable(body);
       if (wce) reply.writeConcernError = wce;
     }
     const wcCode = reply && V.isPlainObject(reply.writeConcernError) && V.isNumber(reply.writeConcernError.code)

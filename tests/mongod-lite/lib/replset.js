@@ -25,7 +25,7 @@
 //    (SERVER-38512), which server.js does.
 //  - on a non-primary (service_entry_point_common.cpp): writes fail 10107 "not primary",
 //    reads without secondaryOk 13435 "not primary and secondaryOk=false".
-const { ObjectId, Timestamp, Long } = require('bson');
+const { ObjectId, Timestamp, Binary } = require('bson');
 const V = require('./values');
 const { MongoError } = require('./errors');
 
@@ -84,7 +84,7 @@ class ReplSet {
   // no keys (no auth) the signature is a zero hash and keyId 0.
   decorate(reply) {
     if (!this.isReplSet || reply === null || typeof reply !== 'object') return reply;
-    reply.$clusterTime = { clusterTime: this.timestamp(), signature: { hash: new (require('bson').Binary)(Buffer.alloc(20), 0), keyId: V.mkLong(0n) } };
+    reply.$clusterTime = { clusterTime: this.timestamp(), signature: { hash: new Binary(Buffer.alloc(20), 0), keyId: V.mkLong(0n) } };
     reply.operationTime = this.timestamp();
     return reply;
   }
@@ -198,7 +198,6 @@ class ReplSet {
         this.changed();
         reject(new MongoError(262, `No electable secondaries caught up as of ${new Date().toISOString()}. Please use the replSetStepDown command with the argument {force: true} to force node to step down.`));
       }, catchUp * 1000);
-      void resolve;
     });
   }
 
@@ -242,5 +241,4 @@ class ReplSet {
   }
 }
 
-void Long;
 module.exports = { ReplSet, WRITES, READS };
