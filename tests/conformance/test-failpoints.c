@@ -178,6 +178,14 @@ Test (failpoints, block_connection_delays_only_that_connection)
    uint8_t *msg = conf_op_msg (777, ping, &len);
    int64_t t0 = mltest_now_ms ();
    cr_assert (conf_raw_send (fd, msg, len));
+   /* A second request on the same connection is answered after the first: a connection's
+    * requests are processed in order. */
+   bson_t *ping2 = BCON_NEW ("ping", BCON_INT32 (1), "$db", BCON_UTF8 ("admin"));
+   size_t len2;
+   uint8_t *msg2 = conf_op_msg (778, ping2, &len2);
+   cr_assert (conf_raw_send (fd, msg2, len2));
+   bson_free (msg2);
+   bson_destroy (ping2);
    /* Meanwhile another connection is answered at once. */
    bson_t r;
    cr_assert (rs_raw (other, "admin", NULL, -1, "{'ping': 1}", &r));
@@ -192,6 +200,11 @@ Test (failpoints, block_connection_delays_only_that_connection)
    cr_assert (conf_parse_reply (in, in_len, &r, &rt, &op));
    cr_assert_eq (rt, 777);
    cr_assert (conf_int (&r, "ok") == 1, "blockConnection without errorCode still runs the command");
+   bson_destroy (&r);
+   bson_free (in);
+   cr_assert_eq (conf_raw_recv (fd, 10000, &in, &in_len), 1);
+   cr_assert (conf_parse_reply (in, in_len, &r, &rt, &op));
+   cr_assert_eq (rt, 778, "the second request was not answered second");
    bson_destroy (&r);
    bson_free (in);
    /* blockConnection without blockTimeMS fails the command with 72. */
