@@ -21,6 +21,9 @@
  * - logical_session_id_helpers.cpp initializeOperationSessionInfo: txnNumber without
  *   lsid 72 InvalidOptions (both modes), on a standalone 20; validateSessionOptions: a
  *   txnNumber on a command that is not a retryable write 50768.
+ * - manual "replSetGetStatus": set, myState (1 primary), term, members[] with name,
+ *   state, stateStr, self; admin only (13, a ReplSetCommand); on a standalone 76
+ *   NoReplicationEnabled "not running with --replSet" (checkReplEnabledForCommand).
  * - write concern on a one-member set (repl/replica_set_config.cpp
  *   checkIfWriteConcernCanBeSatisfied, called when waiting for the write concern): w
  *   greater than the data-bearing members is 100 UnsatisfiableWriteConcern "Not enough
@@ -272,4 +275,34 @@ Test (replset, unsatisfiable_write_concern_is_a_write_concern_error)
    cr_assert_eq (conf_count (c, db, "c", NULL), 2, "the writes did not happen");
    close (fd);
    conf_close (c, db);
+}
+
+Test (replset, repl_set_get_status_describes_the_member)
+{
+   mongoc_client_t *c = mltest_client ();
+   int fd = conf_raw_connect ();
+   bson_t h, r;
+   cr_assert (rs_raw (fd, "admin", NULL, -1, "{'hello': 1}", &h));
+   if (conf_type (&h, "setName") != BSON_TYPE_UTF8) {
+      cr_assert_not (rs_raw (fd, "admin", NULL, -1, "{'replSetGetStatus': 1}", &r));
+      cr_assert_eq (conf_int (&r, "code"), 76);
+      bson_destroy (&r);
+   } else {
+      cr_assert_not (rs_raw (fd, "test", NULL, -1, "{'replSetGetStatus': 1}", &r));
+      cr_assert_eq (conf_int (&r, "code"), 13);
+      bson_destroy (&r);
+      cr_assert (rs_raw (fd, "admin", NULL, -1, "{'replSetGetStatus': 1}", &r));
+      cr_assert_str_eq (conf_str (&r, "set"), conf_str (&h, "setName"));
+      cr_assert_eq (conf_int (&r, "myState"), 1);
+      cr_assert (conf_int (&r, "term") >= 1);
+      cr_assert_eq (conf_array_len (&r, "members"), 1);
+      cr_assert_str_eq (conf_str (&r, "members.0.name"), conf_str (&h, "me"));
+      cr_assert_str_eq (conf_str (&r, "members.0.stateStr"), "PRIMARY");
+      cr_assert_eq (conf_int (&r, "members.0.state"), 1);
+      cr_assert (conf_bool (&r, "members.0.self"));
+      bson_destroy (&r);
+   }
+   bson_destroy (&h);
+   close (fd);
+   mongoc_client_destroy (c);
 }

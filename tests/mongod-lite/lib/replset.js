@@ -23,6 +23,9 @@
 //    operations in progress that write. Commands here run atomically, so none is ever in
 //    progress; an unacknowledged write sent to a non-primary closes its connection
 //    (SERVER-38512), which server.js does.
+//  - hello while stepping down (topology_coordinator.cpp fillHelloForReplSet):
+//    isWritablePrimary is false as soon as a step-down is attempted, though the member is
+//    still PRIMARY (and names itself primary) until it has stepped down.
 //  - on a non-primary (service_entry_point_common.cpp): writes fail 10107 "not primary",
 //    reads without secondaryOk 13435 "not primary and secondaryOk=false".
 const { ObjectId, Timestamp, Binary } = require('bson');
