@@ -21,6 +21,10 @@
  * - logical_session_id_helpers.cpp initializeOperationSessionInfo: txnNumber without
  *   lsid 72 InvalidOptions (both modes), on a standalone 20; validateSessionOptions: a
  *   txnNumber on a command that is not a retryable write 50768.
+ * - manual "Causal Consistency" / read concern afterClusterTime: a read waits until the
+ *   member has caught up with the given cluster time; a time this member has not seen
+ *   fails 72 InvalidOptions (read_concern_mongod.cpp "must not be greater than the current
+ *   clusterTime"), unless a client gossiped it in $clusterTime (VectorClock gossip in).
  * - manual "replSetGetStatus": set, myState (1 primary), term, members[] with name,
  *   state, stateStr, self; admin only (13, a ReplSetCommand); on a standalone 76
  *   NoReplicationEnabled "not running with --replSet" (checkReplEnabledForCommand).
@@ -304,5 +308,62 @@ Test (replset, repl_set_get_status_describes_the_member)
    }
    bson_destroy (&h);
    close (fd);
+   mongoc_client_destroy (c);
+}
+
+Test (replset, after_cluster_time_reads)
+{
+   mongoc_client_t *c = mltest_client ();
+   int fd = conf_raw_connect ();
+   bson_t h;
+   cr_assert (rs_raw (fd, "admin", NULL, -1, "{'hello': 1}", &h));
+   if (conf_type (&h, "setName") != BSON_TYPE_UTF8) {
+      bson_destroy (&h);
+      close (fd);
+      mongoc_client_destroy (c);
+      cr_skip_test ("standalone: no cluster time");
+   }
+   char *db = mltest_db_name ("rsct");
+   bson_iter_t it;
+   uint32_t t, i;
+   cr_assert (conf_find (&h, "operationTime", &it));
+   bson_iter_timestamp (&it, &t, &i);
+   bson_t r;
+   /* The time just seen: fine. */
+   char *json = bson_strdup_printf ("{'find': 'c', 'readConcern': {'afterClusterTime': {'$timestamp': {'t': %u, 'i': %u}}}}",
+                                    t, i);
+   cr_assert (rs_raw (fd, db, NULL, -1, json, &r), "afterClusterTime = operationTime refused");
+   bson_destroy (&r);
+   bson_free (json);
+   /* An hour ahead, never gossiped: 72. */
+   json = bson_strdup_printf ("{'find': 'c', 'readConcern': {'afterClusterTime': {'$timestamp': {'t': %u, 'i': 1}}}}",
+                              t + 3600);
+   cr_assert_not (rs_raw (fd, db, NULL, -1, json, &r));
+   cr_assert_eq (conf_int (&r, "code"), 72);
+   bson_destroy (&r);
+   bson_free (json);
+   /* Gossiped by a client (without auth any client may advance the clock, within
+    * maxAcceptableLogicalClockDriftSecs): then a read after it is fine, and the member's
+    * cluster time is at least that. Only 5 s ahead, not to disturb a shared server. */
+   json = bson_strdup_printf ("{'ping': 1, '$clusterTime': {'clusterTime': {'$timestamp': {'t': %u, 'i': 1}}, "
+                              "'signature': {'hash': {'$binary': {'base64': 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=', "
+                              "'subType': '00'}}, 'keyId': {'$numberLong': '0'}}}}",
+                              t + 5);
+   cr_assert (rs_raw (fd, "admin", NULL, -1, json, &r), "a gossiped $clusterTime was refused");
+   uint32_t t2, i2;
+   cr_assert (conf_find (&r, "$clusterTime.clusterTime", &it));
+   bson_iter_timestamp (&it, &t2, &i2);
+   cr_assert (t2 >= t + 5, "the gossiped cluster time did not advance the member's");
+   bson_destroy (&r);
+   bson_free (json);
+   json = bson_strdup_printf ("{'find': 'c', 'readConcern': {'afterClusterTime': {'$timestamp': {'t': %u, 'i': 1}}}}",
+                              t + 5);
+   cr_assert (rs_raw (fd, db, NULL, -1, json, &r), "a read after a gossiped cluster time was refused");
+   bson_destroy (&r);
+   bson_free (json);
+   bson_destroy (&h);
+   close (fd);
+   mltest_drop_db (c, db);
+   bson_free (db);
    mongoc_client_destroy (c);
 }

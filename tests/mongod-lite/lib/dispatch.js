@@ -34,6 +34,7 @@ class Dispatch {
     let name = null;
     const fail = (e) => this.errorReply(e, info, conn);
     try {
+      this.repl.gossipIn(body.$clusterTime);
       const p = this.commands.prepare(body, conn);
       name = p.name;
       Object.assign(info, this.sessions.parse(body, name), { labels: null });

@@ -83,6 +83,13 @@ class ReplSet {
     return t !== this.lastTs.t ? t - this.lastTs.t : i - this.lastTs.i;
   }
 
+  // A client's $clusterTime ahead of this member's advances its clock (VectorClock gossip:
+  // a client may have seen a later time elsewhere; with no keys nothing is verified).
+  gossipIn(ct) {
+    if (!this.isReplSet || !V.isPlainObject(ct) || V.btype(ct.clusterTime) !== 'timestamp') return;
+    if (this.compareTs(ct.clusterTime) > 0) this.lastTs = { t: ct.clusterTime.high >>> 0, i: ct.clusterTime.low >>> 0 };
+  }
+
   // $clusterTime and operationTime, appended to every reply of a replica-set member. With
   // no keys (no auth) the signature is a zero hash and keyId 0.
   decorate(reply) {
