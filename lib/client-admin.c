@@ -1,5 +1,5 @@
 /* Operator functions: list locks and break a stuck one. */
-#include "client-private.h"
+#include "engine/engine-private.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -22,6 +22,61 @@ prefix_regex (const char *prefix)
    }
    *p = '\0';
    return re;
+}
+
+typedef struct {
+   char *database;
+   char *collection;
+   bson_t pipeline;
+   bson_t out;
+} list_ctx_t;
+
+/* Reads every batch through the driver's cursor, so that any number of locks is listed
+ * and every getMore runs in the session that opened the cursor (a server refuses a
+ * getMore from another session: 50738). */
+static bool
+list_task (mongoc_client_t *c, void *arg, int64_t deadline_ms, bson_error_t *error)
+{
+   list_ctx_t *ctx = arg;
+   mongoc_collection_t *coll = mongoc_client_get_collection (c, ctx->database, ctx->collection);
+   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
+   bson_t opts = BSON_INITIALIZER;
+   int64_t left = deadline_ms - _mongolock_now_ms ();
+   BSON_APPEND_INT64 (&opts, "maxTimeMS", left > 1 ? left : 1);
+   mongoc_cursor_t *cursor = mongoc_collection_aggregate (coll, MONGOC_QUERY_NONE, &ctx->pipeline, &opts, prefs);
+   const bson_t *doc;
+   uint32_t n = 0;
+   char idx[16];
+   while (mongoc_cursor_next (cursor, &doc)) {
+      snprintf (idx, sizeof idx, "%u", n++);
+      BSON_APPEND_DOCUMENT (&ctx->out, idx, doc);
+   }
+   bool ok = !mongoc_cursor_error (cursor, error);
+   mongoc_cursor_destroy (cursor);
+   bson_destroy (&opts);
+   mongoc_read_prefs_destroy (prefs);
+   mongoc_collection_destroy (coll);
+   return ok;
+}
+
+static void
+list_free (void *arg)
+{
+   list_ctx_t *ctx = arg;
+   bson_free (ctx->database);
+   bson_free (ctx->collection);
+   bson_destroy (&ctx->pipeline);
+   bson_destroy (&ctx->out);
+   bson_free (ctx);
+}
+
+static void
+list_take (void *arg, void *out)
+{
+   list_ctx_t *ctx = arg;
+   bson_destroy (out);
+   bson_steal (out, &ctx->out);
+   bson_init (&ctx->out);
 }
 
 bool
@@ -85,25 +140,14 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
    bson_append_document_end (&pipeline, &stage);
    bson_append_array_end (&cmd, &pipeline);
 
-   /* Read every batch through the driver's cursor, so that any number of locks is listed
-    * and every getMore runs in the session that opened the cursor (a server refuses a
-    * getMore from another session: 50738). */
-   mongoc_client_t *c = mongoc_client_pool_pop (client->pool);
-   mongoc_collection_t *coll = mongoc_client_get_collection (c, client->database, client->collection);
-   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
-   mongoc_cursor_t *cursor = mongoc_collection_aggregate (coll, MONGOC_QUERY_NONE, &cmd, NULL, prefs);
-   const bson_t *doc;
-   uint32_t n = 0;
-   while (mongoc_cursor_next (cursor, &doc)) {
-      snprintf (idx, sizeof idx, "%u", n++);
-      BSON_APPEND_DOCUMENT (locks_out, idx, doc);
-   }
-   bool ok = !mongoc_cursor_error (cursor, error);
-   mongoc_cursor_destroy (cursor);
-   mongoc_read_prefs_destroy (prefs);
-   mongoc_collection_destroy (coll);
-   mongoc_client_pool_push (client->pool, c);
-   bson_destroy (&cmd);
+   list_ctx_t *ctx = bson_malloc0 (sizeof *ctx);
+   ctx->database = bson_strdup (client->database);
+   ctx->collection = bson_strdup (client->collection);
+   bson_steal (&ctx->pipeline, &cmd);
+   bson_init (&ctx->out);
+   /* Bounded by the client's timeout like every other call: the worker may go on after it. */
+   bool ok = _mongolock_exec_task (client, _mongolock_now_ms () + client->timeout_ms, list_task, ctx, list_free, list_take,
+                                   locks_out, error);
    if (!ok) {
       bson_reinit (locks_out);
    }

@@ -11,6 +11,7 @@ mongolock_client_opts_new (void)
    opts->write_concern = mongoc_write_concern_new ();
    mongoc_write_concern_set_w (opts->write_concern, MONGOC_WRITE_CONCERN_W_MAJORITY);
    opts->cleanup_secs = MONGOLOCK_DEFAULT_CLEANUP_SECS;
+   opts->timeout_ms = MONGOLOCK_DEFAULT_TIMEOUT_MS;
    return opts;
 }
 
@@ -27,29 +28,14 @@ mongolock_client_opts_destroy (mongolock_client_opts_t *opts)
    bson_free (opts);
 }
 
-/* MongoDB names: no NUL, and for databases none of / \ . " $ space; collections may not
- * start with "system." or contain '$'. */
-static bool
-check_name (const char *what, const char *name, const char *forbidden, bson_error_t *error)
-{
-   if (!_mongolock_check_string (what, name, 120, error)) {
-      return false;
-   }
-   if (strpbrk (name, forbidden)) {
-      _mongolock_set_error (
-         error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "%s \"%s\" contains one of the characters \"%s\"", what, name, forbidden);
-      return false;
-   }
-   return true;
-}
-
 bool
 mongolock_client_opts_set_database (mongolock_client_opts_t *opts, const char *name, bson_error_t *error)
 {
-   if (!opts || !check_name ("database name", name, "/\\. \"$", error)) {
-      if (!opts) {
-         _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
-      }
+   if (!opts) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      return false;
+   }
+   if (!_mongolock_check_db_name (name, error) || !_mongolock_check_namespace (name, opts->collection, error)) {
       return false;
    }
    bson_free (opts->database);
@@ -60,14 +46,11 @@ mongolock_client_opts_set_database (mongolock_client_opts_t *opts, const char *n
 bool
 mongolock_client_opts_set_collection (mongolock_client_opts_t *opts, const char *name, bson_error_t *error)
 {
-   if (!opts || !check_name ("collection name", name, "$", error)) {
-      if (!opts) {
-         _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
-      }
+   if (!opts) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
       return false;
    }
-   if (strncmp (name, "system.", 7) == 0) {
-      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "collection name \"%s\" is reserved", name);
+   if (!_mongolock_check_coll_name (name, error) || !_mongolock_check_namespace (opts->database, name, error)) {
       return false;
    }
    bson_free (opts->collection);
@@ -125,5 +108,19 @@ mongolock_client_opts_set_cleanup_secs (mongolock_client_opts_t *opts, int64_t s
       return false;
    }
    opts->cleanup_secs = secs;
+   return true;
+}
+
+bool
+mongolock_client_opts_set_timeout_ms (mongolock_client_opts_t *opts, int64_t timeout_ms, bson_error_t *error)
+{
+   if (!opts) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      return false;
+   }
+   if (!_mongolock_check_range ("timeout (ms)", timeout_ms, MONGOLOCK_TIMEOUT_MIN_MS, MONGOLOCK_TIMEOUT_MAX_MS, error)) {
+      return false;
+   }
+   opts->timeout_ms = timeout_ms;
    return true;
 }

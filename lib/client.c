@@ -1,7 +1,40 @@
-#include "client-private.h"
+#include "engine/engine-private.h"
 
 #include <string.h>
 #include <time.h>
+
+/* The write concern's fields as a document; *needs_wtimeout when acknowledging needs
+ * more than the primary (w > 1 or "majority") and no wtimeout bounds the wait. */
+static bson_t *
+write_concern_doc (const mongoc_write_concern_t *wc, bool *needs_wtimeout)
+{
+   bson_t *doc = bson_new ();
+   const char *tag = mongoc_write_concern_get_wtag (wc);
+   int32_t w = mongoc_write_concern_get_w (wc);
+   if (mongoc_write_concern_get_wmajority (wc)) {
+      BSON_APPEND_UTF8 (doc, "w", "majority");
+   } else if (tag) {
+      BSON_APPEND_UTF8 (doc, "w", tag);
+   } else if (w != MONGOC_WRITE_CONCERN_W_DEFAULT) {
+      BSON_APPEND_INT32 (doc, "w", w);
+   }
+   if (mongoc_write_concern_journal_is_set (wc)) {
+      BSON_APPEND_BOOL (doc, "j", mongoc_write_concern_get_journal (wc));
+   }
+   int64_t wtimeout = mongoc_write_concern_get_wtimeout_int64 (wc);
+   if (wtimeout > 0) {
+      BSON_APPEND_INT64 (doc, "wtimeout", wtimeout);
+   }
+   *needs_wtimeout = wtimeout <= 0 && (mongoc_write_concern_get_wmajority (wc) || tag || w > 1);
+   return doc;
+}
+
+static void
+apm_started (const mongoc_apm_command_started_t *event)
+{
+   (void) event;
+   _mongolock_exec_note_sent ();
+}
 
 static mongolock_client_t *
 client_new (mongoc_client_pool_t *pool, bool owns_pool, const mongolock_client_opts_t *opts, bson_error_t *error)
@@ -21,10 +54,14 @@ client_new (mongoc_client_pool_t *pool, bool owns_pool, const mongolock_client_o
    client->database = bson_strdup (opts->database);
    client->collection = bson_strdup (opts->collection);
    client->identity = identity;
-   client->write_opts = bson_new ();
-   mongoc_write_concern_append (opts->write_concern, client->write_opts);
+   client->wc_doc = write_concern_doc (opts->write_concern, &client->wc_needs_wtimeout);
    client->cleanup_secs = opts->cleanup_secs;
+   client->timeout_ms = opts->timeout_ms;
+   client->rtt_ms = -1;
    pthread_mutex_init (&client->clock_mu, NULL);
+   _mongolock_exec_init (client);
+   pthread_mutex_init (&client->sched.mu, NULL);
+   _mongolock_cond_init (&client->sched.cond);
    mongolock_client_opts_destroy (defaults);
    return client;
 }
@@ -42,12 +79,28 @@ mongolock_client_new (const char *uri_string, const mongolock_client_opts_t *opt
       _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "invalid MongoDB URI: %s", uri_error.message);
       return NULL;
    }
+   /* An abandoned command keeps its worker (and mongolock_client_destroy) waiting until
+    * the driver gives up: unless the URI says otherwise, give up at the client's timeout,
+    * not after the driver's 30 s of server selection or 5 minutes of socket timeout. */
+   int32_t bound = (int32_t) (opts ? opts->timeout_ms : MONGOLOCK_DEFAULT_TIMEOUT_MS);
+   if (!mongoc_uri_has_option (uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
+      mongoc_uri_set_option_as_int32 (uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, bound);
+   }
+   if (!mongoc_uri_has_option (uri, MONGOC_URI_SOCKETTIMEOUTMS)) {
+      mongoc_uri_set_option_as_int32 (uri, MONGOC_URI_SOCKETTIMEOUTMS, bound);
+   }
    mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error (uri, error);
    mongoc_uri_destroy (uri);
    if (!pool) {
       return NULL;
    }
    mongoc_client_pool_set_error_api (pool, MONGOC_ERROR_API_VERSION_2);
+   /* The lease clock of an acquire or renew starts when the command is handed to its
+    * connection (after server selection, connecting and the handshake). */
+   mongoc_apm_callbacks_t *cbs = mongoc_apm_callbacks_new ();
+   mongoc_apm_set_command_started_cb (cbs, apm_started);
+   mongoc_client_pool_set_apm_callbacks (pool, cbs, NULL);
+   mongoc_apm_callbacks_destroy (cbs);
    mongolock_client_t *client = client_new (pool, true, opts, error);
    if (!client) {
       mongoc_client_pool_destroy (pool);
@@ -71,14 +124,18 @@ mongolock_client_destroy (mongolock_client_t *client)
    if (!client) {
       return;
    }
+   _mongolock_sched_shutdown (client);
+   _mongolock_exec_shutdown (client);
    if (client->owns_pool) {
       mongoc_client_pool_destroy (client->pool);
    }
    bson_free (client->database);
    bson_free (client->collection);
    bson_free (client->identity);
-   bson_destroy (client->write_opts);
+   bson_destroy (client->wc_doc);
    pthread_mutex_destroy (&client->clock_mu);
+   pthread_mutex_destroy (&client->sched.mu);
+   pthread_cond_destroy (&client->sched.cond);
    bson_free (client);
 }
 
@@ -106,63 +163,23 @@ mongolock_client_pool (mongolock_client_t *client)
    return client ? client->pool : NULL;
 }
 
-/* A reply can be ok:1 and still carry writeErrors (update) or a writeConcernError. */
 static bool
-check_write_reply (const bson_t *reply, bson_error_t *error)
+run_bounded (mongolock_client_t *client, const bson_t *cmd, bool write, bson_t *reply, bson_error_t *error)
 {
-   bson_iter_t it, sub;
-   const char *field = NULL;
-   if (bson_iter_init_find (&it, reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY (&it) &&
-       bson_iter_recurse (&it, &sub) && bson_iter_next (&sub)) {
-      field = "writeErrors";
-   } else if (bson_iter_init_find (&it, reply, "writeConcernError") && BSON_ITER_HOLDS_DOCUMENT (&it)) {
-      field = "writeConcernError";
-      sub = it;
-   }
-   if (!field) {
-      return true;
-   }
-   bson_iter_t f;
-   int64_t code = 0;
-   const char *msg = "unknown";
-   if (BSON_ITER_HOLDS_DOCUMENT (&sub) && bson_iter_recurse (&sub, &f)) {
-      while (bson_iter_next (&f)) {
-         if (strcmp (bson_iter_key (&f), "code") == 0) {
-            code = bson_iter_as_int64 (&f);
-         } else if (strcmp (bson_iter_key (&f), "errmsg") == 0 && BSON_ITER_HOLDS_UTF8 (&f)) {
-            msg = bson_iter_utf8 (&f, NULL);
-         }
-      }
-   }
-   if (error) {
-      bson_set_error (error,
-                      strcmp (field, "writeErrors") == 0 ? MONGOC_ERROR_SERVER : MONGOC_ERROR_WRITE_CONCERN,
-                      (uint32_t) code,
-                      "%s",
-                      msg);
-   }
-   return false;
+   _mongolock_call_t call = {cmd, write, _mongolock_now_ms () + client->timeout_ms, NULL};
+   return _mongolock_exec (client, &call, reply, NULL, error);
 }
 
 bool
-_mongolock_client_write_command (mongolock_client_t *client, bson_t *cmd, bson_t *reply, bson_error_t *error)
+_mongolock_client_write_command (mongolock_client_t *client, const bson_t *cmd, bson_t *reply, bson_error_t *error)
 {
-   mongoc_client_t *c = mongoc_client_pool_pop (client->pool);
-   bool ok = mongoc_client_write_command_with_opts (c, client->database, cmd, client->write_opts, reply, error);
-   mongoc_client_pool_push (client->pool, c);
-   return ok && check_write_reply (reply, error);
+   return run_bounded (client, cmd, true, reply, error);
 }
 
 bool
 _mongolock_client_read_command (mongolock_client_t *client, const bson_t *cmd, bson_t *reply, bson_error_t *error)
 {
-   mongoc_client_t *c = mongoc_client_pool_pop (client->pool);
-   /* Lock state must come from the primary: a secondary may lag behind. */
-   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
-   bool ok = mongoc_client_read_command_with_opts (c, client->database, cmd, prefs, NULL, reply, error);
-   mongoc_read_prefs_destroy (prefs);
-   mongoc_client_pool_push (client->pool, c);
-   return ok;
+   return run_bounded (client, cmd, false, reply, error);
 }
 
 int64_t
@@ -174,7 +191,7 @@ _mongolock_wall_ms (void)
 }
 
 bool
-_mongolock_client_clock_offset (mongolock_client_t *client, int64_t *offset_ms)
+_mongolock_client_clock_offset (mongolock_client_t *client, int64_t deadline_ms, int64_t *offset_ms)
 {
    int64_t now = _mongolock_now_ms ();
    pthread_mutex_lock (&client->clock_mu);
@@ -186,11 +203,10 @@ _mongolock_client_clock_offset (mongolock_client_t *client, int64_t *offset_ms)
    }
    bson_t cmd = BSON_INITIALIZER, reply;
    BSON_APPEND_INT32 (&cmd, "hello", 1);
-   mongoc_client_t *c = mongoc_client_pool_pop (client->pool);
+   _mongolock_call_t call = {&cmd, false, deadline_ms, NULL};
    int64_t t0 = _mongolock_wall_ms ();
-   bool ok = mongoc_client_command_simple (c, "admin", &cmd, NULL, &reply, NULL);
+   bool ok = _mongolock_exec (client, &call, &reply, NULL, NULL);
    int64_t t1 = _mongolock_wall_ms ();
-   mongoc_client_pool_push (client->pool, c);
    bson_iter_t it;
    if (ok && bson_iter_init_find (&it, &reply, "localTime") && BSON_ITER_HOLDS_DATE_TIME (&it)) {
       *offset_ms = bson_iter_date_time (&it) - (t0 + t1) / 2;
@@ -213,28 +229,4 @@ _mongolock_first_batch (const bson_t *reply, bson_iter_t *batch)
    bson_iter_t it;
    return bson_iter_init (&it, reply) && bson_iter_find_descendant (&it, "cursor.firstBatch", batch) &&
           BSON_ITER_HOLDS_ARRAY (batch) && bson_iter_recurse (batch, batch);
-}
-
-bool
-mongolock_client_ensure_indexes (mongolock_client_t *client, bson_error_t *error)
-{
-   if (!client) {
-      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "client is NULL");
-      return false;
-   }
-   bson_t cmd = BSON_INITIALIZER, indexes, index, key, reply;
-   BSON_APPEND_UTF8 (&cmd, "createIndexes", client->collection);
-   BSON_APPEND_ARRAY_BEGIN (&cmd, "indexes", &indexes);
-   BSON_APPEND_DOCUMENT_BEGIN (&indexes, "0", &index);
-   BSON_APPEND_DOCUMENT_BEGIN (&index, "key", &key);
-   BSON_APPEND_INT32 (&key, "expiresAt", 1);
-   bson_append_document_end (&index, &key);
-   BSON_APPEND_UTF8 (&index, "name", "mongolock_expiresAt_ttl");
-   BSON_APPEND_INT64 (&index, "expireAfterSeconds", client->cleanup_secs);
-   bson_append_document_end (&indexes, &index);
-   bson_append_array_end (&cmd, &indexes);
-   bool ok = _mongolock_client_write_command (client, &cmd, &reply, error);
-   bson_destroy (&cmd);
-   bson_destroy (&reply);
-   return ok;
 }

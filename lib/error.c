@@ -24,6 +24,12 @@ mongolock_error_code_name (int code)
       return "CALLBACK";
    case MONGOLOCK_ERROR_INTERNAL:
       return "INTERNAL";
+   case MONGOLOCK_ERROR_STORE_TIMEOUT:
+      return "STORE_TIMEOUT";
+   case MONGOLOCK_ERROR_CANCELLED:
+      return "CANCELLED";
+   case MONGOLOCK_ERROR_LEASE_TOO_SHORT:
+      return "LEASE_TOO_SHORT";
    }
    return "UNKNOWN";
 }

@@ -1,21 +1,5 @@
 #include "lock-private.h"
 
-void
-_mongolock_emit (const mongolock_lock_t *lock,
-                 mongolock_event_type_t type,
-                 int64_t token,
-                 int64_t wait_ms,
-                 int64_t hold_ms,
-                 int attempts,
-                 const bson_error_t *error)
-{
-   if (!lock->opts.cb) {
-      return;
-   }
-   mongolock_event_t ev = {type, lock->key, token, wait_ms, hold_ms, attempts, error};
-   lock->opts.cb (&ev, lock->opts.cb_data);
-}
-
 mongolock_event_type_t
 mongolock_event_type (const mongolock_event_t *event)
 {

@@ -84,3 +84,11 @@ mongolock_lock_opts_set_event_callback (mongolock_lock_opts_t *opts, mongolock_e
       opts->cb_data = user_data;
    }
 }
+
+void
+mongolock_lock_opts_set_cancel (mongolock_lock_opts_t *opts, mongolock_cancel_t *cancel)
+{
+   if (opts) {
+      opts->cancel = cancel;
+   }
+}

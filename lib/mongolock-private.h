@@ -27,6 +27,15 @@ _mongolock_check_string (const char *what, const char *s, size_t max_bytes, bson
 bool
 _mongolock_check_range (const char *what, int64_t v, int64_t lo, int64_t hi, bson_error_t *error);
 
+/* MongoDB's naming rules (names.c): a database name, a collection name, and the two
+ * joined as "<db>.<coll>". Each sets an INVALID_ARGUMENT error saying what is wrong. */
+bool
+_mongolock_check_db_name (const char *name, bson_error_t *error);
+bool
+_mongolock_check_coll_name (const char *name, bson_error_t *error);
+bool
+_mongolock_check_namespace (const char *db, const char *coll, bson_error_t *error);
+
 /* Fills buf (2*n+1 bytes) with 2*n hex digits of n random bytes from OpenSSL. */
 bool
 _mongolock_random_hex (char *buf, size_t n, bson_error_t *error);

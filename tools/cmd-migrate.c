@@ -65,11 +65,13 @@ run_lock_index (cli_conn_t *conn, bool apply, cli_migrate_result_t *r)
    bool exists, again;
    if (!lock_index_exists (conn, &exists, &r->lock_index_name, &r->error)) {
       r->action = "error";
-   } else if (!apply) {
+   } else if (!apply || exists) {
+      /* An existing TTL index keeps its delay: an application may have chosen another
+       * cleanup delay than the tool's default (its ensure_indexes applies it). */
       r->action = exists ? "exists" : "would-create";
    } else if (!mongolock_client_ensure_indexes (conn->client, &r->error)) {
-      /* 85/86: an index of that name or key with other options. */
-      bool conflict = r->error.domain == MONGOC_ERROR_SERVER && (r->error.code == 85 || r->error.code == 86);
+      /* An index in the way that the library will not change (it updates its own TTL). */
+      bool conflict = r->error.domain == MONGOLOCK_ERROR_DOMAIN && r->error.code == MONGOLOCK_ERROR_INDEX_CONFLICT;
       r->action = conflict ? "conflict" : "error";
    } else {
       r->action = exists ? "exists" : "created";

@@ -231,6 +231,10 @@ cli_exit_code_for (const bson_error_t *error)
          return CLI_EXIT_CONFLICT;
       case MONGOLOCK_ERROR_INTERNAL:
          return CLI_EXIT_INTERNAL;
+      case MONGOLOCK_ERROR_STORE_TIMEOUT: /* no answer by the deadline: never "busy" */
+         return CLI_EXIT_UNREACHABLE;
+      case MONGOLOCK_ERROR_LEASE_TOO_SHORT: /* the lock could not be kept */
+         return CLI_EXIT_LOST;
       default:
          return CLI_EXIT_SERVER;
       }

@@ -15,8 +15,9 @@ MONGOLOCK_BEGIN_DECLS
  * with the server's code).
  *
  * Contention is never an error: "another holder has the lock" is reported through an
- * out-parameter (see mongolock_lock_try_acquire). Only a wait that ran out of time is an
- * error (MONGOLOCK_ERROR_TIMEOUT).
+ * out-parameter (see mongolock_lock_try_acquire). Only a wait that ran out of time while
+ * others held the lock is an error (MONGOLOCK_ERROR_TIMEOUT); a deadline that passed
+ * without an answer from the server is MONGOLOCK_ERROR_STORE_TIMEOUT, never TIMEOUT.
  */
 #define MONGOLOCK_ERROR_DOMAIN 0x4d4c /* "ML" */
 
@@ -42,6 +43,16 @@ typedef enum {
    MONGOLOCK_ERROR_CALLBACK = 9,
    /* An internal failure: out of memory, thread creation, random source. */
    MONGOLOCK_ERROR_INTERNAL = 10,
+   /* The lock store gave no answer before the call's deadline (unreachable, hung or too
+    * slow). Never a sign of contention: nothing is known about who holds the lock. A
+    * command abandoned at its deadline may still land on the server; see each call. */
+   MONGOLOCK_ERROR_STORE_TIMEOUT = 11,
+   /* The call was cancelled through its mongolock_cancel_t. */
+   MONGOLOCK_ERROR_CANCELLED = 12,
+   /* The lease is too short for this connection: after acquiring (and one immediate
+    * renewal) less than half of it was left, so it could not be kept. The lock was
+    * released. Use a longer lease. */
+   MONGOLOCK_ERROR_LEASE_TOO_SHORT = 13,
 } mongolock_error_code_t;
 
 /*

@@ -23,6 +23,7 @@ MONGOLOCK_BEGIN_DECLS
  * filter_out and update_out (OUT, always initialised, the caller's to destroy) receive
  *   filter: {$and: [selector, {fence_field: {$not: {$gt: token}}}]}
  *   update: update with fence_field: token added to its $set.
+ * Does not block (no I/O).
  */
 MONGOLOCK_EXPORT bool
 mongolock_fence_build (const bson_t *selector,
@@ -39,6 +40,8 @@ mongolock_fence_build (const bson_t *selector,
  * either no document matches selector or a newer token has written it (a stale holder).
  * opts: borrowed, optional, passed to mongoc_collection_update_one (writeConcern, ...);
  * "upsert" is refused, since a rejected stale write must not insert.
+ * Blocks: one update on the application's collection, bounded by that client's own URI
+ * timeouts (mongolock does not run it on its workers).
  */
 MONGOLOCK_EXPORT bool
 mongolock_fenced_update_one (mongoc_collection_t *collection,

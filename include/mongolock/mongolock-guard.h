@@ -20,6 +20,9 @@ MONGOLOCK_BEGIN_DECLS
  *  - a unique index on those fields (mongolock_unique_index_ensure): the correctness floor,
  *    which holds when a lock expires, the lock store is down, or code bypasses the lock.
  * Use both.
+ *
+ * Blocking: key building, options, constructors and getters never block (no I/O); the
+ * calls that run commands say how long they may block ("Blocks:").
  */
 
 /* ---------------------------------------------------------------------------------------
@@ -295,8 +298,13 @@ typedef bool (*mongolock_guard_fn_t) (mongolock_guard_mode_t mode, int64_t token
  * MONGOLOCK_ERROR_TIMEOUT when another holder kept the key for the whole wait (in LOCAL
  * mode: another thread of this process), with the store's error when it could not be
  * reached and the guard fails closed (MONGOC_ERROR_SERVER_SELECTION or MONGOC_ERROR_STREAM
- * domains; only these count as "unreachable": a server's command error never falls back
- * to the local mutex), or with INVALID_ARGUMENT.
+ * domains, or MONGOLOCK_ERROR_STORE_TIMEOUT when it gave no answer within the wait; only
+ * these count as "unreachable": a server's command error never falls back to the local
+ * mutex), or with INVALID_ARGUMENT.
+ * A fail-closed guard tries an unreachable store again until the wait runs out; a
+ * fail-open one falls back to its local mutex at the first failure.
+ * Blocks: at most the wait (waitMs, the guard's default otherwise) to get the lock, in
+ * either mode, plus fn's own time and one release (at most the client's timeout).
  * A failed release after fn (lease lost, network) does not change the result; it is
  * reported to the event callback (RELEASED with an error), and the lease expires on the
  * server by itself. Not reentrant: fn must not run the same key again (it would wait until
@@ -338,6 +346,8 @@ mongolock_guard_run (mongolock_guard_t *guard,
  * Errors: as mongolock_guard_run; the driver's errors; an 11000 that does not come with a
  * document matching filter (another unique index refused the insert) passes through.
  * Thread-safe as the guard, with one collection per thread.
+ * Blocks: as mongolock_guard_run, plus the reads and the insert on collection, each
+ * bounded by that client's own URI timeouts (mongolock does not run them on its workers).
  */
 MONGOLOCK_EXPORT bool
 mongolock_guard_first_or_create (mongolock_guard_t *guard,
@@ -390,6 +400,8 @@ mongolock_guard_update_or_create (mongolock_guard_t *guard,
  * MONGOLOCK_ERROR_INDEX_CONFLICT (an existing index has the same name or key with other options: server codes
  * 85/86 or found by listIndexes; nothing changed), MONGOLOCK_ERROR_INVALID_ARGUMENT, or the driver's/server's error.
  * Thread safety: as the collection (a mongoc_collection_t is not thread-safe).
+ * Blocks: a listIndexes, an aggregate over the collection and a createIndexes, each bounded
+ * by the collection's client's URI timeouts (the build of a large index can take long).
  *
  * Details: duplicates are found before building with one aggregate ($match on the partial
  * filter, $group on the key fields with a missing field counted as null, as the index

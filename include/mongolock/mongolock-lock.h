@@ -1,6 +1,7 @@
 #ifndef MONGOLOCK_LOCK_H
 #define MONGOLOCK_LOCK_H
 
+#include <mongolock/mongolock-cancel.h>
 #include <mongolock/mongolock-client.h>
 #include <mongolock/mongolock-macros.h>
 
@@ -52,9 +53,12 @@ typedef enum {
 typedef struct _mongolock_event_t mongolock_event_t;
 
 /*
- * Event callback. Runs on the thread that caused the event: the caller's thread, or one of
- * the handle's two renewal threads for RENEWED and LOST (which may overlap each other).
- * It must not call into the same handle. user_data: as given to set_event_callback.
+ * Event callback. Runs on the thread that caused the event: the caller's thread, or (for
+ * RENEWED and LOST with auto-renewal) the client's renewal scheduler or one of its command
+ * workers; two of those may overlap. It must not call into the same handle, and should
+ * return quickly: LOST of the client's other handles waits for it. release and destroy
+ * wait for a callback of the handle that is running. user_data: as given to
+ * set_event_callback.
  */
 typedef void (*mongolock_event_cb_t) (const mongolock_event_t *event, void *user_data);
 
@@ -117,13 +121,15 @@ mongolock_lock_opts_set_backoff (mongolock_lock_opts_t *opts,
                                  bson_error_t *error);
 
 /*
- * Automatic renewal (default off): while held, a background thread renews the lease every
- * third of its length. If it cannot renew before the lease ends by the client's monotonic
- * clock, or the server says the lease is gone, the handle stops holding the lock and the
- * LOST event fires. A second thread watches the lease, so LOST fires when the lease runs
- * out even while a renew command hangs on a partitioned network. Releasing or destroying
- * the handle then waits for that command to end (at most the URI's socketTimeoutMS, 5
- * minutes by default): keep socketTimeoutMS near the lease for prompt shutdowns.
+ * Automatic renewal (default off): while held, the client's renewal scheduler (one thread
+ * per client, shared by all its handles) renews the lease a third into its length. A
+ * failed renew is retried every tenth of the lease until the lease is really gone, and a
+ * renew left unanswered for a fifth of the lease is joined by another on a fresh
+ * connection, so a lease survives any outage shorter than its remaining time. If the
+ * lease runs out by the client's monotonic clock before a renew lands, or the server says
+ * it is gone, the handle stops holding the lock and the LOST event fires: no later than
+ * the lease's end, even while renew commands hang on a partitioned network. A renew in
+ * flight never delays another handle's renewals, nor release or destroy of this one.
  */
 MONGOLOCK_EXPORT void
 mongolock_lock_opts_set_auto_renew (mongolock_lock_opts_t *opts, bool auto_renew);
@@ -138,10 +144,20 @@ MONGOLOCK_EXPORT void
 mongolock_lock_opts_set_reentrant (mongolock_lock_opts_t *opts, bool reentrant);
 
 /* Event callback (default none). cb may be NULL to remove it; user_data is borrowed. */
+
 MONGOLOCK_EXPORT void
 mongolock_lock_opts_set_event_callback (mongolock_lock_opts_t *opts,
                                         mongolock_event_cb_t cb,
                                         void *user_data);
+
+/*
+ * Cancellation flag (default none) obeyed by acquire and try_acquire: while it is raised
+ * they return within a few milliseconds with MONGOLOCK_ERROR_CANCELLED, whether they are
+ * sleeping between attempts or waiting for the server. cancel: borrowed; it must outlive
+ * every handle made with these options. See mongolock-cancel.h.
+ */
+MONGOLOCK_EXPORT void
+mongolock_lock_opts_set_cancel (mongolock_lock_opts_t *opts, mongolock_cancel_t *cancel);
 
 /*
  * Creates a handle for key. client: borrowed, must outlive the handle. key: borrowed,
@@ -157,8 +173,8 @@ mongolock_lock_new (mongolock_client_t *client,
 
 /*
  * Destroys the handle. If it still holds its lock, releases it first: one attempt, any
- * error reported only to the event callback (RELEASED with an error). Stops the renewal
- * thread. NULL is a no-op.
+ * error reported only to the event callback (RELEASED with an error). NULL is a no-op.
+ * Blocks: as mongolock_lock_release when held, else not at all.
  */
 MONGOLOCK_EXPORT void
 mongolock_lock_destroy (mongolock_lock_t *lock);
@@ -173,6 +189,14 @@ mongolock_lock_destroy (mongolock_lock_t *lock);
  * another holder has it; both return true. Returns false with error for everything else:
  * an unreachable server, a timeout, a server error (never reported as acquired or busy),
  * or MONGOLOCK_ERROR_WOULD_DEADLOCK (see set_reentrant).
+ * Blocks: at most the client's timeout (mongolock_client_opts_set_timeout_ms), which
+ * bounds server selection, connecting and the command; then MONGOLOCK_ERROR_STORE_TIMEOUT.
+ * MONGOLOCK_ERROR_CANCELLED when the handle's cancellation flag is raised. When the
+ * answer leaves less than half the lease (a slow connection), the lock is taken again at
+ * once; if that too leaves less than half, it is released and the call fails with
+ * MONGOLOCK_ERROR_LEASE_TOO_SHORT. A command abandoned at the deadline may still take the
+ * lock on the server: the lease then runs out by itself, or this handle's next acquire
+ * (same owner) reclaims it.
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t *error);
@@ -180,7 +204,15 @@ mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t
 /*
  * Takes the lock, waiting with backoff up to the wait set in the options. Returns true
  * when held. Returns false with MONGOLOCK_ERROR_TIMEOUT when the wait ran out while others
- * held it, or with the underlying error when the server failed.
+ * held it, MONGOLOCK_ERROR_STORE_TIMEOUT when it ran out waiting for the server's answer
+ * (unreachable, hung or slow: never reported as busy), MONGOLOCK_ERROR_CANCELLED, or the
+ * underlying error when the server failed. Errors an election or a network hiccup causes
+ * (server selection, network, NotWritablePrimary and the other codes the retryable-writes
+ * specification retries) are tried again with backoff until the wait runs out, and the
+ * last one is returned then; other errors end the wait at once.
+ * Blocks: at most wait_ms, everything included (server selection, connecting, commands,
+ * the majority wait, backoff), plus scheduling slack of a few milliseconds; with
+ * wait_ms 0, as mongolock_lock_try_acquire. Otherwise as mongolock_lock_try_acquire.
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_acquire (mongolock_lock_t *lock, bson_error_t *error);
@@ -191,6 +223,7 @@ mongolock_lock_acquire (mongolock_lock_t *lock, bson_error_t *error);
  * the server. Errors: MONGOLOCK_ERROR_NOT_HELD when the handle does not hold the lock,
  * MONGOLOCK_ERROR_LOST when the server no longer records it as holder (the handle then
  * stops holding it), or the driver's error (the handle keeps its state; retry).
+ * Blocks: at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT).
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_renew (mongolock_lock_t *lock, bson_error_t *error);
@@ -201,11 +234,14 @@ mongolock_lock_renew (mongolock_lock_t *lock, bson_error_t *error);
  * the last release reaches the server. The handle stops holding the lock even when the
  * release fails. Errors: MONGOLOCK_ERROR_NOT_HELD, MONGOLOCK_ERROR_LOST (someone else has
  * taken or broken it; their lock is untouched), or the driver's error.
+ * Blocks: at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT and the lease
+ * runs out on the server by itself). Never waits for a renewal in flight.
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_release (mongolock_lock_t *lock, bson_error_t *error);
 
-/* Whether the handle holds the lock by its own bookkeeping (lease not yet run out). */
+/* Whether the handle holds the lock by its own bookkeeping (lease not yet run out).
+ * Does not block (a short internal lock). The getters below do not block either. */
 MONGOLOCK_EXPORT bool
 mongolock_lock_is_held (const mongolock_lock_t *lock);
 
@@ -251,7 +287,8 @@ mongolock_lock_key (const mongolock_lock_t *lock);
  * Asks the server who holds the lock now. *holder (OUT, required) receives a copy of the
  * holder's owner string (the caller frees it with bson_free), or NULL when the lock is
  * free or expired by the server's clock. *token (OUT, optional) receives the holder's
- * fencing token (0 when free). One find command.
+ * fencing token (0 when free). One aggregate command.
+ * Blocks: at most the client's timeout (then MONGOLOCK_ERROR_STORE_TIMEOUT).
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_get_holder (mongolock_lock_t *lock, char **holder, int64_t *token, bson_error_t *error);

@@ -10,6 +10,7 @@
 #include <mongolock/mongolock-macros.h>
 #include <mongolock/mongolock-version.h>
 #include <mongolock/mongolock-error.h>
+#include <mongolock/mongolock-cancel.h>
 #include <mongolock/mongolock-client.h>
 #include <mongolock/mongolock-lock.h>
 #include <mongolock/mongolock-fence.h>

@@ -128,6 +128,10 @@ _mongolock_is_unreachable (const bson_error_t *error)
    if (error->domain == MONGOC_ERROR_SERVER_SELECTION) {
       return true;
    }
+   if (error->domain == MONGOLOCK_ERROR_DOMAIN) {
+      /* No answer before the call's deadline (unreachable, hung or slow). */
+      return error->code == MONGOLOCK_ERROR_STORE_TIMEOUT;
+   }
    if (error->domain == MONGOC_ERROR_STREAM) {
       return error->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION || error->code == MONGOC_ERROR_STREAM_SOCKET ||
              error->code == MONGOC_ERROR_STREAM_CONNECT || error->code == MONGOC_ERROR_STREAM_NOT_ESTABLISHED;
@@ -274,6 +278,10 @@ make_lock (mongolock_guard_t *guard, const char *key, const _mongolock_call_opts
    mongolock_lock_opts_set_event_callback (lo, guard->event_cb, guard->event_data);
    mongolock_lock_t *lock = ok ? mongolock_lock_new (guard->client, key, lo, error) : NULL;
    mongolock_lock_opts_destroy (lo);
+   if (lock && guard->degraded == MONGOLOCK_GUARD_FAIL_OPEN) {
+      /* An unreachable store means "run locally now", not "retry until the wait ends". */
+      _mongolock_lock_set_retry_transient (lock, false);
+   }
    return lock;
 }
 

@@ -246,6 +246,24 @@ encode_container (payload_t *p, bson_iter_t *children, bool is_array, int depth,
       fields[n].it = *children;
       n++;
    }
+   /* bson_iter_next returns false both at the end and at a corrupt element; only then is
+    * err_off non-zero (libbson, bson-iter.c: _bson_iter_next_internal). Stopping there
+    * would hash the good prefix: {a: 1, <corrupt>} would lock the same key as {a: 1}. */
+   if (children->err_off != 0) {
+      if (path[0]) {
+         _mongolock_set_error (error,
+                               MONGOLOCK_ERROR_INVALID_ARGUMENT,
+                               "key attribute \"%s\" is corrupt BSON (at byte %" PRIu32 " of it)",
+                               path,
+                               children->err_off);
+      } else {
+         _mongolock_set_error (error,
+                               MONGOLOCK_ERROR_INVALID_ARGUMENT,
+                               "key attributes are corrupt BSON (at byte %" PRIu32 ")",
+                               children->err_off);
+      }
+      goto done;
+   }
    if (!is_array && n > 1) {
       qsort (fields, n, sizeof *fields, field_cmp);
       for (size_t i = 1; i < n; i++) {

@@ -280,3 +280,47 @@ Test (cli_migrate, without_spec_only_the_lock_index_and_database_fallbacks)
    free (path);
    fx_fini (&fx);
 }
+
+/* An index of the application's on the lock collection's expiresAt, without a TTL: the
+ * library leaves it alone and says so; migrate reports it as a conflict (81) and builds
+ * nothing. (A TTL index there, whatever its name and delay, is reported as existing.) */
+Test (cli_migrate, an_index_in_the_way_of_the_lock_ttl_is_a_conflict)
+{
+   fx_t fx;
+   fx_init (&fx, "[]");
+   mltest_cmd_ok (fx.client, fx.lock_db,
+                  "{'createIndexes': 'locks', 'indexes': [{'key': {'expiresAt': 1}, 'name': 'expiresAt_1'}]}", NULL);
+   cli_result_t r;
+   cli_run (&r, ARGS ("--uri", mltest_uri (), "--db", fx.lock_db, "migrate"));
+   cli_assert_code (&r, 81);
+   cr_assert_eq (cli_count_lines (r.out, "conflict"), 1, "%s", r.out);
+   cr_assert (strstr (r.out, "dropIndex(\"expiresAt_1\")"), "says what to do:\n%s", r.out);
+   cli_result_destroy (&r);
+   assert_indexes (&fx, fx.lock_db, "locks", "_id_,expiresAt_1");
+   fx_fini (&fx);
+}
+
+/* A lock TTL index with another delay (set by an application's cleanup_secs) is kept:
+ * migrate has no delay of its own to impose. */
+Test (cli_migrate, an_existing_lock_ttl_keeps_its_delay)
+{
+   fx_t fx;
+   fx_init (&fx, "[]");
+   mltest_cmd_ok (fx.client, fx.lock_db,
+                  "{'createIndexes': 'locks', 'indexes': [{'key': {'expiresAt': 1}, 'name': 'mongolock_expiresAt_ttl', "
+                  "'expireAfterSeconds': 7200}]}",
+                  NULL);
+   cli_result_t r;
+   cli_run (&r, ARGS ("--uri", mltest_uri (), "--db", fx.lock_db, "migrate"));
+   cli_assert_code (&r, 0);
+   cr_assert_eq (cli_count_lines (r.out, "exists"), 1, "%s", r.out);
+   cli_result_destroy (&r);
+   bson_t reply;
+   mltest_cmd_ok (fx.client, fx.lock_db, "{'listIndexes': 'locks', 'cursor': {}}", &reply);
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, &reply) &&
+              bson_iter_find_descendant (&it, "cursor.firstBatch.1.expireAfterSeconds", &it));
+   cr_assert_eq (bson_iter_as_int64 (&it), 7200, "the delay was kept");
+   bson_destroy (&reply);
+   fx_fini (&fx);
+}

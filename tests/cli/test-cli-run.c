@@ -437,7 +437,8 @@ Test (cli_run, fence_env_holds_the_token_and_tokens_increase)
       cli_proc_t p;
       cli_result_t r;
       start_run (&fx, &p, "--key", "fenced", "--fence-env", "TOK", "--", "sh", "-c",
-                 "printf %s \"$TOK\"; printf %s \"$TOK\" > token-now; "
+                 /* written then renamed, so the test never reads a created, still empty file */
+                 "printf %s \"$TOK\"; printf %s \"$TOK\" > token-now.tmp && mv token-now.tmp token-now; "
                  "i=0; while [ ! -e checked ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done",
                  NULL);
       cr_assert (cli_wait_file ("token-now", 30000));

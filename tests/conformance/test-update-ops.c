@@ -11,9 +11,10 @@
  * - The positional operator '$' without a matching array in the query fails 2 BadValue
  *   ("The positional operator did not find the match needed from the query."); empty
  *   path parts fail 56 EmptyFieldName.
- * - src/mongo/db/ops/insert.cpp fixDocumentForInsert: a top-level $-prefixed name, an
- *   array or regex _id are 2 BadValue in an insert (not 52/53 as in updates); nesting
- *   deeper than 180 levels (BSONDepth::getMaxDepthForUserStorage) is 15 Overflow.
+ * - src/mongo/db/ops/insert.cpp fixDocumentForInsert: an array or regex _id is 2 BadValue
+ *   in an insert (not 53 as in updates); a '$'-prefixed name inside _id is 52 (top-level
+ *   '$' names are stored since 5.0, see test-dollar.c); nesting deeper than 180 levels
+ *   (BSONDepth::getMaxDepthForUserStorage) is 15 Overflow.
  * - Manual "Comparison/Sort Order", Arrays: an ascending sort compares the smallest
  *   element of an array field, a descending sort the largest; an empty array sorts before
  *   null and missing. findAndModify's sort picks its target the same way.
@@ -135,8 +136,8 @@ Test (updateops, insert_checks_documents_as_mongod_does)
    char *db;
    mongoc_client_t *c = conf_open ("upo", &db);
    bson_t r;
-   mltest_cmd_ok (c, db, "{'insert': 'c', 'documents': [{'_id': 1, '$bad': 1}]}", &r);
-   conf_write_error (&r, 0, 0, 2, NULL);
+   mltest_cmd_ok (c, db, "{'insert': 'c', 'documents': [{'_id': {'$bad': 1}}]}", &r);
+   conf_write_error (&r, 0, 0, 52, NULL);
    bson_destroy (&r);
    mltest_cmd_ok (c, db, "{'insert': 'c', 'documents': [{'_id': [1, 2]}]}", &r);
    conf_write_error (&r, 0, 0, 2, NULL);

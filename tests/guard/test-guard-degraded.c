@@ -432,3 +432,32 @@ Test (degraded, fail_open_returns_to_the_store_when_it_is_back)
    mltest_proxy_stop (px);
    lt_cleanup (c, db);
 }
+
+/* A store that accepts connections and never answers (the proxy's partition; the URI's
+ * socketTimeoutMS left at the driver's 300 s): a fail-open guard falls back to its local
+ * mutex within its wait (800 ms here), not after the socket timeout (issue 8, item 3). */
+Test (degraded, fail_open_on_a_hung_store_falls_back_within_the_wait)
+{
+   char *db = mltest_db_name ("hung");
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, NULL);
+   mongolock_client_t *c = lt_client_at (uri, db);
+   bson_free (uri);
+   mongolock_guard_t *g = gt_guard (c, MONGOLOCK_GUARD_FAIL_OPEN, 5000, 800, NULL, NULL);
+   ctx_t ctx = {0};
+   mongolock_guard_mode_t mode;
+   bson_error_t error;
+   cr_assert (mongolock_guard_run (g, "k", NULL, fn, &ctx, &mode, &error), "%s", error.message);
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCKED);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
+   int64_t t = mltest_now_ms ();
+   cr_assert (mongolock_guard_run (g, "k", NULL, fn, &ctx, &mode, &error), "%s", error.message);
+   int64_t took = mltest_now_ms () - t;
+   cr_assert_eq (mode, MONGOLOCK_GUARD_MODE_LOCAL, "a hung store counts as unreachable");
+   cr_assert_leq (took, 2500, "the fallback came %" PRId64 " ms later (wait 800 ms)", took);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
+   mongolock_guard_destroy (g);
+   mltest_proxy_stop (px);
+   mongolock_client_destroy (c);
+   bson_free (db);
+}

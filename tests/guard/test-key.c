@@ -317,6 +317,50 @@ Test (key, bad_input)
    bson_destroy (&bad);
 }
 
+/* Corrupt BSON whose first fields are fine: iteration stops at the bad element, and a
+ * builder that does not look at why it stopped would hash the good prefix, so the corrupt
+ * document would lock the same key as {a: 1}. Each must be refused, nested ones too. */
+static void
+expect_corrupt_refused (const uint8_t *bytes, size_t len, const char *needle)
+{
+   bson_t b;
+   cr_assert (bson_init_static (&b, bytes, len), "the test's BSON (%zu bytes) has a valid frame", len);
+   expect_refused ("ns", &b, NULL, needle);
+   char *p = NULL;
+   bson_error_t error;
+   cr_assert_not (mongolock_key_payload ("ns", &b, NULL, &p, NULL, &error), "payload of corrupt BSON: %s", p);
+   cr_assert_null (p);
+}
+
+Test (key, corrupt_bson_is_refused_not_truncated)
+{
+   /* {a: 1} itself: 12 bytes, and accepted. */
+   static const uint8_t a1[] = {12, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0, 0};
+   bson_t ok;
+   cr_assert (bson_init_static (&ok, a1, sizeof a1));
+   bson_free (key_of ("ns", &ok, NULL, NULL));
+
+   /* {a: 1} then an element of unknown type 0x99 */
+   static const uint8_t unknown_type[] = {15, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0, 0x99, 'b', 0, 0};
+   expect_corrupt_refused (unknown_type, sizeof unknown_type, "corrupt BSON");
+   /* {a: 1} then a string whose length runs past the document */
+   static const uint8_t bad_length[] = {21, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0, 0x02, 'b', 0, 0xff, 0, 0, 0, 'x', 0, 0};
+   expect_corrupt_refused (bad_length, sizeof bad_length, "corrupt BSON");
+   /* {a: 1} then an early end-of-document byte followed by more bytes */
+   static const uint8_t early_end[] = {15, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0, 0, 'g', 0, 0};
+   expect_corrupt_refused (early_end, sizeof early_end, "corrupt BSON");
+   /* {n: {a: 1, <unknown type>}}: the corruption is one level down */
+   static const uint8_t nested[] = {23, 0, 0, 0, 0x03, 'n', 0, 15, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0, 0x99, 'b', 0, 0, 0};
+   expect_corrupt_refused (nested, sizeof nested, "\"n\" is corrupt BSON");
+   /* {n: [1, <bad string length>]} */
+   static const uint8_t in_array[] = {29,   0,   0, 0, 0x04, 'n', 0, /* n: [ */
+                                      21,   0,   0, 0,                /* the array's length */
+                                      0x10, '0', 0, 1, 0,    0,   0, /* 1 */
+                                      0x02, '1', 0, 0xff, 0, 0,   0, 'x', 0, /* a string of 255 bytes? */
+                                      0,    0};
+   expect_corrupt_refused (in_array, sizeof in_array, "\"n\" is corrupt BSON");
+}
+
 Test (key, empty_attributes_are_a_valid_singleton_key)
 {
    expect_payload ("config", "{}", NULL, "ml1\n6:config\n-\n{}");

@@ -71,6 +71,9 @@ lt_events_cb (const mongolock_event_t *event, void *data)
    ev->last_wait_ms = mongolock_event_wait_ms (event);
    ev->last_attempts = mongolock_event_attempts (event);
    ev->last_error_code = mongolock_event_error (event) ? mongolock_event_error (event)->code : 0;
+   if (mongolock_event_error (event)) {
+      snprintf (ev->last_error, sizeof ev->last_error, "%s", mongolock_event_error (event)->message);
+   }
    pthread_cond_broadcast (&ev->cond);
    pthread_mutex_unlock (&ev->mu);
 }

@@ -29,6 +29,7 @@ typedef struct {
    int64_t last_wait_ms;
    int last_attempts;
    uint32_t last_error_code;
+   char last_error[512]; /* message of the last event that had an error */
 } lt_events_t;
 
 void lt_events_init (lt_events_t *ev);

@@ -67,6 +67,64 @@ Test (options, client_names_identity_write_concern)
    mongolock_client_opts_destroy (NULL);
 }
 
+static char *
+repeat (char c, size_t n)
+{
+   char *s = bson_malloc (n + 1);
+   memset (s, c, n);
+   s[n] = '\0';
+   return s;
+}
+
+/* MongoDB's naming rules (server: NamespaceString::validDBName / validCollectionName,
+ * DatabaseName::kMaxDatabaseNameLength = 63; manual: reference/limits), checked when set. */
+Test (options, client_names_follow_mongodb_rules)
+{
+   bson_error_t error;
+   mongolock_client_opts_t *o = mongolock_client_opts_new ();
+
+   char *db63 = repeat ('d', 63), *db64 = repeat ('d', 64);
+   cr_assert (mongolock_client_opts_set_database (o, db63, &error), "%s", error.message);
+   expect_invalid (mongolock_client_opts_set_database (o, db64, &error), &error, "the limit is 63");
+   /* bytes, not characters: 32 two-byte characters are 64 bytes */
+   char utf8[65] = "";
+   for (int i = 0; i < 32; i++) {
+      strcat (utf8, "\xc3\xa9");
+   }
+   expect_invalid (mongolock_client_opts_set_database (o, utf8, &error), &error, "64 bytes");
+   const char *forbidden = "/\\. \"$*<>:|?";
+   for (const char *c = forbidden; *c; c++) {
+      char name[8] = {'a', *c, 'b', 0};
+      expect_invalid (mongolock_client_opts_set_database (o, name, &error), &error, "database name");
+   }
+   cr_assert (mongolock_client_opts_set_database (o, "app-locks_1", &error), "%s", error.message);
+
+   expect_invalid (mongolock_client_opts_set_collection (o, "", &error), &error, "empty");
+   expect_invalid (mongolock_client_opts_set_collection (o, ".x", &error), &error, "starts with '.'");
+   expect_invalid (mongolock_client_opts_set_collection (o, "a$b", &error), &error, "'$'");
+   expect_invalid (mongolock_client_opts_set_collection (o, "$cmd", &error), &error, "'$'");
+   expect_invalid (mongolock_client_opts_set_collection (o, "system.js", &error), &error, "reserved");
+   cr_assert (mongolock_client_opts_set_collection (o, "x.", &error), "MongoDB allows a trailing dot: %s", error.message);
+   cr_assert (mongolock_client_opts_set_collection (o, "a b.c", &error), "%s", error.message);
+   cr_assert (mongolock_client_opts_set_collection (o, "systemx", &error), "%s", error.message);
+
+   /* "<db>.<coll>" at most 255 bytes, checked against the other name as set now */
+   cr_assert (mongolock_client_opts_set_database (o, db63, &error), "%s", error.message);
+   char *c191 = repeat ('c', 191), *c192 = repeat ('c', 192);
+   cr_assert (mongolock_client_opts_set_collection (o, c191, &error), "63 + 1 + 191 = 255: %s", error.message);
+   expect_invalid (mongolock_client_opts_set_collection (o, c192, &error), &error, "namespace");
+   cr_assert (mongolock_client_opts_set_database (o, "short", &error), "%s", error.message);
+   cr_assert (mongolock_client_opts_set_collection (o, c192, &error), "%s", error.message);
+   expect_invalid (mongolock_client_opts_set_database (o, db63, &error), &error, "limit is 255");
+   cr_assert_str_eq (mongolock_client_opts_set_database (o, "short", &error) ? "ok" : error.message, "ok");
+
+   bson_free (db63);
+   bson_free (db64);
+   bson_free (c191);
+   bson_free (c192);
+   mongolock_client_opts_destroy (o);
+}
+
 Test (options, bad_uri_and_bad_keys_fail_cleanly)
 {
    bson_error_t error;

@@ -2,9 +2,11 @@
 // Command handlers. Each runs synchronously to completion, so every command is atomic
 // and sees one $$NOW (MONGODB-RULES 6). Replies and errors follow MongoDB 7.0's shapes.
 const V = require('./values');
-const { matches, usesExpr } = require('./query');
+const { matches, usesExpr, compile: compileFilter } = require('./query');
 const update = require('./update');
 const pipeline = require('./pipeline');
+const { compileLet } = require('./expr-compile');
+const { checkIdDollarNames } = require('./storage');
 const { MongoError } = require('./errors');
 const { MAX_BSON } = require('./store');
 const { ReplSet } = require('./replset');
@@ -12,6 +14,7 @@ const { Sessions } = require('./sessions');
 const { FailPoints } = require('./failpoints');
 const { Dispatch } = require('./dispatch');
 const { BSON } = require('bson');
+const { collMod } = require('./collmod');
 
 const MAX_WIRE_VERSION = 21; // MongoDB 7.0
 const MAX_MESSAGE = 48000000;
@@ -55,7 +58,7 @@ function collName(body, cmd) {
 // any other command given one fails 72 "Command does not support writeConcern"
 // (service_entry_point_common.cpp). aggregate is left out: this server has no $out/$merge.
 const WRITE_CONCERN_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify', 'findandmodify', 'createIndexes',
-  'dropIndexes', 'deleteIndexes', 'drop', 'dropDatabase', 'create']);
+  'dropIndexes', 'deleteIndexes', 'drop', 'dropDatabase', 'create', 'collMod']);
 
 // Commands of the Stable API, version 1 (apiStrict refuses the others with 323).
 const API_V1_COMMANDS = new Set(['abortTransaction', 'aggregate', 'authenticate', 'collMod', 'commitTransaction', 'count',
@@ -315,7 +318,12 @@ class Commands {
       // src/mongo/db/ops/parsed_update.cpp: an upsert's query may not use $expr.
       throw new MongoError(224, '$expr is not allowed in the query predicate for an upsert');
     }
-    const vars = { ...(stmt.let || {}), ...(stmt.c || {}) };
+    // The whole statement is checked before any document is read (MONGODB-RULES 21);
+    // stmt.let is the command's compiled let (or the error it raised).
+    if (stmt.let.error) throw stmt.let.error;
+    compileFilter(q, stmt.let.names);
+    update.compile(u, new Set([...stmt.let.names, ...Object.keys(stmt.c || {})]));
+    const vars = { ...stmt.let.vars, ...(stmt.c || {}) };
     const opts = { now: ctx.now, vars };
     const hint = resolveHint(coll, stmt.hint, 'update');
     const found = coll ? hintOrder(coll.find(q, { now: ctx.now, vars }), hint) : [];
@@ -328,7 +336,7 @@ class Commands {
     for (const doc of targets) {
       const next = update.apply(doc, u, opts);
       if (!BSON.serialize(next).equals(BSON.serialize(doc))) {
-        validateUpdated(next);
+        validateUpdated(next, kind);
         coll.replaceDoc(doc, next);
         modified++;
       }
@@ -340,7 +348,7 @@ class Commands {
     const seed = update.seed(q);
     let doc = update.apply(seed, u, { ...opts, isInsert: true });
     if (doc._id === undefined) doc = update.idFirst({ _id: new V.ObjectId(), ...doc });
-    validateUpdated(doc);
+    validateUpdated(doc, update.kind(u));
     coll.insertDoc(doc);
     return { n: 1, nModified: 0, upserted: doc._id, doc };
   }
@@ -373,28 +381,43 @@ function validateInsert(doc) {
   if (depthOf(doc) > MAX_STORAGE_DEPTH) {
     throw new MongoError(15, `cannot insert document because it exceeds ${MAX_STORAGE_DEPTH} levels of nesting`);
   }
-  for (const k of Object.keys(doc)) {
-    if (k.startsWith('$')) throw new MongoError(2, `Document can't have $ prefixed field names: ${k}`);
-  }
+  // Top-level '$' names are stored since 5.0 (MONGODB-RULES 23); inside _id they are not.
   const t = V.btype(doc._id);
   if (t === 'regex') throw new MongoError(2, "can't use a regex for _id");
   if (t === 'array') throw new MongoError(2, "can't use an array for _id");
+  checkIdDollarNames(doc._id);
 }
 
 // A document produced by an update or upsert (src/mongo/db/update/storage_validation.cpp):
-// _id may not be an array, regex or undefined (53 InvalidIdField), no top-level $ names (52),
-// nesting within 180 levels (15).
-function validateUpdated(doc) {
+// _id may not be an array, regex or undefined (53 InvalidIdField) nor hold '$' names (52),
+// no top-level $ names (52) except from a pipeline-style update (kind 'pipeline':
+// allowTopLevelDollarPrefixedFields), nesting within 180 levels (15).
+function validateUpdated(doc, kind) {
   const t = V.btype(doc._id);
   if (t === 'array' || t === 'regex') throw new MongoError(53, `The '_id' value cannot be of type ${t}`);
+  checkIdDollarNames(doc._id);
   for (const k of Object.keys(doc)) {
-    if (k.startsWith('$')) throw new MongoError(52, `The dollar ($) prefixed field '${k}' in '${k}' is not valid for storage.`);
+    if (k.startsWith('$') && kind !== 'pipeline') {
+      throw new MongoError(52, `The dollar ($) prefixed field '${k}' in '${k}' is not valid for storage.`);
+    }
   }
   if (depthOf(doc) > MAX_STORAGE_DEPTH) {
     throw new MongoError(15, `Document exceeds maximum nesting depth of ${MAX_STORAGE_DEPTH}`);
   }
   const size = BSON.calculateObjectSize(doc);
   if (size > MAX_BSON) throw new MongoError(17419, `Resulting document after update is larger than ${MAX_BSON}`);
+}
+
+// A write command's let, compiled once: {names, vars}, or {error} for the statements to
+// report (each statement's ParsedUpdate/ParsedDelete seeds the let variables, so a bad
+// let is a write error of each statement, not a command error).
+function tryCompileLet(spec, now) {
+  try {
+    return compileLet(spec, now);
+  } catch (e) {
+    if (!(e instanceof MongoError)) throw e;
+    return { error: e, names: new Set(), vars: {} };
+  }
 }
 
 // write_ops_parsers.cpp checkOpCountForCommand: 1 to 100000 statements, else 16 InvalidLength.
@@ -495,6 +518,7 @@ const HANDLERS = {
     }
     const ordered = body.ordered === undefined || V.truthy(body.ordered);
     const coll = this.collection(ctx, name, false);
+    const lets = tryCompileLet(body.let, ctx.now);
     let n = 0, nModified = 0;
     const upserted = [];
     const errors = [];
@@ -502,7 +526,7 @@ const HANDLERS = {
       if (ordered && errors.length) return;
       try {
         if (stmt.arrayFilters !== undefined) throw new MongoError(2, 'arrayFilters are not supported by this test server');
-        const r = this.updateOne(coll || this.collection(ctx, name, false), ctx, { ...stmt, collName: name, let: body.let });
+        const r = this.updateOne(coll || this.collection(ctx, name, false), ctx, { ...stmt, collName: name, let: lets });
         n += r.n;
         nModified += r.nModified;
         if (r.upserted !== undefined) upserted.push({ index: V.mkInt(i), _id: r.upserted });
@@ -532,14 +556,17 @@ const HANDLERS = {
     }
     const ordered = body.ordered === undefined || V.truthy(body.ordered);
     const coll = this.collection(ctx, name, false);
+    const lets = tryCompileLet(body.let, ctx.now);
     let n = 0;
     const errors = [];
     body.deletes.forEach((stmt, i) => {
       if (ordered && errors.length) return;
       try {
+        if (lets.error) throw lets.error;
+        compileFilter(stmt.q, lets.names); // before the collection is looked at (rule 21)
         const hint = resolveHint(coll, stmt.hint, 'delete');
         if (!coll) return;
-        const found = hintOrder(coll.find(stmt.q, { now: ctx.now, vars: body.let }), hint);
+        const found = hintOrder(coll.find(stmt.q, { now: ctx.now, vars: lets.vars }), hint);
         const victims = V.toDouble(stmt.limit) === 1 ? found.slice(0, 1) : found;
         for (const d of victims) coll.removeDoc(d);
         n += victims.length;
@@ -568,21 +595,26 @@ const HANDLERS = {
     checkCollation(body.collation, cmdName);
     const q = body.query || {};
     if (upsert && usesExpr(q)) throw new MongoError(224, '$expr is not allowed in the query predicate for an upsert');
-    if (!remove) update.kind(body.update);
+    // The whole command is checked before any document is read (MONGODB-RULES 21, 22).
+    const lets = compileLet(body.let, ctx.now);
+    compileFilter(q, lets.names);
+    const updatePlan = remove ? null : update.compile(body.update, lets.names);
+    if (body.sort && Object.keys(body.sort).length) pipeline.sortKeys(body.sort);
+    const fields = body.fields && Object.keys(body.fields).length ? pipeline.compileProjection(body.fields, lets.names) : null;
     const coll = this.collection(ctx, name, false);
     const hint = resolveHint(coll, body.hint, cmdName);
-    let found = coll ? hintOrder(coll.find(q, { now: ctx.now, vars: body.let }), hint) : [];
+    let found = coll ? hintOrder(coll.find(q, { now: ctx.now, vars: lets.vars }), hint) : [];
     if (body.sort && Object.keys(body.sort).length) found = pipeline.sortDocs(found, body.sort);
     const target = found[0];
     const shape = (doc) => {
       if (doc === undefined || doc === null) return null;
-      return body.fields && Object.keys(body.fields).length ? pipeline.project([doc], body.fields, { now: ctx.now }, 'projection')[0] : doc;
+      return fields ? fields.run([doc], { now: ctx.now, vars: lets.vars })[0] : doc;
     };
     if (remove) {
       if (target) coll.removeDoc(target);
       return { lastErrorObject: { n: V.mkInt(target ? 1 : 0) }, value: shape(target), ok: V.mkDouble(1) };
     }
-    const opts = { now: ctx.now, vars: body.let };
+    const opts = { now: ctx.now, vars: lets.vars };
     if (!target) {
       if (!upsert) return { lastErrorObject: { n: V.mkInt(0), updatedExisting: false }, value: null, ok: V.mkDouble(1) };
       const r = this.upsertInsert(ctx, coll || this.collection(ctx, name, true), q, body.update, opts);
@@ -592,8 +624,8 @@ const HANDLERS = {
         ok: V.mkDouble(1),
       };
     }
-    const next = update.apply(target, body.update, opts);
-    validateUpdated(next);
+    const next = updatePlan.apply(target, opts);
+    validateUpdated(next, updatePlan.kind);
     coll.replaceDoc(target, next);
     return {
       lastErrorObject: { n: V.mkInt(1), updatedExisting: true },
@@ -628,13 +660,18 @@ const HANDLERS = {
       }
     }
     checkCollation(body.collation, 'find');
+    // The whole command is checked before any document is read (MONGODB-RULES 21, 22).
+    const lets = compileLet(body.let, ctx.now);
+    compileFilter(body.filter || {}, lets.names);
+    const projection = body.projection && Object.keys(body.projection).length ? pipeline.compileProjection(body.projection, lets.names) : null;
+    if (body.sort && Object.keys(body.sort).length) pipeline.sortKeys(body.sort);
     const coll = this.collection(ctx, name, false);
     const hint = resolveHint(coll, body.hint, 'find');
-    const qctx = { now: ctx.now, vars: body.let };
+    const qctx = { now: ctx.now, vars: lets.vars };
     let docs = coll ? hintOrder(coll.find(body.filter || {}, qctx), hint) : [];
     if (body.sort && Object.keys(body.sort).length) docs = pipeline.sortDocs(docs, body.sort);
     docs = docs.slice(skip, limit ? skip + limit : undefined);
-    if (body.projection && Object.keys(body.projection).length) docs = pipeline.project(docs, body.projection, qctx, 'projection');
+    if (projection) docs = projection.run(docs, qctx);
     return this.cursorReply(ctx, `${ctx.db}.${name}`, docs, batchSize === undefined ? undefined : (limit && batchSize === 0 ? 0 : batchSize), 'firstBatch', V.truthy(body.singleBatch));
   },
 
@@ -723,9 +760,12 @@ const HANDLERS = {
       }
     }
     checkCollation(body.collation, 'aggregate');
+    // The whole pipeline is checked before any document is read (MONGODB-RULES 21, 22).
+    const lets = compileLet(body.let, ctx.now);
+    const plan = pipeline.compile(body.pipeline, lets.names);
     const coll = this.collection(ctx, target, false);
     const hint = resolveHint(coll, body.hint, 'aggregate');
-    const docs = pipeline.run(coll ? hintOrder(coll.docs.slice(), hint) : [], body.pipeline, { now: ctx.now, vars: body.let });
+    const docs = plan.run(coll ? hintOrder(coll.docs.slice(), hint) : [], { now: ctx.now, vars: lets.vars });
     const batchSize = body.cursor ? nonNeg('aggregate', 'cursor.batchSize', body.cursor.batchSize) : undefined;
     return this.cursorReply(ctx, `${ctx.db}.${target}`, docs, batchSize);
   },
@@ -733,6 +773,7 @@ const HANDLERS = {
   count(body, ctx) {
     check(body, 'count', { query: 'object', limit: 'number', skip: 'number', hint: 'any', collation: 'object', fields: 'any' });
     checkCollation(body.collation, 'count');
+    compileFilter(body.query || {}); // before the collection is looked at (rule 21)
     const coll = this.collection(ctx, collName(body, 'count'), false);
     resolveHint(coll, body.hint, 'count');
     let n = coll ? coll.find(body.query || {}, { now: ctx.now }).length : 0;
@@ -746,6 +787,7 @@ const HANDLERS = {
   distinct(body, ctx) {
     check(body, 'distinct', { key: 'string', query: 'object', collation: 'object', hint: 'any' });
     checkCollation(body.collation, 'distinct');
+    compileFilter(body.query || {}); // before the collection is looked at (rule 21)
     const coll = this.collection(ctx, collName(body, 'distinct'), false);
     resolveHint(coll, body.hint, 'distinct');
     if (body.key === undefined) throw new MongoError(40414, "BSON field 'distinct.key' is missing but a required field");
@@ -800,6 +842,7 @@ const HANDLERS = {
 
   listCollections(body, ctx) {
     check(body, 'listCollections', { filter: 'object', nameOnly: 'bool', authorizedCollections: 'bool', cursor: 'object' });
+    if (body.filter) compileFilter(body.filter); // even when the database is missing (rule 21)
     const db = this.store.db(ctx.db, false);
     let list = db ? [...db.collections.values()].map((c) => ({
       name: c.name, type: 'collection', options: {}, info: { readOnly: false, uuid: c.uuid },
@@ -864,6 +907,7 @@ const HANDLERS = {
 };
 HANDLERS.findandmodify = HANDLERS.findAndModify;
 HANDLERS.deleteIndexes = HANDLERS.dropIndexes;
+HANDLERS.collMod = function (body, ctx) { return collMod(this.store, body, ctx, (k) => GENERIC.has(k)); };
 
 // Commands that exist only with --enable-test-commands (enableTestCommands=1).
 const TEST_COMMANDS = new Set(['configureFailPoint']);

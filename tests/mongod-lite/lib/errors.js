@@ -4,7 +4,7 @@ const CODE_NAMES = {
   1: 'InternalError', 2: 'BadValue', 9: 'FailedToParse', 11: 'UserNotFound', 13: 'Unauthorized', 14: 'TypeMismatch',
   15: 'Overflow', 16: 'InvalidLength', 17: 'ProtocolError', 20: 'IllegalOperation', 28: 'PathNotViable',
   53: 'InvalidIdField', 54: 'NotSingleValueField', 68: 'IndexAlreadyExists', 79: 'UnknownReplWriteConcern',
-  171: 'CannotIndexParallelArrays', 197: 'InvalidIndexSpecificationOption', 322: 'APIVersionError', 323: 'APIStrictError',
+  171: 'CannotIndexParallelArrays', 181: 'AmbiguousIndexKeyPattern', 197: 'InvalidIndexSpecificationOption', 322: 'APIVersionError', 323: 'APIStrictError',
   18: 'AuthenticationFailed', 22: 'InvalidBSON', 26: 'NamespaceNotFound', 27: 'IndexNotFound',
   40: 'ConflictingUpdateOperators', 43: 'CursorNotFound', 48: 'NamespaceExists', 52: 'DollarPrefixedFieldName',
   56: 'EmptyFieldName', 57: 'DottedFieldName', 59: 'CommandNotFound', 66: 'ImmutableField', 67: 'CannotCreateIndex',

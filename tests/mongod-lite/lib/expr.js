@@ -37,7 +37,10 @@ function variable(name, ctx) {
   let base;
   switch (v) {
     case 'NOW': base = ctx.now; break;
-    case 'ROOT': case 'CURRENT': base = ctx.root; break;
+    case 'ROOT': base = ctx.root; break;
+    case 'CURRENT': // ROOT unless $let or a command let rebound it
+      base = ctx.vars && Object.prototype.hasOwnProperty.call(ctx.vars, v) ? ctx.vars[v] : ctx.root;
+      break;
     case 'REMOVE': return REMOVE;
     case 'CLUSTER_TIME':
       throw new MongoError(10071, "'$$CLUSTER_TIME' is unavailable because the server is not a replica set member");
@@ -336,4 +339,7 @@ const OPS = {
   },
 };
 
-module.exports = { evaluate, REMOVE, fieldPath, isNullish };
+// Whether name is an expression operator this server evaluates.
+const isOperator = (name) => Object.prototype.hasOwnProperty.call(OPS, name);
+
+module.exports = { evaluate, REMOVE, fieldPath, isNullish, isOperator, args };

@@ -2,7 +2,8 @@
 // Aggregation stages. Unknown stages are refused (40324), never ignored.
 const V = require('./values');
 const { evaluate, REMOVE, fieldPath } = require('./expr');
-const { matches } = require('./query');
+const { check: checkExpr } = require('./expr-compile');
+const { matches, compile: compileFilter } = require('./query');
 const { MongoError } = require('./errors');
 const paths = require('./paths');
 
@@ -33,7 +34,8 @@ function unsetStage(docs, spec) {
 }
 
 // $project and find projections: inclusion or exclusion, not both (but _id may be excluded).
-function project(docs, spec, ctx, where = '$project') {
+// Inclusion or exclusion, not both (but _id may be excluded): 'include' | 'exclude'.
+function projectionMode(spec, where) {
   if (!V.isPlainObject(spec)) throw new MongoError(15969, `${where} specification must be an object`);
   const entries = Object.entries(spec);
   if (entries.length === 0) throw new MongoError(51272, `${where} specification must have at least one field`);
@@ -47,7 +49,12 @@ function project(docs, spec, ctx, where = '$project') {
     }
     mode = kind;
   }
-  mode = mode || 'exclude';
+  return mode || 'exclude';
+}
+
+function project(docs, spec, ctx, where = '$project') {
+  const mode = projectionMode(spec, where);
+  const entries = Object.entries(spec);
   return docs.map((d) => {
     if (mode === 'exclude') {
       const out = V.deepClone(d);
@@ -114,13 +121,18 @@ function compareSortKeys(a, b) {
   return V.compare(a, b);
 }
 
-function sortDocs(docs, spec) {
+// [[path parts, 1 | -1], ...] of a sort specification.
+function sortKeys(spec) {
   if (!V.isPlainObject(spec) || Object.keys(spec).length === 0) throw new MongoError(15976, '$sort stage must have at least one sort key');
-  const keys = Object.entries(spec).map(([k, v]) => {
+  return Object.entries(spec).map(([k, v]) => {
     const d = V.isNumber(v) ? V.toDouble(v) : NaN;
     if (d !== 1 && d !== -1) throw new MongoError(15975, '$sort key ordering must be 1 (for ascending) or -1 (for descending)');
     return [k.split('.'), d];
   });
+}
+
+function sortDocs(docs, spec) {
+  const keys = sortKeys(spec);
   return docs
     .map((d, i) => ({ d, i, k: keys.map(([p, dir]) => sortKey(d, p, dir)) }))
     .sort((a, b) => {
@@ -235,4 +247,88 @@ function run(docs, pipeline, ctx, env = {}) {
   return out;
 }
 
-module.exports = { run, project, sortDocs };
+// ---- Compile: the checks mongod makes while parsing a pipeline (document_source*.cpp) ----
+
+// A top-level field path written by $addFields/$set/$project ('a.b' allowed).
+function checkFieldPath(k) {
+  const parts = k.split('.');
+  for (const p of parts) {
+    if (p === '') throw new MongoError(15998, 'FieldPath field names may not be empty strings.');
+    if (p.startsWith('$')) throw new MongoError(16410, "FieldPath field names may not start with '$'. Consider using $getField or $setField.");
+  }
+}
+
+// Checks a $project stage or a find/findAndModify projection.
+function checkProjection(spec, scope, where) {
+  projectionMode(spec, where);
+  for (const [k, v] of Object.entries(spec)) {
+    checkFieldPath(k);
+    if (V.btype(v) !== 'bool' && !V.isNumber(v)) checkExpr(v, scope);
+  }
+}
+
+function checkGroup(spec, scope) {
+  if (!V.isPlainObject(spec) || !('_id' in spec)) throw new MongoError(15955, 'a group specification must include an _id');
+  checkExpr(spec._id, scope);
+  for (const [k, v] of Object.entries(spec)) {
+    if (k === '_id') continue;
+    if (k.includes('.')) throw new MongoError(40235, `The field name '${k}' cannot contain '.'`);
+    if (!V.isPlainObject(v) || Object.keys(v).length !== 1) throw new MongoError(40234, `The field '${k}' must be an accumulator object`);
+    const [op, arg] = Object.entries(v)[0];
+    if (!ACCUMULATORS[op]) throw new MongoError(15952, `unknown group operator '${op}'`);
+    if (!ACCUMULATORS[op]().noArg) checkExpr(arg, scope);
+  }
+}
+
+function checkStage(stage, scope, env) {
+  if (!V.isPlainObject(stage) || Object.keys(stage).length !== 1) {
+    throw new MongoError(40323, 'A pipeline stage specification object must contain exactly one field.');
+  }
+  const [name, spec] = Object.entries(stage)[0];
+  if (env.update && !UPDATE_STAGES.has(name)) {
+    if (!STAGES.has(name)) throw new MongoError(40324, `Unrecognized pipeline stage name: '${name}'`);
+    throw new MongoError(72, `${name} is not allowed to be used within an update`);
+  }
+  switch (name) {
+    case '$match':
+      if (!V.isPlainObject(spec)) throw new MongoError(15959, 'the match filter must be an expression in an object');
+      compileFilter(spec, scope);
+      return;
+    case '$addFields': case '$set':
+      if (!V.isPlainObject(spec)) throw new MongoError(40272, '$addFields specification stage must be an object');
+      for (const [k, e] of Object.entries(spec)) {
+        checkFieldPath(k);
+        checkExpr(e, scope);
+      }
+      return;
+    case '$unset': unsetStage([], spec); return;
+    case '$project': checkProjection(spec, scope, '$project'); return;
+    case '$replaceRoot':
+      if (!V.isPlainObject(spec) || !('newRoot' in spec)) throw new MongoError(40231, 'no newRoot specified for the $replaceRoot stage');
+      checkExpr(spec.newRoot, scope);
+      return;
+    case '$replaceWith': checkExpr(spec, scope); return;
+    case '$sort': sortKeys(spec); return;
+    case '$limit': nonNegInt(spec, 'limit'); return;
+    case '$skip': nonNegInt(spec, 'skip'); return;
+    case '$group': checkGroup(spec, scope); return;
+    case '$count': runStage([], stage, {}, env); return;
+    default: runStage([], stage, {}, env); // refuses what this server does not run
+  }
+}
+
+// A checked pipeline: run(docs, ctx) runs it. scope: the user variables it may read;
+// env.update: a pipeline-style update (MONGODB-RULES 5).
+function compile(stages, scope = new Set(), env = {}) {
+  if (!Array.isArray(stages)) throw new MongoError(14, "'pipeline' option must be specified as an array");
+  for (const stage of stages) checkStage(stage, scope, env);
+  return { run: (docs, ctx) => run(docs, stages, ctx, env) };
+}
+
+// A checked find/findAndModify projection: run(docs, ctx) projects them.
+function compileProjection(spec, scope = new Set()) {
+  checkProjection(spec, scope, 'projection');
+  return { run: (docs, ctx) => project(docs, spec, ctx, 'projection') };
+}
+
+module.exports = { run, project, sortDocs, sortKeys, compile, compileProjection };

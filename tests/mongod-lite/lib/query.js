@@ -3,6 +3,7 @@
 // filters). Comparison operators use type bracketing: {$gt: 5} matches only numbers.
 const V = require('./values');
 const { evaluate } = require('./expr');
+const { check: checkExpr } = require('./expr-compile');
 const { MongoError } = require('./errors');
 
 // Values a path reaches, arrays along the way expanded; a terminal array contributes
@@ -158,7 +159,9 @@ function matchField(cands, raw, spec, ctx) {
         if (!('$regex' in spec)) throw new MongoError(2, '$options needs a $regex');
         continue;
       }
-      const r = typeof v === 'string' ? new V.BSONRegExp(v, spec.$options || '') : v;
+      // $options applies to a string pattern and to a regex without flags (compile refuses both set).
+      const r = typeof v === 'string' || spec.$options !== undefined
+        ? { pattern: typeof v === 'string' ? v : v.pattern ?? v.source, options: spec.$options || '' } : v;
       if (!cands.some((c) => regexMatch(c, r))) return false;
       continue;
     }
@@ -265,4 +268,141 @@ function equalityFields(filter, out = []) {
   return out;
 }
 
-module.exports = { matches, usesExpr, equalityFields, candidates, isOperatorDoc };
+// ---- Compile: the checks mongod's MatchExpressionParser makes (expression_parser.cpp) ----
+// Every operator known, every argument of the right shape, every regex valid, every
+// $expr checked, before any document is matched (MONGODB-RULES 21).
+
+// Regex option letters mongod knows (regex_util.cpp flags2PcreOptions: else 51108).
+const REGEX_FLAGS = new Set(['i', 'm', 's', 'u', 'x']);
+
+function checkRegex(r) {
+  for (const f of r.options ?? r.flags ?? '') {
+    if (!REGEX_FLAGS.has(f)) throw new MongoError(51108, `invalid flag in regex options: ${f}`);
+  }
+  try {
+    toRegExp(r);
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new MongoError(51091, `Regular expression is invalid: ${e.message}`);
+  }
+}
+
+function checkType(spec) {
+  const specs = Array.isArray(spec) ? spec : [spec];
+  const codes = new Set(Object.values(TYPE_ALIASES));
+  for (const s of specs) {
+    if (s === 'number') continue;
+    if (typeof s === 'string') {
+      if (TYPE_ALIASES[s] === undefined) throw new MongoError(2, `Unknown type name alias: ${s}`);
+    } else if (V.isNumber(s)) {
+      const n = V.toDouble(s);
+      if (!Number.isInteger(n) || !codes.has(n)) throw new MongoError(2, `Invalid numerical type code: ${n}`);
+    } else {
+      throw new MongoError(14, `type must be represented as a number or a string`);
+    }
+  }
+}
+
+const isOperatorObject = (v) => V.isPlainObject(v) && Object.keys(v).length > 0 && Object.keys(v)[0].startsWith('$');
+
+function checkFieldSpec(spec, scope) {
+  if (!isOperatorDoc(spec)) {
+    if (V.isPlainObject(spec) && Object.keys(spec).some((k) => k.startsWith('$'))) {
+      throw new MongoError(2, `unknown operator: ${Object.keys(spec).find((k) => k.startsWith('$'))}`);
+    }
+    if (V.btype(spec) === 'regex') checkRegex(spec);
+    return;
+  }
+  for (const [op, v] of Object.entries(spec)) {
+    switch (op) {
+      case '$regex':
+        if (typeof v !== 'string' && V.btype(v) !== 'regex') throw new MongoError(2, '$regex has to be a string');
+        if (spec.$options !== undefined && typeof spec.$options !== 'string') throw new MongoError(2, '$options has to be a string');
+        if (spec.$options !== undefined && V.btype(v) === 'regex' && (v.options ?? v.flags ?? '') !== '') {
+          throw new MongoError(51075, 'options set in both $regex and $options');
+        }
+        checkRegex(typeof v === 'string' ? { pattern: v, options: spec.$options || '' } : v);
+        break;
+      case '$options':
+        if (!('$regex' in spec)) throw new MongoError(2, '$options needs a $regex');
+        break;
+      case '$not':
+        if (V.btype(v) === 'regex') checkRegex(v);
+        else if (!V.isPlainObject(v) || !isOperatorDoc(v)) throw new MongoError(2, '$not needs a regex or a document');
+        else checkFieldSpec(v, scope);
+        break;
+      case '$eq': case '$ne': case '$gt': case '$gte': case '$lt': case '$lte':
+        if (V.btype(v) === 'regex') checkRegex(v);
+        break;
+      case '$in': case '$nin': case '$all':
+        if (!Array.isArray(v)) throw new MongoError(2, `${op} needs an array`);
+        for (const x of v) {
+          if (isOperatorObject(x) && op === '$all' && '$elemMatch' in x) {
+            throw new MongoError(2, '$all with $elemMatch is not supported by this test server');
+          }
+          if (isOperatorObject(x)) throw new MongoError(2, op === '$all' ? 'no $ expressions in $all' : `cannot nest $ under ${op}`);
+          if (V.btype(x) === 'regex') checkRegex(x);
+        }
+        break;
+      case '$exists':
+        break;
+      case '$type':
+        checkType(v);
+        break;
+      case '$size': {
+        if (!V.isNumber(v)) throw new MongoError(2, '$size needs a number');
+        const n = V.toDouble(v);
+        if (!Number.isInteger(n)) throw new MongoError(2, '$size must be a whole number');
+        if (n < 0) throw new MongoError(2, '$size may not be negative');
+        break;
+      }
+      case '$mod':
+        if (!Array.isArray(v)) throw new MongoError(2, 'malformed mod, needs to be an array');
+        if (v.length < 2) throw new MongoError(2, 'malformed mod, not enough elements');
+        if (v.length > 2) throw new MongoError(2, 'malformed mod, too many elements');
+        if (!V.isNumber(v[0])) throw new MongoError(2, 'malformed mod, divisor not a number');
+        if (!V.isNumber(v[1])) throw new MongoError(2, 'malformed mod, remainder not a number');
+        if (V.toDouble(v[0]) === 0) throw new MongoError(2, 'divisor cannot be 0');
+        break;
+      case '$elemMatch':
+        if (!V.isPlainObject(v)) throw new MongoError(2, '$elemMatch needs an Object');
+        if (isOperatorDoc(v) && !['$and', '$or', '$nor', '$expr'].includes(Object.keys(v)[0])) checkFieldSpec(v, scope);
+        else checkFilter(v, scope);
+        break;
+      default:
+        throw new MongoError(2, `unknown operator: ${op}`);
+    }
+  }
+}
+
+function checkFilter(filter, scope) {
+  if (!V.isPlainObject(filter)) throw new MongoError(2, 'filter must be an object');
+  for (const [k, v] of Object.entries(filter)) {
+    if (!k.startsWith('$')) {
+      checkFieldSpec(v, scope);
+      continue;
+    }
+    switch (k) {
+      case '$and': case '$or': case '$nor':
+        if (!Array.isArray(v) || v.length === 0) throw new MongoError(2, `${k} argument must be a non-empty array`);
+        for (const sub of v) if (!V.isPlainObject(sub)) throw new MongoError(2, `${k} argument's entries must be objects`);
+        for (const sub of v) checkFilter(sub, scope);
+        break;
+      case '$expr': checkExpr(v, scope); break;
+      case '$comment': break;
+      case '$where': throw new MongoError(2, '$where is not supported by this test server');
+      case '$text': throw new MongoError(27, 'text index required for $text query');
+      default:
+        throw new MongoError(2, `unknown top level operator: ${k}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField.`);
+    }
+  }
+}
+
+// A checked filter: test(doc, ctx) tells whether doc matches. scope: the user variables
+// ($$name) the filter's $expr may read.
+function compile(filter, scope = new Set()) {
+  checkFilter(filter, scope);
+  return { filter, test: (doc, ctx) => matches(doc, filter, ctx) };
+}
+
+module.exports = { matches, usesExpr, equalityFields, candidates, isOperatorDoc, compile, checkFieldSpec };

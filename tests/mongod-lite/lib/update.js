@@ -2,7 +2,7 @@
 // Updates: operator documents, replacements and aggregation pipelines (MONGODB-RULES 5),
 // and the seed document of an upsert (MONGODB-RULES 8).
 const V = require('./values');
-const { matches, equalityFields } = require('./query');
+const { matches, equalityFields, compile: compileFilter } = require('./query');
 const pipeline = require('./pipeline');
 const paths = require('./paths');
 const { MongoError } = require('./errors');
@@ -253,4 +253,78 @@ function seed(filter) {
   return doc;
 }
 
-module.exports = { apply, seed, kind, idFirst };
+// ---- Compile: the checks mongod makes while parsing an update (update_driver.cpp) ----
+// Each operator's argument is checked when its node is built (arithmetic_node.cpp,
+// current_date_node.cpp, pop_node.cpp, push_node.cpp, addtoset_node.cpp,
+// pull_node.cpp, pullall_node.cpp, rename_node.cpp), field by field in the order given,
+// and each path is merged into the update tree, which refuses two operators on one
+// path (40) - all before any document is read (MONGODB-RULES 21).
+
+function checkArgument(op, path, arg, scope) {
+  switch (op) {
+    case '$inc': case '$mul':
+      if (!V.isNumber(arg)) {
+        throw new MongoError(14, `Cannot ${op === '$inc' ? 'increment' : 'multiply'} with non-numeric argument: {${path}: ${V.show(arg)}}`);
+      }
+      return;
+    case '$currentDate': {
+      const typed = V.isPlainObject(arg) && Object.keys(arg).length === 1 && (arg.$type === 'date' || arg.$type === 'timestamp');
+      if (V.btype(arg) !== 'bool' && !typed) {
+        throw new MongoError(2, `${V.show(arg)} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).`);
+      }
+      return;
+    }
+    case '$push': case '$addToSet': pushArgs(op, arg); return;
+    case '$pullAll':
+      if (!Array.isArray(arg)) throw new MongoError(2, `$pullAll requires an array argument but was given a ${V.btype(arg)}`);
+      return;
+    case '$pull':
+      if (V.isPlainObject(arg) && Object.keys(arg)[0]?.startsWith('$')) compileFilter({ v: arg }, scope);
+      else if (V.isPlainObject(arg)) compileFilter(arg, scope);
+      return;
+    case '$pop':
+      if (!V.isNumber(arg) || (V.toDouble(arg) !== 1 && V.toDouble(arg) !== -1)) {
+        throw new MongoError(9, `$pop expects 1 or -1, found: ${V.show(arg)}`);
+      }
+      return;
+    case '$rename':
+      if (typeof arg !== 'string') throw new MongoError(2, `The 'to' field for $rename must be a string: ${path}: ${V.show(arg)}`);
+      return;
+    default:
+  }
+}
+
+function checkOperators(u, scope) {
+  const seen = [];
+  for (const [op, spec] of Object.entries(u)) {
+    if (!V.isPlainObject(spec)) {
+      throw new MongoError(9, `Modifiers operate on fields but we found type ${V.btype(spec)} instead. For example: {$mod: {<field>: ...}} not {${op}: ${V.show(spec)}}`);
+    }
+    for (const [path, arg] of Object.entries(spec)) {
+      checkPath(path, op);
+      checkArgument(op, path, arg, scope);
+      const targets = [path].concat(op === '$rename' && typeof arg === 'string' ? [arg] : []);
+      for (const p of targets) {
+        if (p !== path) checkPath(p, op);
+        for (const q of seen) {
+          if (p === q || p.startsWith(`${q}.`) || q.startsWith(`${p}.`)) {
+            const at = p.length <= q.length ? p : q;
+            throw new MongoError(40, `Updating the path '${p}' would create a conflict at '${at}'`);
+          }
+        }
+        seen.push(p);
+      }
+    }
+  }
+}
+
+// A checked update: apply(doc, opts) as apply() below. scope: the user variables a
+// pipeline-style update (or a $pull condition) may read.
+function compile(u, scope = new Set()) {
+  const k = kind(u);
+  if (k === 'operators') checkOperators(u, scope);
+  if (k === 'pipeline') pipeline.compile(u, scope, { update: true });
+  return { kind: k, apply: (doc, opts) => apply(doc, u, opts) };
+}
+
+module.exports = { apply, seed, kind, idFirst, compile };

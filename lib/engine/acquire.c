@@ -1,0 +1,249 @@
+/* The acquire loop, the same for every lock shape: one deadline bounds the whole call
+ * (commands included), busy attempts back off with full jitter clamped to the holder's
+ * remaining lease, a raised cancellation flag ends it at once, and a hold is reported
+ * only with at least half of its lease left. */
+#include "engine-private.h"
+
+/* How often one attempt may see E11000 from a concurrent upsert before giving up. */
+#define MAX_DUPLICATE_RETRIES 10
+/* See the attempt deadline in _mongolock_handle_acquire. */
+#define GRACE_MS 250
+
+/* Handles an acquire on a handle that already holds its lock. Returns true when nothing
+ * more is to be done (*done set), false with error for a non-reentrant handle. */
+static bool
+reenter (_mongolock_handle_t *h, bool *done, bson_error_t *error)
+{
+   *done = false;
+   if (h->count > 0 && !_mongolock_lease_held (h->lease)) {
+      /* The previous lease ran out or was lost: forget that hold and start afresh. */
+      _mongolock_sched_remove (h->lease);
+      (void) _mongolock_lease_end (h->lease, NULL);
+      h->count = 0;
+      _mongolock_handle_next_owner (h);
+   }
+   if (h->count == 0) {
+      return true;
+   }
+   if (!h->reentrant) {
+      _mongolock_set_error (error,
+                            MONGOLOCK_ERROR_WOULD_DEADLOCK,
+                            "this handle already holds lock \"%s\" and is not reentrant",
+                            h->key);
+      return false;
+   }
+   h->count++;
+   *done = true;
+   return true;
+}
+
+/* One attempt, retrying a concurrent-upsert E11000 at once: after it the document exists,
+ * so the next try updates instead of inserting and decides held or busy. */
+static bool
+attempt (_mongolock_handle_t *h, int64_t deadline, _mongolock_attempt_t *res, int64_t *sent, int *round_trips,
+         bson_error_t *error)
+{
+   if (!h->acquire_cmd) {
+      h->acquire_cmd = h->shape->acquire_cmd (h->self, h->client, h->owner, h->lease_ms);
+   }
+   _mongolock_call_t call = {h->acquire_cmd, true, deadline, h->cancel};
+   bool ok = false;
+   for (int i = 0; i <= MAX_DUPLICATE_RETRIES; i++) {
+      bson_t reply;
+      bson_error_t err;
+      (*round_trips)++;
+      ok = _mongolock_exec (h->client, &call, &reply, sent, &err);
+      if (ok) {
+         ok = h->shape->parse_acquire (h->self, h->owner, &reply, res, error);
+      } else if (error) {
+         *error = err;
+      }
+      bson_destroy (&reply);
+      if (ok || !_mongolock_is_duplicate_key (&err)) {
+         break;
+      }
+   }
+   return ok;
+}
+
+/* The holder's remaining lease by the server's clock, estimated; -1 when unknown. */
+static int64_t
+holder_left_ms (_mongolock_handle_t *h, int64_t holder_expires_ms, int64_t deadline)
+{
+   int64_t offset;
+   if (holder_expires_ms < 0 || !_mongolock_client_clock_offset (h->client, deadline, &offset)) {
+      return -1;
+   }
+   int64_t left = holder_expires_ms - (_mongolock_wall_ms () + offset);
+   return left < 0 ? 0 : left;
+}
+
+static bool
+after_acquired (_mongolock_handle_t *h, int64_t start_ms, int round_trips, bson_error_t *error)
+{
+   _mongolock_lease_t *l = h->lease;
+   int64_t token = _mongolock_lease_token (l);
+   if (h->auto_renew) {
+      bson_t *renew = h->shape->renew_cmd (h->self, h->client, h->owner, token, h->lease_ms);
+      if (!_mongolock_sched_add (l, renew, h->shape->parse_update, error)) {
+         h->count = 1;
+         (void) _mongolock_handle_release (h, NULL); /* don't leave a lease we cannot keep */
+         return false;
+      }
+   }
+   h->count = 1;
+   _mongolock_lease_emit (l, MONGOLOCK_EVENT_ACQUIRED, token, _mongolock_now_ms () - start_ms, 0, round_trips, NULL);
+   return true;
+}
+
+/* Ends a wait: TIMED_OUT to the callback, error for the caller. */
+static bool
+give_up (_mongolock_handle_t *h, int64_t start, int round_trips, const bson_error_t *why, bson_error_t *error)
+{
+   _mongolock_lease_emit (h->lease, MONGOLOCK_EVENT_TIMED_OUT, 0, _mongolock_now_ms () - start, 0, round_trips, why);
+   if (error) {
+      *error = *why;
+   }
+   return false;
+}
+
+static bool
+give_up_busy (_mongolock_handle_t *h, int64_t start, int round_trips, bson_error_t *error)
+{
+   bson_error_t timeout;
+   _mongolock_set_error (&timeout,
+                         MONGOLOCK_ERROR_TIMEOUT,
+                         "lock \"%s\" is held by another owner; gave up after %" PRId64 " ms and %d attempts",
+                         h->key,
+                         _mongolock_now_ms () - start,
+                         round_trips);
+   return give_up (h, start, round_trips, &timeout, error);
+}
+
+bool
+_mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t *error)
+{
+   bool waiting = acquired == NULL;
+   if (acquired) {
+      *acquired = false;
+   }
+   bool done;
+   if (!reenter (h, &done, error)) {
+      return false;
+   }
+   if (done) {
+      if (acquired) {
+         *acquired = true;
+      }
+      return true;
+   }
+   int64_t start = _mongolock_now_ms ();
+   int64_t wait = waiting ? h->wait_ms : 0;
+   int64_t deadline = start + (wait > 0 ? wait : h->client->timeout_ms);
+   if (mongolock_cancel_is_raised (h->cancel)) {
+      _mongolock_set_cancelled (error, "the acquire");
+      return false;
+   }
+   int round_trips = 0;
+   bool short_before = false;
+   for (int n = 0;; n++) {
+      _mongolock_attempt_t res = {0};
+      int64_t sent = 0;
+      bson_error_t err;
+      /* An attempt begun before the deadline may finish a little after it, by
+       * max(GRACE_MS, 8 x what the client's last answer took), never more than the
+       * client's timeout: so a busy lock is reported busy, not unreachable, when the
+       * deadline falls in the middle of a round trip on a loaded machine. No grace before
+       * the client has had any answer (an unreachable server gets none). */
+      int64_t attempt_deadline = deadline;
+      int64_t rtt = h->client->rtt_ms;
+      if (rtt >= 0) {
+         int64_t grace = 8 * rtt > GRACE_MS ? 8 * rtt : GRACE_MS;
+         grace = grace < h->client->timeout_ms ? grace : h->client->timeout_ms;
+         if (_mongolock_now_ms () + grace > attempt_deadline) {
+            attempt_deadline = _mongolock_now_ms () + grace;
+         }
+      }
+      if (!attempt (h, attempt_deadline, &res, &sent, &round_trips, &err)) {
+         if (waiting && err.domain == MONGOLOCK_ERROR_DOMAIN && err.code == MONGOLOCK_ERROR_STORE_TIMEOUT) {
+            return give_up (h, start, round_trips, &err, error);
+         }
+         int64_t now = _mongolock_now_ms ();
+         bool retry = waiting && wait > 0 && h->retry_transient && _mongolock_is_transient (&err);
+         if (!retry || now >= deadline) {
+            if (retry) {
+               return give_up (h, start, round_trips, &err, error);
+            }
+            if (error) {
+               *error = err;
+            }
+            return false;
+         }
+         /* An election or a network hiccup: try again, within the wait. The last error is
+          * what the call returns if the wait runs out first. */
+         int64_t pause = _mongolock_backoff_ms (&h->rng, n, h->backoff_base_ms, h->backoff_cap_ms);
+         int64_t until = now + pause < deadline ? now + pause : deadline;
+         if (!_mongolock_sleep_until (until, h->cancel)) {
+            _mongolock_set_cancelled (error, "the acquire");
+            return false;
+         }
+         if (_mongolock_now_ms () >= deadline) {
+            return give_up (h, start, round_trips, &err, error);
+         }
+         continue;
+      }
+      if (res.acquired) {
+         _mongolock_lease_set_held (h->lease, res.token, sent);
+         int64_t left = _mongolock_lease_remaining_ms (h->lease);
+         if (left >= h->lease_ms / 2) {
+            if (acquired) {
+               *acquired = true;
+            }
+            return after_acquired (h, start, round_trips, error);
+         }
+         if (!short_before) {
+            /* Connecting or a slow round trip used up much of the lease: take it again at
+             * once (same owner, same token) on the connection that is now open. */
+            short_before = true;
+            n--;
+            continue;
+         }
+         h->count = 1;
+         (void) _mongolock_handle_release (h, NULL);
+         _mongolock_set_error (error,
+                               MONGOLOCK_ERROR_LEASE_TOO_SHORT,
+                               "lock \"%s\": only %" PRId64 " ms of the %" PRId64
+                               " ms lease were left when the server's answer came (twice); released it: use a "
+                               "longer lease for this connection",
+                               h->key,
+                               left,
+                               h->lease_ms);
+         return false;
+      }
+      int64_t now = _mongolock_now_ms ();
+      _mongolock_lease_emit (h->lease, MONGOLOCK_EVENT_CONTENDED, 0, now - start, 0, round_trips, NULL);
+      if (!waiting) {
+         return true;
+      }
+      if (wait == 0 || now >= deadline) {
+         return give_up_busy (h, start, round_trips, error);
+      }
+      int64_t sleep_ms = _mongolock_backoff_ms (&h->rng, n, h->backoff_base_ms, h->backoff_cap_ms);
+      if (sleep_ms > 0) {
+         sleep_ms = _mongolock_backoff_clamp (
+            sleep_ms, deadline - now, holder_left_ms (h, res.holder_expires_ms, deadline));
+         int64_t until = _mongolock_now_ms () + sleep_ms;
+         if (!_mongolock_sleep_until (until < deadline ? until : deadline, h->cancel)) {
+            _mongolock_set_cancelled (error, "the acquire");
+            return false;
+         }
+      }
+      if (mongolock_cancel_is_raised (h->cancel)) {
+         _mongolock_set_cancelled (error, "the acquire");
+         return false;
+      }
+      if (_mongolock_now_ms () >= deadline) {
+         return give_up_busy (h, start, round_trips, error); /* as the last answer said */
+      }
+   }
+}
