@@ -11,8 +11,15 @@
 bool rs_is_replset (mongoc_client_t *client);
 
 /* True when configureFailPoint exists (enableTestCommands=1); false when the server
- * refuses it as an unknown command (59). Any other answer fails the test. */
+ * refuses it as an unknown command (59). Any other answer fails the test. It turns the
+ * failpoint off: call rs_failpoints_exclusive first. */
 bool rs_test_commands (mongoc_client_t *client);
+
+/* The failCommand failpoint is one per server: tests that set it must not overlap, neither
+ * Criterion's parallel workers nor other test programs sharing a real server. Takes an
+ * exclusive lock (flock on a file named after MONGOLOCK_TEST_URI's first host) that the
+ * calling process holds until it exits (each Criterion test is its own process). */
+void rs_failpoints_exclusive (void);
 
 /* Sets the failCommand failpoint: mode and data are relaxed JSON ('alwaysOn',
  * "{'times': 1}"...). Asserts success. rs_failpoint_off turns it off. */

@@ -29,6 +29,7 @@ TestSuite (failpoints, .init = conf_init, .fini = conf_fini, .timeout = 120);
 
 #define NEED_TEST_COMMANDS(c)                                                            \
    do {                                                                                  \
+      rs_failpoints_exclusive (); /* before rs_test_commands, which sets mode off */     \
       if (!rs_test_commands (c)) {                                                       \
          mongoc_client_destroy (c);                                                      \
          cr_skip_test ("configureFailPoint is unknown (59): enableTestCommands is off"); \
