@@ -124,7 +124,7 @@ mongolock_lock_opts_set_backoff (mongolock_lock_opts_t *opts,
  * Automatic renewal (default off): while held, the client's renewal scheduler (one thread
  * per client, shared by all its handles) renews the lease a third into its length. A
  * failed renew is retried every tenth of the lease until the lease is really gone, and a
- * renew left unanswered for a fifth of the lease is joined by another on a fresh
+ * renew left unanswered for a tenth of the lease is joined by another on a fresh
  * connection, so a lease survives any outage shorter than its remaining time. If the
  * lease runs out by the client's monotonic clock before a renew lands, or the server says
  * it is gone, the handle stops holding the lock and the LOST event fires: no later than

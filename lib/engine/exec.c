@@ -5,6 +5,7 @@
  * deadline to the server, so a command that outlives its caller stops there too. */
 #include "engine-private.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* At most this many commands run at once per client; more wait in a queue (and fail
@@ -54,7 +55,7 @@ job_free (job_t *job)
       job->task_free (job->task_ctx);
    }
    pthread_cond_destroy (&job->cond);
-   bson_free (job);
+   free (job);
 }
 
 static void
@@ -187,7 +188,7 @@ enqueue_locked (mongolock_client_t *client, job_t *job)
 static job_t *
 job_new (const _mongolock_call_t *call)
 {
-   job_t *job = bson_malloc0 (sizeof *job);
+   job_t *job = _mongolock_aligned_alloc0 (_Alignof (job_t), sizeof *job); /* bson_t members: 128-byte aligned */
    bson_copy_to (call->cmd, &job->cmd);
    bson_init (&job->reply); /* an empty reply until the command fills it */
    job->write = call->write;
