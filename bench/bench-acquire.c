@@ -1,7 +1,7 @@
 /*
  * bench-acquire: cost of an uncontended acquire + release cycle.
  * Prints, per cycle: server commands (counted with libmongoc's APM callbacks; the floor is
- * 2: one findAndModify, one update), client CPU time (getrusage), and wall-clock latency
+ * 2: one findAndModify to acquire, one to release), client CPU time (getrusage), and wall-clock latency
  * percentiles.
  *
  *   bench-acquire [URI] [cycles]     (URI defaults to MONGOLOCK_URI)

@@ -218,7 +218,7 @@ MONGOLOCK_EXPORT bool
 mongolock_lock_acquire (mongolock_lock_t *lock, bson_error_t *error);
 
 /*
- * Extends the lease to the full lease length from the server's now. One update command,
+ * Extends the lease to the full lease length from the server's now. One findAndModify,
  * matching this handle's owner and fencing token and a lease that has not yet expired on
  * the server. Errors: MONGOLOCK_ERROR_NOT_HELD when the handle does not hold the lock,
  * MONGOLOCK_ERROR_LOST when the server no longer records it as holder (the handle then
@@ -229,7 +229,7 @@ MONGOLOCK_EXPORT bool
 mongolock_lock_renew (mongolock_lock_t *lock, bson_error_t *error);
 
 /*
- * Releases the lock: one update command matching this handle's owner and token, which
+ * Releases the lock: one findAndModify matching this handle's owner and token, which
  * marks the document free and keeps it (so tokens keep increasing). With reentrancy, only
  * the last release reaches the server. The handle stops holding the lock even when the
  * release fails. Errors: MONGOLOCK_ERROR_NOT_HELD, MONGOLOCK_ERROR_LOST (someone else has

@@ -87,21 +87,22 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
    return true;
 }
 
-/* {update: coll, updates: [{q: {_id, owner, token[, live]}, u: [...]}]}. */
+/* {findAndModify: coll, query: {_id, owner, token[, live]}, update: [...], fields: {_id}}.
+ * A findAndModify, not an update: libmongoc 1.23 makes a generic write command retryable
+ * (lsid + txnNumber) only for findAndModify, and renew and release must ride out an
+ * election like the acquire. The reply carries only _id. */
 static bson_t *
 owner_update (const char *key, mongolock_client_t *client, const char *owner, int64_t token, bool renew, int64_t lease_ms)
 {
-   bson_t *cmd = BCON_NEW ("update", BCON_UTF8 (client->collection));
-   bson_t updates, u0, q, expr, gt;
-   BSON_APPEND_ARRAY_BEGIN (cmd, "updates", &updates);
-   BSON_APPEND_DOCUMENT_BEGIN (&updates, "0", &u0);
-   BSON_APPEND_DOCUMENT_BEGIN (&u0, "q", &q);
+   bson_t *cmd = BCON_NEW ("findAndModify", BCON_UTF8 (client->collection));
+   bson_t q, expr, gt;
+   BSON_APPEND_DOCUMENT_BEGIN (cmd, "query", &q);
    BSON_APPEND_UTF8 (&q, "_id", key);
    BSON_APPEND_UTF8 (&q, "owner", owner);
    BSON_APPEND_INT64 (&q, "token", token);
    if (renew) {
       /* Renew only a lease that is still live by the server's clock ($expr is allowed:
-       * this update never upserts). */
+       * this command never upserts). */
       BSON_APPEND_DOCUMENT_BEGIN (&q, "$expr", &expr);
       BSON_APPEND_ARRAY_BEGIN (&expr, "$gt", &gt);
       BSON_APPEND_UTF8 (&gt, "0", "$expiresAt");
@@ -109,7 +110,7 @@ owner_update (const char *key, mongolock_client_t *client, const char *owner, in
       bson_append_array_end (&expr, &gt);
       bson_append_document_end (&q, &expr);
    }
-   bson_append_document_end (&u0, &q);
+   bson_append_document_end (cmd, &q);
    bson_t *stages = renew ? BCON_NEW ("0", "{", "$set", "{",
                                          "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"),
                                             BCON_INT64 (lease_ms), "]", "}",
@@ -119,12 +120,9 @@ owner_update (const char *key, mongolock_client_t *client, const char *owner, in
                                             BCON_UTF8 ("$$NOW"), "]", "}",
                                          "releasedAt", BCON_UTF8 ("$$NOW"), "}", "}",
                                       "1", "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}");
-   BSON_APPEND_ARRAY (&u0, "u", stages);
+   BSON_APPEND_ARRAY (cmd, "update", stages);
    bson_destroy (stages);
-   BSON_APPEND_BOOL (&u0, "upsert", false);
-   BSON_APPEND_BOOL (&u0, "multi", false);
-   bson_append_document_end (&updates, &u0);
-   bson_append_array_end (cmd, &updates);
+   BCON_APPEND (cmd, "fields", "{", "_id", BCON_INT32 (1), "}");
    return cmd;
 }
 
@@ -140,15 +138,17 @@ release_cmd (const void *self, mongolock_client_t *client, const char *owner, in
    return owner_update ((const char *) self, client, owner, token, false, 0);
 }
 
+/* A findAndModify's reply: lastErrorObject.n is 1 when the server still had us. */
 static bool
 parse_update (const bson_t *reply, bool *matched, bson_error_t *error)
 {
    bson_iter_t it;
-   if (bson_iter_init_find (&it, reply, "n") && BSON_ITER_HOLDS_NUMBER (&it)) {
+   if (bson_iter_init (&it, reply) && bson_iter_find_descendant (&it, "lastErrorObject.n", &it) &&
+       BSON_ITER_HOLDS_NUMBER (&it)) {
       *matched = bson_iter_as_int64 (&it) == 1;
       return true;
    }
-   _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "update reply has no count");
+   _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "findAndModify reply has no lastErrorObject.n");
    return false;
 }
 

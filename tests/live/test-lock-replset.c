@@ -9,16 +9,40 @@
  * (driver spec "Retryable Writes": one retry on a network error or a RetryableWriteError
  * label, 10107 NotWritablePrimary among them); manual "replSetStepDown". */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "lock-test.h"
 
 TestSuite (replset, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
+/* The server has one failCommand failpoint and one primary: tests that set one or step
+ * it down run one at a time per server, these and the conformance tests alike (the same
+ * lock file as tests/conformance/rs-helpers.c), held until this test's process exits. */
+static void
+exclusive_use_of_the_server (void)
+{
+   mongoc_uri_t *uri = mongoc_uri_new (mltest_uri ());
+   cr_assert (uri);
+   const mongoc_host_list_t *h = mongoc_uri_get_hosts (uri);
+   char path[512];
+   const char *dir = getenv ("MONGOLOCK_BUILD_ROOT");
+   snprintf (path, sizeof path, "%s/mongolock-failpoint-%s-%u.lock", dir && *dir ? dir : "/tmp", h->host,
+             (unsigned) h->port);
+   mongoc_uri_destroy (uri);
+   int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+   cr_assert (fd >= 0, "cannot open %s", path);
+   cr_assert_eq (flock (fd, LOCK_EX), 0, "cannot lock %s", path);
+}
+
 /* Skips unless the server is a replica-set primary that accepts test commands. */
 static void
 need_replset_with_failpoints (void)
 {
+   exclusive_use_of_the_server (); /* first: another test's step-down would hide the primary */
    mongoc_client_t *c = mltest_client ();
    bson_t reply;
    bson_error_t error;
@@ -57,12 +81,14 @@ failpoint_off (void)
    mongoc_client_destroy (c);
 }
 
-/* A lock client with its own appName (failpoints target it alone). */
+/* A lock client with its own appName (failpoints target it alone). heartbeatFrequencyMS
+ * 500: after a NotWritablePrimary the driver waits for its monitor's next check before it
+ * retries, which is heartbeatFrequencyMS (10 s) away when the topology did not change. */
 static mongolock_client_t *
 app_client (const char *app, const char *db, int64_t timeout_ms)
 {
    const char *base = mltest_uri ();
-   char *uri = bson_strdup_printf ("%s%sappName=%s", base, strchr (base, '?') ? "&" : "/?", app);
+   char *uri = bson_strdup_printf ("%s%sappName=%s&heartbeatFrequencyMS=500", base, strchr (base, '?') ? "&" : "/?", app);
    mongolock_client_opts_t *co = mongolock_client_opts_new ();
    cr_assert (mongolock_client_opts_set_database (co, db, NULL));
    if (timeout_ms > 0) {
@@ -258,4 +284,52 @@ Test (replset, long_step_down_during_a_hold_reports_lost)
    mongolock_lock_destroy (a);
    mongolock_lock_destroy (b);
    lt_cleanup (c, db);
+}
+
+/* A duplicate-key error (E11000, what a concurrent upsert gets) on the acquire is retried
+ * at once, whichever error API the application's pool uses: version 2 reports it in
+ * MONGOC_ERROR_SERVER, the legacy version in MONGOC_ERROR_QUERY (issue 8, item 10). */
+static void
+duplicate_key_is_retried_with_error_api (int32_t api)
+{
+   need_replset_with_failpoints ();
+   char *db = mltest_db_name ("rsdup");
+   const char *base = mltest_uri ();
+   char *uri_s = bson_strdup_printf ("%s%sappName=mlt-rs-dup", base, strchr (base, '?') ? "&" : "/?");
+   mongoc_uri_t *uri = mongoc_uri_new (uri_s);
+   bson_free (uri_s);
+   mongoc_client_pool_t *pool = mongoc_client_pool_new (uri);
+   mongoc_uri_destroy (uri);
+   cr_assert (mongoc_client_pool_set_error_api (pool, api));
+   mongolock_client_opts_t *co = mongolock_client_opts_new ();
+   cr_assert (mongolock_client_opts_set_database (co, db, NULL));
+   bson_error_t error;
+   mongolock_client_t *c = mongolock_client_new_from_pool (pool, co, &error);
+   cr_assert (c, "%s", error.message);
+   mongolock_client_opts_destroy (co);
+   mongolock_lock_t *a = lt_lock (c, "k", 20000, 0, 0);
+   failpoint ("{'times': 1}", "{'failCommands': ['findAndModify'], 'appName': 'mlt-rs-dup', 'errorCode': 11000}");
+   bool acquired = false;
+   cr_assert (mongolock_lock_try_acquire (a, &acquired, &error), "error API %d: %s (domain %u, code %u)", api,
+              error.message, error.domain, error.code);
+   cr_assert (acquired);
+   failpoint_off ();
+   cr_assert (mongolock_lock_release (a, &error), "%s", error.message);
+   mongolock_lock_destroy (a);
+   mongolock_client_destroy (c);
+   mongoc_client_t *mc = mongoc_client_pool_pop (pool);
+   mltest_drop_db (mc, db);
+   mongoc_client_pool_push (pool, mc);
+   mongoc_client_pool_destroy (pool);
+   bson_free (db);
+}
+
+Test (replset, duplicate_key_is_retried_with_the_legacy_error_api)
+{
+   duplicate_key_is_retried_with_error_api (MONGOC_ERROR_API_VERSION_LEGACY);
+}
+
+Test (replset, duplicate_key_is_retried_with_error_api_2)
+{
+   duplicate_key_is_retried_with_error_api (MONGOC_ERROR_API_VERSION_2);
 }
