@@ -320,6 +320,17 @@ _mongolock_handle_release (_mongolock_handle_t *h, bson_error_t *error);
 bool
 _mongolock_handle_send_release (_mongolock_handle_t *h, int64_t token, bool *matched, bson_error_t *error);
 
+/* The hold was released on the server by a command of the shape other than release (a
+ * write that also releases): the handle stops holding it, as after a release (RELEASED
+ * event, new owner). With a reentrant count above one only the count drops. */
+void
+_mongolock_handle_released_by_write (_mongolock_handle_t *h);
+
+/* The server no longer records the hold (a fenced write matched nothing): the handle stops
+ * holding it and LOST fires, as when a renew finds it gone. */
+void
+_mongolock_handle_lost (_mongolock_handle_t *h);
+
 /* A hold has ended: later acquisitions record a new owner. */
 void
 _mongolock_handle_next_owner (_mongolock_handle_t *h);

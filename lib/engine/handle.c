@@ -165,6 +165,35 @@ _mongolock_handle_release (_mongolock_handle_t *h, bson_error_t *error)
 }
 
 void
+_mongolock_handle_released_by_write (_mongolock_handle_t *h)
+{
+   if (h->count > 1) {
+      h->count--;
+      return;
+   }
+   _mongolock_lease_t *l = h->lease;
+   _mongolock_sched_remove (l);
+   h->count = 0;
+   int64_t token;
+   (void) _mongolock_lease_end (l, &token);
+   _mongolock_lease_emit (l, MONGOLOCK_EVENT_RELEASED, token, 0, _mongolock_lease_hold_ms (l), 0, NULL);
+   _mongolock_handle_next_owner (h);
+}
+
+void
+_mongolock_handle_lost (_mongolock_handle_t *h)
+{
+   _mongolock_lease_t *l = h->lease;
+   int64_t token;
+   if (!_mongolock_lease_end (l, &token)) {
+      return; /* already known: LOST has fired */
+   }
+   bson_error_t lost;
+   set_lost_error (h, &lost);
+   _mongolock_lease_emit (l, MONGOLOCK_EVENT_LOST, token, 0, _mongolock_lease_hold_ms (l), 0, &lost);
+}
+
+void
 _mongolock_handle_cleanup (_mongolock_handle_t *h)
 {
    if (h->count > 0) {
