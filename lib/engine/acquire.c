@@ -52,14 +52,16 @@ attempt (_mongolock_handle_t *h, int64_t deadline, _mongolock_attempt_t *res, in
       bson_t reply;
       bson_error_t err;
       (*round_trips)++;
-      ok = _mongolock_exec (h->client, &call, &reply, sent, &err);
-      if (ok) {
+      bool answered = _mongolock_exec (h->client, &call, &reply, sent, &err);
+      if (answered) {
          ok = h->shape->parse_acquire (h->self, h->owner, &reply, res, error);
       } else if (error) {
          *error = err;
       }
       bson_destroy (&reply);
-      if (ok || !_mongolock_is_duplicate_key (&err)) {
+      /* err is set only when the command failed; a reply the shape refused (e.g. a
+       * document lock's missing document) is final. */
+      if (answered || !_mongolock_is_duplicate_key (&err)) {
          break;
       }
    }
