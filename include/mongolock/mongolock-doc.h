@@ -209,6 +209,8 @@ typedef bool (*mongolock_doc_lock_fn_t) (mongolock_doc_lock_t *lock,
  * (or MONGOLOCK_ERROR_CALLBACK when it set none); or MONGOLOCK_ERROR_LOST when fn
  * succeeded but the release found the lease gone (fn's unfenced writes may have
  * overlapped another holder). Blocks: the acquire, fn, then at most the client's timeout.
+ * Nested in a reentrant hold of the same handle, no command is sent to acquire and doc is
+ * the document as the outer acquire returned it (earlier fenced writes not included).
  */
 MONGOLOCK_EXPORT bool
 mongolock_doc_lock_with (mongolock_doc_lock_t *lock, mongolock_doc_lock_fn_t fn, void *user_data, bson_error_t *error);
