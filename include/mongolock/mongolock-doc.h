@@ -206,9 +206,10 @@ typedef bool (*mongolock_doc_lock_fn_t) (mongolock_doc_lock_t *lock,
  * locked document, then releases on every path, fn failing too (not when fn already
  * released with MONGOLOCK_DOC_UPDATE_RELEASE). Returns true when fn succeeded and the lock
  * was held to the end. Returns false with: the acquire's error (fn not run); fn's error
- * (or MONGOLOCK_ERROR_CALLBACK when it set none); or MONGOLOCK_ERROR_LOST when fn
- * succeeded but the release found the lease gone (fn's unfenced writes may have
- * overlapped another holder). Blocks: the acquire, fn, then at most the client's timeout.
+ * (or MONGOLOCK_ERROR_CALLBACK when it set none); or, when fn succeeded, the release's
+ * error: MONGOLOCK_ERROR_LOST when the lease was gone (fn's unfenced writes may have
+ * overlapped another holder), STORE_TIMEOUT or the driver's error (the lease then runs
+ * out by itself). Blocks: the acquire, fn, then at most the client's timeout.
  * Nested in a reentrant hold of the same handle, no command is sent to acquire and doc is
  * the document as the outer acquire returned it (earlier fenced writes not included).
  */
