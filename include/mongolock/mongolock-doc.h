@@ -135,8 +135,8 @@ mongolock_doc_lock_release (mongolock_doc_lock_t *lock, bson_error_t *error);
 
 /*
  * The document as the acquire that took the lock returned it (lock fields included), or
- * NULL before the first acquisition. Owned by the handle; valid until its next acquire,
- * update or destroy. Copy it to keep it. Not refreshed by mongolock_doc_lock_update.
+ * NULL before the first acquisition. Owned by the handle; valid until its next acquire
+ * or destroy. Copy it to keep it. Not refreshed by mongolock_doc_lock_update.
  */
 MONGOLOCK_EXPORT const bson_t *
 mongolock_doc_lock_document (const mongolock_doc_lock_t *lock);
