@@ -234,8 +234,12 @@ check_paths (const _mongolock_doc_fields_t *f, const bson_iter_t *container, con
       return false;
    }
    bool array = BSON_ITER_HOLDS_ARRAY (container);
+   bool rename = strcmp (where, "$rename") == 0; /* {$rename: {from: "to"}}: both are written */
    while (bson_iter_next (&it)) {
       const char *path = array ? (BSON_ITER_HOLDS_UTF8 (&it) ? bson_iter_utf8 (&it, NULL) : "") : bson_iter_key (&it);
+      if (rename && BSON_ITER_HOLDS_UTF8 (&it) && is_lock_path (f, bson_iter_utf8 (&it, NULL))) {
+         path = bson_iter_utf8 (&it, NULL);
+      }
       if (is_lock_path (f, path)) {
          _mongolock_set_error (
             error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "%s writes the lock field \"%s\": only the lock may", where, path);

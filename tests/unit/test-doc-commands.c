@@ -113,7 +113,7 @@ Test (doc_commands, writes_to_lock_fields_are_refused)
 {
    _mongolock_doc_self_t s = self_for (7);
    const char *bad[] = {"{\"$set\": {\"lo\": 1}}", "{\"$set\": {\"le.x\": 1}}", "{\"$rename\": {\"lt\": \"y\"}}",
-                        "{\"a\": 1}"};
+                        "{\"a\": 1}", "{\"$rename\": {\"x\": \"le\"}}"};
    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
       bson_error_t error;
       bson_t *update = bson_new_from_json ((const uint8_t *) bad[i], -1, &error);
