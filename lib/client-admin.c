@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* "^" + prefix with every ASCII punctuation character escaped (PCRE accepts \x for any
@@ -67,7 +68,7 @@ list_free (void *arg)
    bson_free (ctx->collection);
    bson_destroy (&ctx->pipeline);
    bson_destroy (&ctx->out);
-   bson_free (ctx);
+   free (ctx);
 }
 
 static void
@@ -140,7 +141,7 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
    bson_append_document_end (&pipeline, &stage);
    bson_append_array_end (&cmd, &pipeline);
 
-   list_ctx_t *ctx = bson_malloc0 (sizeof *ctx);
+   list_ctx_t *ctx = _mongolock_aligned_alloc0 (_Alignof (list_ctx_t), sizeof *ctx); /* bson_t members */
    ctx->database = bson_strdup (client->database);
    ctx->collection = bson_strdup (client->collection);
    bson_steal (&ctx->pipeline, &cmd);

@@ -1,4 +1,5 @@
 #include "engine/engine-private.h"
+#include "redact-private.h"
 
 #include <string.h>
 #include <time.h>
@@ -74,8 +75,14 @@ mongolock_client_new (const char *uri_string, const mongolock_client_opts_t *opt
       return NULL;
    }
    bson_error_t uri_error;
+   /* libmongoc would take the text after such an '@' for a host and echo it later. */
+   if (_mongolock_uri_userinfo_ambiguous (uri_string)) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "invalid MongoDB URI: %s", _MONGOLOCK_AMBIGUOUS_USERINFO);
+      return NULL;
+   }
    mongoc_uri_t *uri = mongoc_uri_new_with_error (uri_string, &uri_error);
    if (!uri) {
+      _mongolock_redact_error (uri_string, &uri_error);
       _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "invalid MongoDB URI: %s", uri_error.message);
       return NULL;
    }
@@ -92,6 +99,7 @@ mongolock_client_new (const char *uri_string, const mongolock_client_opts_t *opt
    mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error (uri, error);
    mongoc_uri_destroy (uri);
    if (!pool) {
+      _mongolock_redact_error (uri_string, error);
       return NULL;
    }
    mongoc_client_pool_set_error_api (pool, MONGOC_ERROR_API_VERSION_2);

@@ -94,6 +94,12 @@ mongolock_lock_remaining_ms (const mongolock_lock_t *lock)
    return lock ? _mongolock_lease_remaining_ms (lock->h.lease) : 0;
 }
 
+void
+_mongolock_lock_set_retry_transient (mongolock_lock_t *lock, bool retry)
+{
+   lock->h.retry_transient = retry;
+}
+
 const char *
 mongolock_lock_owner (const mongolock_lock_t *lock)
 {

@@ -36,6 +36,11 @@ _mongolock_check_coll_name (const char *name, bson_error_t *error);
 bool
 _mongolock_check_namespace (const char *db, const char *coll, bson_error_t *error);
 
+/* Zeroed memory aligned to align (a power of two): for structs with bson_t members,
+ * which libbson declares 128-byte aligned. Aborts when out of memory; free with free(). */
+void *
+_mongolock_aligned_alloc0 (size_t align, size_t size);
+
 /* Fills buf (2*n+1 bytes) with 2*n hex digits of n random bytes from OpenSSL. */
 bool
 _mongolock_random_hex (char *buf, size_t n, bson_error_t *error);

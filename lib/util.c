@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -98,4 +99,16 @@ _mongolock_random_hex (char *buf, size_t n, bson_error_t *error)
    }
    buf[2 * n] = '\0';
    return true;
+}
+
+void *
+_mongolock_aligned_alloc0 (size_t align, size_t size)
+{
+   size_t rounded = (size + align - 1) / align * align;
+   void *p = aligned_alloc (align, rounded);
+   if (!p) {
+      abort ();
+   }
+   memset (p, 0, rounded);
+   return p;
 }

@@ -3,6 +3,9 @@
 #  - MONGOLOCK_TEST_URI set: use that server (a real MongoDB, e.g. from docker/).
 #  - otherwise: start the bundled test server (tests/mongod-lite) on a free loopback port,
 #    wait for it to say READY, run the tests, and stop it by PID, also when tests fail.
+#  - MONGOLOCK_TEST_MODE=replset: the bundled server runs as a one-member replica set
+#    "rs0" with test commands (failpoints) enabled, like docker/'s test profile, and the
+#    tests connect with replicaSet=rs0. Unset or "standalone": a standalone (the default).
 #  - MONGOLOCK_TEST_WRAPPER (optional): a command put before the test binary only, e.g.
 #    "valgrind --error-exitcode=99 --leak-check=full" (never before the server).
 set -uo pipefail
@@ -16,8 +19,15 @@ if [ ! -d "$(dirname "$server")/node_modules" ]; then
   echo "run-live: the test server's npm dependencies are missing: run 'npm ci' in $(dirname "$server") (./run does it)" >&2
   exit 1
 fi
+mode_args=()
+uri_opts="serverSelectionTimeoutMS=5000"
+case "${MONGOLOCK_TEST_MODE:-standalone}" in
+  standalone) ;;
+  replset) mode_args=(--replset rs0 --enable-test-commands); uri_opts="replicaSet=rs0&$uri_opts" ;;
+  *) echo "run-live: MONGOLOCK_TEST_MODE must be standalone or replset" >&2; exit 2 ;;
+esac
 out=$(mktemp)
-node "$server" --port 0 ${MONGOD_LITE_ARGS:-} >"$out" 2>"$out.err" &
+node "$server" --port 0 "${mode_args[@]+"${mode_args[@]}"}" ${MONGOD_LITE_ARGS:-} >"$out" 2>"$out.err" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$out" "$out.err"; }
 trap cleanup EXIT
@@ -32,7 +42,7 @@ for _ in $(seq 1 300); do   # up to 30 s on a loaded machine
   sleep 0.1
 done
 [ -n "$port" ] || { echo "run-live: the test server did not become ready" >&2; cat "$out.err" >&2; exit 1; }
-export MONGOLOCK_TEST_URI="mongodb://127.0.0.1:$port/?serverSelectionTimeoutMS=5000"
+export MONGOLOCK_TEST_URI="mongodb://127.0.0.1:$port/?$uri_opts"
 "${wrapper[@]}" "$exe" "$@"
 rc=$?
 if [ -s "$out.err" ]; then echo "--- test server stderr ---" >&2; tail -n 50 "$out.err" >&2; fi

@@ -1,7 +1,14 @@
-/* The command `mongolock run` runs: spawning it, forwarding signals, killing it on a lost
- * lease, and reaping it. The caller has blocked the signals it watches (through a
- * signalfd) in every thread, so only this loop ever sees them. */
+/* The command `mongolock run` runs: spawning it under the reaper, forwarding signals,
+ * stopping it on a lost or expiring lease. The caller has blocked the signals it watches
+ * (through a signalfd) in every thread, so only this loop ever sees them.
+ *
+ * Why a reaper process: PR_SET_PDEATHSIG reaches only the direct child, and a process
+ * group only the processes that stay in it. The reaper (reaper.c) is a child subreaper
+ * that outlives mongolock by design: it holds the read end of a pipe whose only write end
+ * is mongolock's, so when mongolock dies, by any signal, the kernel closes it and the
+ * reaper kills the group and every process re-parented to it, until none is left. */
 #include "child.h"
+#include "reaper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,144 +99,232 @@ child_environment (const char *name, const char *value)
    return env;
 }
 
-static bool
-retry_errno (int e)
+static void
+close_fd (int *fd)
 {
-   return e == ENOENT || e == ENOTDIR || e == ESTALE || e == ENODEV || e == ETIMEDOUT || e == ELOOP ||
-          e == ENAMETOOLONG;
+   if (*fd >= 0) {
+      close (*fd);
+      *fd = -1;
+   }
 }
 
-/* In the child: async-signal-safe calls only. */
-static void
-child_exec (char **argv, char **candidates, char **env, const sigset_t *mask, pid_t parent, int err_fd)
+/* Reads one message; false at EOF or error (the reaper is gone). Blocks when asked to. */
+static bool
+read_msg (int fd, cli_reaper_msg_t *m, bool block)
 {
-   /* If mongolock itself dies (even by SIGKILL) the command must not run on without its
-    * lock: the kernel kills it. */
-   prctl (PR_SET_PDEATHSIG, SIGKILL);
-   if (getppid () != parent) {
-      _exit (CLI_EXIT_INTERNAL);
-   }
-   sigprocmask (SIG_SETMASK, mask, NULL);
-   int saved = ENOENT;
-   bool eacces = false;
-   for (char **c = candidates; *c; c++) {
-      execve (*c, argv, env);
-      int e = errno;
-      if (e == EACCES) {
-         eacces = true;
-      } else if (!retry_errno (e)) {
-         saved = e;
-         break;
+   size_t got = 0;
+   while (got < sizeof *m) {
+      ssize_t r = read (fd, (char *) m + got, sizeof *m - got);
+      if (r > 0) {
+         got += (size_t) r;
+      } else if (r < 0 && errno == EINTR) {
+         continue;
+      } else if (r < 0 && errno == EAGAIN && (block || got > 0)) {
+         struct pollfd pfd = {.fd = fd, .events = POLLIN};
+         (void) poll (&pfd, 1, -1);
+      } else {
+         if (r == 0) {
+            errno = 0; /* EOF */
+         }
+         return false;
       }
    }
-   if (eacces && retry_errno (saved)) {
-      saved = EACCES;
+   return true;
+}
+
+static void
+reap_reaper (pid_t reaper)
+{
+   int st;
+   while (waitpid (reaper, &st, 0) < 0 && errno == EINTR) {
    }
-   ssize_t w = write (err_fd, &saved, sizeof saved);
-   (void) w;
-   _exit (saved == ENOENT ? CLI_EXIT_NO_COMMAND : CLI_EXIT_CANNOT_EXEC);
 }
 
 int
-cli_child_spawn (char **argv, const char *env_name, const char *env_value, const sigset_t *child_mask, pid_t *pid)
+cli_child_spawn (char **argv, const char *env_name, const char *env_value, const sigset_t *child_mask, cli_child_t *child)
 {
+   memset (child, 0, sizeof *child);
+   child->ctl_w = child->events_r = -1;
    char **candidates = exec_candidates (argv[0]);
    char **env = child_environment (env_name, env_value);
-   int err_pipe[2];
+   int ctl[2] = {-1, -1}, events[2] = {-1, -1};
    int rc = CLI_EXIT_OK;
-   if (pipe2 (err_pipe, O_CLOEXEC) != 0) {
+   if (pipe2 (ctl, O_CLOEXEC) != 0 || pipe2 (events, O_CLOEXEC) != 0) {
       cli_error ("cannot create a pipe: %s", strerror (errno));
       rc = CLI_EXIT_INTERNAL;
       goto done;
    }
-   pid_t parent = getpid ();
-   pid_t child = fork ();
-   if (child < 0) {
+   /* Only when mongolock owns the terminal may it hand it on. */
+   bool take_tty = isatty (0) && tcgetpgrp (0) == getpgrp ();
+   cli_reaper_args_t args = {.argv = argv,
+                             .candidates = candidates,
+                             .env = env,
+                             .child_mask = child_mask,
+                             .parent = getpid (),
+                             .take_tty = take_tty,
+                             .ctl_r = ctl[0],
+                             .events_w = events[1]};
+   pid_t reaper = fork ();
+   if (reaper < 0) {
       cli_error ("cannot fork: %s", strerror (errno));
-      close (err_pipe[0]);
-      close (err_pipe[1]);
       rc = CLI_EXIT_INTERNAL;
       goto done;
    }
-   if (child == 0) {
-      close (err_pipe[0]);
-      child_exec (argv, candidates, env, child_mask, parent, err_pipe[1]);
+   if (reaper == 0) {
+      cli_reaper_main (&args);
    }
-   close (err_pipe[1]);
-   /* EOF (exec closed the pipe) means the command runs; an errno means it could not. */
-   int child_errno = 0;
-   ssize_t r;
-   do {
-      r = read (err_pipe[0], &child_errno, sizeof child_errno);
-   } while (r < 0 && errno == EINTR);
-   close (err_pipe[0]);
-   if (r == (ssize_t) sizeof child_errno) {
-      int status;
-      while (waitpid (child, &status, 0) < 0 && errno == EINTR) {
+   close_fd (&ctl[0]);
+   close_fd (&events[1]);
+   child->reaper = reaper;
+   child->ctl_w = ctl[1];
+   child->events_r = events[0];
+   ctl[1] = events[0] = -1;
+   fcntl (child->events_r, F_SETFL, O_NONBLOCK);
+   cli_reaper_msg_t m;
+   if (!read_msg (child->events_r, &m, true) || (m.type != CLI_REAPER_STARTED && m.type != CLI_REAPER_EXEC_FAILED)) {
+      cli_error ("cannot start the command: its supervising process failed");
+      rc = CLI_EXIT_INTERNAL;
+   } else if (m.type == CLI_REAPER_EXEC_FAILED) {
+      cli_error ("%s: %s", argv[0], m.value == ENOENT ? "command not found" : strerror (m.value));
+      rc = m.value == ENOENT ? CLI_EXIT_NO_COMMAND : CLI_EXIT_CANNOT_EXEC;
+   } else {
+      child->pgid = (pid_t) m.value;
+   }
+   if (rc != CLI_EXIT_OK) {
+      close_fd (&child->ctl_w); /* the reaper kills whatever is left and exits */
+      while (read_msg (child->events_r, &m, true)) {
       }
-      cli_error ("%s: %s", argv[0], child_errno == ENOENT ? "command not found" : strerror (child_errno));
-      rc = child_errno == ENOENT ? CLI_EXIT_NO_COMMAND : CLI_EXIT_CANNOT_EXEC;
-      goto done;
+      close_fd (&child->events_r);
+      reap_reaper (reaper);
    }
-   *pid = child;
 done:
+   close_fd (&ctl[0]);
+   close_fd (&ctl[1]);
+   close_fd (&events[0]);
+   close_fd (&events[1]);
    strv_free (candidates);
    strv_free (env);
    return rc;
 }
 
-/* Reads every pending signal; forwards INT, TERM and HUP to the child. */
 static void
-drain_signals (int sigfd, pid_t pid, bool verbose)
+send_ctl (const cli_supervise_t *sv, int32_t kind, int sig, int64_t deadline_ms)
+{
+   cli_reaper_ctl_t c = {.kind = kind, .sig = sig, .deadline_ms = deadline_ms};
+   ssize_t w = write (sv->child->ctl_w, &c, sizeof c); /* < PIPE_BUF: atomic */
+   (void) w;
+}
+
+static void
+send_signal (const cli_supervise_t *sv, int sig)
+{
+   send_ctl (sv, CLI_REAPER_SIGNAL, sig, 0);
+}
+
+/* Reads every pending signal; forwards INT, TERM and HUP to the command's processes. The
+ * command runs in its own process group, so a signal from the terminal reached mongolock
+ * alone (or, when the command's group owns the terminal, the command alone). */
+static void
+drain_signals (const cli_supervise_t *sv)
 {
    struct signalfd_siginfo si;
-   while (read (sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
+   while (read (sv->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
       int sig = (int) si.ssi_signo;
       if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP) {
-         continue; /* SIGCHLD: the waitpid below handles it */
+         continue; /* SIGCHLD: the reaper's end shows on its events pipe */
       }
-      /* The terminal sends ^C (and hangup) to the whole foreground process group, the
-       * command included: forwarding it too would deliver it twice. */
-      if (si.ssi_code == SI_KERNEL) {
-         continue;
+      if (sv->verbose) {
+         cli_error ("forwarding %s to the command (process group %d)", strsignal (sig), (int) sv->child->pgid);
       }
-      if (verbose) {
-         cli_error ("forwarding %s to pid %d", strsignal (sig), (int) pid);
-      }
-      kill (pid, sig);
+      send_signal (sv, sig);
+   }
+}
+
+typedef struct {
+   bool stopping, killed, lost, expiring;
+   int64_t kill_at;   /* when stopping */
+   int64_t lease_end; /* by mongolock's clock, from the largest lease left seen */
+   int64_t reaper_deadline; /* the last one sent */
+} stop_state_t;
+
+/* The reaper's own deadline, for when mongolock cannot act (stopped, starved): SIGKILL as
+ * the lease ends, or, once the lease is lost, a second after mongolock's own SIGKILL. */
+static void
+update_reaper_deadline (const cli_supervise_t *sv, stop_state_t *s)
+{
+   int64_t d = INT64_MAX;
+   if (s->lost) {
+      d = s->kill_at == INT64_MAX ? INT64_MAX : s->kill_at + 1000;
+   } else if (s->lease_end != INT64_MAX) {
+      d = s->lease_end - sv->kill_before_ms;
+   }
+   if (d != s->reaper_deadline) {
+      s->reaper_deadline = d;
+      send_ctl (sv, CLI_REAPER_DEADLINE, 0, d);
+   }
+}
+
+static void
+start_stop (const cli_supervise_t *sv, stop_state_t *s, int64_t now)
+{
+   if (!s->stopping) {
+      s->stopping = true;
+      s->kill_at = now + sv->grace_ms;
+      send_signal (sv, SIGTERM);
    }
 }
 
 int
 cli_child_supervise (const cli_supervise_t *sv, int *status)
 {
-   bool lost = false, killed = false;
-   int64_t kill_at = 0;
+   stop_state_t s = {.kill_at = INT64_MAX, .lease_end = INT64_MAX, .reaper_deadline = INT64_MAX};
+   bool exited = false;
+   *status = 0;
+   char grace[32];
+   cli_format_duration (sv->grace_ms, grace, sizeof grace);
    for (;;) {
-      int st;
-      pid_t w = waitpid (sv->pid, &st, WNOHANG);
-      if (w == sv->pid) {
-         *status = st;
-         return lost ? CLI_SUPERVISE_LOST : CLI_SUPERVISE_EXITED;
-      }
-      if (w < 0 && errno != EINTR) {
-         cli_error ("cannot wait for pid %d: %s", (int) sv->pid, strerror (errno));
-         *status = 0;
-         return CLI_SUPERVISE_ERROR;
-      }
       int64_t now = now_ms ();
-      if (lost && !killed && now >= kill_at) {
-         cli_error ("pid %d did not exit %s after SIGTERM: sending SIGKILL", (int) sv->pid, sv->grace_text);
-         kill (sv->pid, SIGKILL);
-         killed = true;
+      if (sv->remaining_ms && !s.lost) {
+         int64_t left = sv->remaining_ms (sv->data);
+         if (left > 0 && (s.lease_end == INT64_MAX || now + left > s.lease_end)) {
+            s.lease_end = now + left;
+         }
+         if (s.lease_end != INT64_MAX) {
+            if (!s.stopping && now >= s.lease_end - sv->term_before_ms) {
+               s.expiring = true;
+               if (sv->on_expiring) {
+                  sv->on_expiring (sv->data, s.lease_end - now);
+               }
+               start_stop (sv, &s, now);
+            }
+            if (s.stopping && s.lease_end - sv->kill_before_ms < s.kill_at) {
+               s.kill_at = s.lease_end - sv->kill_before_ms;
+            }
+         }
+      }
+      update_reaper_deadline (sv, &s);
+      if (s.stopping && !s.killed && now >= s.kill_at) {
+         if (s.expiring && now >= s.lease_end - sv->kill_before_ms) {
+            cli_error ("the command's processes are still running as the lease ends: sending SIGKILL");
+         } else {
+            cli_error ("the command's processes did not exit %s after SIGTERM: sending SIGKILL", grace);
+         }
+         send_signal (sv, SIGKILL);
+         s.killed = true;
       }
       /* Wake at least once a second: a bound on any missed wake-up. */
       int64_t timeout = 1000;
-      if (lost && !killed && kill_at - now < timeout) {
-         timeout = kill_at - now;
+      if (!s.stopping && s.lease_end != INT64_MAX && s.lease_end - sv->term_before_ms - now < timeout) {
+         timeout = s.lease_end - sv->term_before_ms - now;
       }
-      struct pollfd fds[2] = {{.fd = sv->sigfd, .events = POLLIN}, {.fd = lost ? -1 : sv->lost_fd, .events = POLLIN}};
-      int n = poll (fds, 2, (int) timeout);
+      if (s.stopping && !s.killed && s.kill_at - now < timeout) {
+         timeout = s.kill_at - now;
+      }
+      timeout = timeout < 0 ? 0 : timeout;
+      struct pollfd fds[3] = {{.fd = sv->sigfd, .events = POLLIN},
+                              {.fd = s.lost ? -1 : sv->lost_fd, .events = POLLIN},
+                              {.fd = sv->child->events_r, .events = POLLIN}};
+      int n = poll (fds, 3, (int) timeout);
       if (n < 0 && errno != EINTR) {
          cli_error ("poll: %s", strerror (errno));
       }
@@ -237,13 +332,53 @@ cli_child_supervise (const cli_supervise_t *sv, int *status)
          continue;
       }
       if (fds[0].revents & POLLIN) {
-         drain_signals (sv->sigfd, sv->pid, sv->verbose);
+         drain_signals (sv);
       }
       if (fds[1].revents & (POLLIN | POLLHUP)) {
-         lost = true;
-         sv->on_lost (sv->on_lost_data);
-         kill (sv->pid, SIGTERM);
-         kill_at = now_ms () + sv->grace_ms;
+         s.lost = true;
+         if (sv->on_lost) {
+            sv->on_lost (sv->data);
+         }
+         /* The server may already have given the lock to another: --kill-after from now at most. */
+         bool was_stopping = s.stopping;
+         start_stop (sv, &s, now_ms ());
+         if (was_stopping && now_ms () + sv->grace_ms < s.kill_at) {
+            s.kill_at = now_ms () + sv->grace_ms;
+         }
+      }
+      if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+         cli_reaper_msg_t m;
+         bool gone = false, eof = false;
+         for (;;) {
+            if (!read_msg (sv->child->events_r, &m, false)) {
+               eof = errno != EAGAIN;
+               break;
+            }
+            if (m.type == CLI_REAPER_EXITED) {
+               exited = true;
+               *status = m.value;
+               /* Processes it left behind must not run on: stop them (the lock is kept meanwhile). */
+               start_stop (sv, &s, now_ms ());
+            } else if (m.type == CLI_REAPER_ALL_GONE) {
+               gone = true;
+            }
+         }
+         if (gone || eof) {
+            close_fd (&sv->child->ctl_w);
+            close_fd (&sv->child->events_r);
+            reap_reaper (sv->child->reaper);
+            if (!gone) {
+               /* The reaper died: kill what can still be found. */
+               kill (-sv->child->pgid, SIGKILL);
+               cli_error ("the process supervising the command died unexpectedly");
+               return CLI_SUPERVISE_ERROR;
+            }
+            if (!exited) {
+               cli_error ("the command's exit status was not reported");
+               return CLI_SUPERVISE_ERROR;
+            }
+            return s.lost || s.expiring ? CLI_SUPERVISE_LOST : CLI_SUPERVISE_EXITED;
+         }
       }
    }
 }

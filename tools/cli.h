@@ -21,6 +21,7 @@ enum {
    CLI_EXIT_SPEC_MISSING = 66,   /* spec file missing or unreadable */
    CLI_EXIT_UNREACHABLE = 69,    /* no server reachable within the timeouts */
    CLI_EXIT_INTERNAL = 70,       /* out of resources, fork failed, ... */
+   CLI_EXIT_IO = 74,             /* standard output could not be written (EPIPE, ENOSPC, ...) */
    CLI_EXIT_BUSY = 75,           /* lock held by another (after --wait, or at once with --wait 0) */
    CLI_EXIT_SERVER = 76,         /* the server refused or failed a command */
    CLI_EXIT_AUTH = 77,           /* authentication (or authorization) failed */
@@ -66,6 +67,10 @@ extern const char cli_common_help[];
 /* Program name for messages ("mongolock"). */
 extern const char *cli_progname;
 
+/* The URI in use (set by cli_connect, else $MONGOLOCK_URI at start): cli_error and the
+ * driver's log handler redact its credentials from every message. */
+extern const char *cli_secret_uri;
+
 void
 cli_common_init (cli_common_t *common);
 
@@ -86,7 +91,7 @@ cli_option_error (const char *cmd, int opt, char **argv);
 int
 cli_other_option (const char *cmd, cli_common_t *common, int opt, char **argv, bool *help);
 
-/* Prints "mongolock: <message>\n" to stderr. */
+/* Prints "mongolock: <message>\n" to stderr, on one line, without URI credentials. */
 void
 cli_error (const char *fmt, ...) BSON_GNUC_PRINTF (1, 2);
 
@@ -145,7 +150,26 @@ cli_exit_code_for (const bson_error_t *error);
 int
 cli_report_error (const char *what, const bson_error_t *error);
 
-/* Prints a BSON document as one line of relaxed extended JSON to stdout. */
+/*
+ * Text from the database made safe for a terminal: control characters (C0, DEL, C1) and
+ * bytes that are not valid UTF-8 become \xNN, and '\' becomes "\\". Caller frees with
+ * bson_free. NULL is treated as "".
+ */
+char *
+cli_escape_text (const char *s);
+
+/* s with every byte that is not part of valid UTF-8 replaced by U+FFFD (JSON strings must
+ * be UTF-8; libbson refuses to print a document holding such a string). Caller frees. */
+char *
+cli_utf8_sanitize (const char *s);
+
+/* JSON text (valid UTF-8) with DEL and C1 controls, which libbson leaves raw, written as
+ * \u00XX. Caller frees. */
+char *
+cli_json_escape_controls (const char *json);
+
+/* Prints a BSON document as one line of relaxed extended JSON to stdout, every control
+ * character escaped (strings must be valid UTF-8: see cli_utf8_sanitize). */
 void
 cli_print_json (const bson_t *doc);
 

@@ -2,6 +2,7 @@
  * Everything is checked first (duplicates, conflicting indexes) and built only when every
  * check passed, so a failed migration builds nothing. */
 #include "migrate.h"
+#include "redact-private.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -252,6 +253,10 @@ cli_cmd_migrate (int argc, char **argv, cli_common_t *common)
    if (rc == CLI_EXIT_OK && !dry_run) {
       rc = run_steps (&conn, res, n, true, true);
       changed = count_action (res, n, "created") > 0;
+   }
+   /* Errors go to stdout too: no URI credentials in them either. */
+   for (size_t i = 0; i < n; i++) {
+      _mongolock_redact_error (cli_secret_uri, &res[i].error);
    }
    if (json) {
       cli_migrate_print_json (res, n, dry_run, rc == CLI_EXIT_OK, changed);

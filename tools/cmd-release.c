@@ -93,11 +93,15 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
    }
    if (json) {
       bson_t out = BSON_INITIALIZER;
-      BSON_APPEND_UTF8 (&out, "key", key);
+      char *k = cli_utf8_sanitize (key);
+      BSON_APPEND_UTF8 (&out, "key", k);
+      bson_free (k);
       BSON_APPEND_BOOL (&out, "found", found);
       BSON_APPEND_BOOL (&out, "wasHeld", was_held);
       if (holder) {
-         BSON_APPEND_UTF8 (&out, "holder", holder);
+         char *h = cli_utf8_sanitize (holder);
+         BSON_APPEND_UTF8 (&out, "holder", h);
+         bson_free (h);
       } else {
          BSON_APPEND_NULL (&out, "holder");
       }
@@ -116,16 +120,16 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
       rc = CLI_EXIT_NOT_FOUND;
    } else {
       if (!json) {
+         char *h = cli_escape_text (holder ? holder : "?"), *k = cli_escape_text (key);
          if (was_held) {
-            printf ("released lock \"%s\" held by %s (token %" PRId64 ")\n", key, holder ? holder : "?", token);
+            printf ("released lock \"%s\" held by %s (token %" PRId64 ")\n", k, h, token);
          } else if (holder) {
-            printf ("lock \"%s\" was not held: the lease of %s (token %" PRId64 ") had already expired\n",
-                    key,
-                    holder,
-                    token);
+            printf ("lock \"%s\" was not held: the lease of %s (token %" PRId64 ") had already expired\n", k, h, token);
          } else {
-            printf ("lock \"%s\" was not held (already free; last token %" PRId64 ")\n", key, token);
+            printf ("lock \"%s\" was not held (already free; last token %" PRId64 ")\n", k, token);
          }
+         bson_free (h);
+         bson_free (k);
       }
       rc = CLI_EXIT_OK;
    }

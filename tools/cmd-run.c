@@ -19,15 +19,19 @@ static const char run_help[] =
    "Usage: mongolock run --key KEY [OPTIONS] [--] COMMAND [ARGS...]\n"
    "Take the lock KEY (waiting up to --wait), run COMMAND with the lease renewed in the\n"
    "background, release the lock when COMMAND exits and exit with its status (128+N when\n"
-   "it was killed by signal N). INT, TERM and HUP sent to mongolock are forwarded to it.\n"
-   "If the lease is lost, COMMAND gets SIGTERM (SIGKILL after --kill-after) and mongolock\n"
-   "exits with 79.\n"
+   "it was killed by signal N). COMMAND runs in its own process group; INT, TERM and HUP\n"
+   "sent to mongolock are forwarded to all its processes. Processes COMMAND leaves behind\n"
+   "are stopped before the lock is released. If the lease is lost, or cannot be renewed\n"
+   "and is about to end, COMMAND's processes get SIGTERM (SIGKILL after --kill-after, and\n"
+   "in any case before the lease ends) and mongolock exits with 79. If mongolock dies,\n"
+   "they are killed.\n"
    "\n"
    "  -k, --key KEY           lock name (required)\n"
    "  -l, --lease D           lease length, renewed every third of it (default: 30s)\n"
    "  -w, --wait D            wait up to D for a busy lock (default: 0, fail at once)\n"
    "      --fence-env NAME    put the fencing token in COMMAND's environment as NAME\n"
-   "      --kill-after D      SIGKILL this long after SIGTERM on a lost lease (default: 10s)\n"
+   "      --kill-after D      SIGKILL this long after SIGTERM (default: 10s; when the lease\n"
+   "                          is running out, at most a tenth of it)\n"
    "  -v, --verbose           report acquisition, release and forwarded signals on stderr\n"
    "Exit status: COMMAND's, or 75 busy, 79 lease lost, 126/127 COMMAND not runnable/found,\n"
    "64 usage, 69 unreachable, 76 server error, 77 authentication, 78 bad URI.\n";
@@ -37,7 +41,7 @@ typedef struct {
    int lost_w;
    char reason[512];
    const char *key;
-   pid_t pid;
+   mongolock_lock_t *lock; /* used by the main thread only */
 } run_state_t;
 
 static int64_t
@@ -69,8 +73,27 @@ on_lost (void *data)
 {
    run_state_t *st = data;
    pthread_mutex_lock (&st->mu);
-   cli_error ("lost the lock \"%s\": %s; sending SIGTERM to pid %d", st->key, st->reason, (int) st->pid);
+   cli_error ("lost the lock \"%s\": %s; stopping the command (SIGTERM to its processes)", st->key, st->reason);
    pthread_mutex_unlock (&st->mu);
+}
+
+static void
+on_expiring (void *data, int64_t left_ms)
+{
+   run_state_t *st = data;
+   char left[32];
+   cli_format_duration (left_ms < 0 ? 0 : left_ms, left, sizeof left);
+   cli_error ("the lease on \"%s\" could not be renewed and ends in %s: stopping the command (SIGTERM to its "
+              "processes) so that it is gone by then",
+              st->key,
+              left);
+}
+
+static int64_t
+lease_left (void *data)
+{
+   run_state_t *st = data;
+   return mongolock_lock_remaining_ms (st->lock);
 }
 
 /* A stop signal (INT, TERM, HUP) waiting on sigfd, else 0. SIGCHLD is dropped. */
@@ -97,73 +120,106 @@ report_busy (mongolock_lock_t *lock, int64_t waited_ms, int64_t wait_ms)
       cli_format_duration (waited_ms, waited, sizeof waited);
    }
    (void) mongolock_lock_get_holder (lock, &holder, &token, &error);
+   char *shown = cli_escape_text (holder ? holder : "another process");
    cli_error ("%s%s%slock \"%s\" is held by %s",
               wait_ms > 0 ? "gave up after " : "",
               waited,
               wait_ms > 0 ? ": " : "",
               mongolock_lock_key (lock),
-              holder ? holder : "another process");
+              shown);
+   bson_free (shown);
    bson_free (holder);
 }
 
-/* Attempts with full-jitter backoff until acquired, the wait runs out or a stop signal
- * arrives (exit 128+signal). */
-static int
-acquire (mongolock_lock_t *lock, int64_t wait_ms, int sigfd, bool verbose)
+/* While the main thread waits for the lock, this thread watches for a stop signal (INT,
+ * TERM, HUP) and cancels the wait through the library's cancellation flag. */
+typedef struct {
+   int sigfd;
+   int quit_r; /* readable when the wait is over */
+   mongolock_cancel_t *cancel;
+   int signo; /* the stop signal that cancelled the wait, 0 for none */
+} sigwatch_t;
+
+static void *
+sigwatch_main (void *arg)
 {
-   int64_t start = mono_ms (), deadline = start + wait_ms;
-   unsigned seed = (unsigned) (start ^ (int64_t) getpid () * 2654435761u);
-   for (int attempt = 0;; attempt++) {
-      bool acquired = false;
-      bson_error_t error;
-      char what[600];
-      snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
-      if (!mongolock_lock_try_acquire (lock, &acquired, &error)) {
-         return cli_report_error (what, &error);
+   sigwatch_t *w = arg;
+   for (;;) {
+      struct pollfd pfd[2] = {{.fd = w->sigfd, .events = POLLIN}, {.fd = w->quit_r, .events = POLLIN}};
+      if (poll (pfd, 2, -1) < 0 && errno != EINTR) {
+         return NULL;
       }
-      int sig = pending_stop_signal (sigfd);
+      if (pfd[1].revents) {
+         return NULL;
+      }
+      int sig = (pfd[0].revents & POLLIN) ? pending_stop_signal (w->sigfd) : 0;
       if (sig) {
-         if (acquired) {
-            (void) mongolock_lock_release (lock, NULL);
-         }
-         cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
-         return 128 + sig;
-      }
-      int64_t now = mono_ms ();
-      if (acquired) {
-         if (verbose) {
-            char took[32];
-            cli_format_duration (now - start, took, sizeof took);
-            cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
-                       mongolock_lock_key (lock),
-                       mongolock_lock_token (lock),
-                       took);
-         }
-         return CLI_EXIT_OK;
-      }
-      if (now >= deadline) {
-         report_busy (lock, now - start, wait_ms);
-         return CLI_EXIT_BUSY;
-      }
-      if (verbose && attempt == 0) {
-         char w[32];
-         cli_format_duration (wait_ms, w, sizeof w);
-         cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), w);
-      }
-      int64_t cap = attempt < 7 ? (int64_t) 10 << attempt : 1000;
-      cap = cap > 1000 ? 1000 : cap;
-      int64_t sleep_ms = (int64_t) (rand_r (&seed) % (unsigned) (cap + 1));
-      if (sleep_ms > deadline - now) {
-         sleep_ms = deadline - now;
-      }
-      struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
-      (void) poll (&pfd, 1, (int) sleep_ms);
-      /* A signal that arrived while sleeping is picked up after the next attempt. */
-      if ((pfd.revents & POLLIN) && (sig = pending_stop_signal (sigfd)) != 0) {
-         cli_error ("interrupted by %s while waiting for lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
-         return 128 + sig;
+         w->signo = sig; /* read by the main thread after pthread_join */
+         mongolock_cancel_raise (w->cancel);
+         return NULL;
       }
    }
+}
+
+/* Takes the lock with the library's own wait (deadline, backoff, transient errors tried
+ * again), cancelled at once by a stop signal (exit 128+signal). */
+static int
+acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, int sigfd, bool verbose)
+{
+   int64_t start = mono_ms ();
+   int quit[2];
+   if (pipe2 (quit, O_CLOEXEC) != 0) {
+      cli_error ("cannot set up signal handling: %s", strerror (errno));
+      return CLI_EXIT_INTERNAL;
+   }
+   sigwatch_t w = {sigfd, quit[0], cancel, 0};
+   pthread_t watcher;
+   bool watching = pthread_create (&watcher, NULL, sigwatch_main, &w) == 0;
+   bson_error_t error;
+   bool acquired = false;
+   bool ok = mongolock_lock_try_acquire (lock, &acquired, &error);
+   if (ok && !acquired && wait_ms > 0) {
+      if (verbose) {
+         char d[32];
+         cli_format_duration (wait_ms, d, sizeof d);
+         cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), d);
+      }
+      ok = acquired = mongolock_lock_acquire (lock, &error);
+   }
+   ssize_t wr = write (quit[1], "q", 1);
+   (void) wr;
+   if (watching) {
+      pthread_join (watcher, NULL);
+   }
+   close (quit[0]);
+   close (quit[1]);
+   int sig = w.signo ? w.signo : pending_stop_signal (sigfd);
+   if (sig) {
+      if (acquired) {
+         (void) mongolock_lock_release (lock, NULL);
+      }
+      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
+      return 128 + sig;
+   }
+   int64_t now = mono_ms ();
+   if (acquired) {
+      if (verbose) {
+         char took[32];
+         cli_format_duration (now - start, took, sizeof took);
+         cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
+                    mongolock_lock_key (lock),
+                    mongolock_lock_token (lock),
+                    took);
+      }
+      return CLI_EXIT_OK;
+   }
+   if (ok || (error.domain == MONGOLOCK_ERROR_DOMAIN && error.code == MONGOLOCK_ERROR_TIMEOUT)) {
+      report_busy (lock, now - start, wait_ms);
+      return CLI_EXIT_BUSY;
+   }
+   char what[600];
+   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
+   return cli_report_error (what, &error);
 }
 
 static bool
@@ -264,29 +320,49 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
    return CLI_EXIT_OK;
 }
 
+/*
+ * When a lease that cannot be renewed is about to end, the command is stopped so that it
+ * is gone before the server may grant the lock to another holder: SIGTERM when the lease
+ * left (by mongolock's clock, which never runs ahead of the server's) falls to kill-after
+ * + margin, SIGKILL when it falls to margin. margin = a twentieth of the lease, at most
+ * 1 s; the kill-after used there is at most a tenth of the lease, so SIGTERM never comes
+ * while more than 15% of the lease is left. The first renewal cannot be sent before the
+ * acquire's answer, so the lease left dips to L - 2 x round trip before it lands: with
+ * 15%, a 1 s lease works over a 400 ms round trip (issue 8), and a lease that ends while
+ * its renewals really fail still leaves the command a tenth of it to stop.
+ */
+static void
+lease_deadlines (const run_opts_t *o, int64_t *term_before, int64_t *kill_before)
+{
+   int64_t margin = o->lease_ms / 20 > 1000 ? 1000 : o->lease_ms / 20;
+   int64_t grace = o->lease_ms / 10;
+   grace = o->grace_ms < grace ? o->grace_ms : grace;
+   *term_before = grace + margin;
+   *kill_before = margin;
+}
+
 /* Runs the command under the held lock; returns the exit code. */
 static int
 run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
 {
-   char token[32], grace[32];
+   char token[32];
    snprintf (token, sizeof token, "%" PRId64, mongolock_lock_token (lock));
-   cli_format_duration (o->grace_ms, grace, sizeof grace);
-   pid_t pid = 0;
-   int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, &pid);
+   cli_child_t child;
+   int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, &child);
    bool lost = false;
    int status = 0;
    if (rc == CLI_EXIT_OK) {
-      pthread_mutex_lock (&st->mu);
-      st->pid = pid;
-      pthread_mutex_unlock (&st->mu);
-      cli_supervise_t sv = {.pid = pid,
+      st->lock = lock;
+      cli_supervise_t sv = {.child = &child,
                             .sigfd = sigfd,
                             .lost_fd = lost_r,
                             .grace_ms = o->grace_ms,
-                            .grace_text = grace,
+                            .remaining_ms = lease_left,
                             .verbose = o->verbose,
                             .on_lost = on_lost,
-                            .on_lost_data = st};
+                            .on_expiring = on_expiring,
+                            .data = st};
+      lease_deadlines (o, &sv.term_before_ms, &sv.kill_before_ms);
       int how = cli_child_supervise (&sv, &status);
       lost = how == CLI_SUPERVISE_LOST;
       if (how == CLI_SUPERVISE_ERROR) {
@@ -298,7 +374,12 @@ run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int si
       }
    }
    bson_error_t error;
-   if (!lost && !mongolock_lock_release (lock, &error)) {
+   if (lost) {
+      /* Stopped for the lease: if a late renewal kept it after all, free it now. */
+      if (mongolock_lock_is_held (lock)) {
+         (void) mongolock_lock_release (lock, NULL);
+      }
+   } else if (!mongolock_lock_release (lock, &error)) {
       if (error.domain == MONGOLOCK_ERROR_DOMAIN &&
           (error.code == MONGOLOCK_ERROR_LOST || error.code == MONGOLOCK_ERROR_NOT_HELD)) {
          lost = true;
@@ -308,7 +389,7 @@ run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int si
          snprintf (what, sizeof what, "could not release lock \"%s\" (it expires with its lease)", o->key);
          (void) cli_report_error (what, &error);
       }
-   } else if (!lost && o->verbose) {
+   } else if (o->verbose) {
       cli_error ("released lock \"%s\"", o->key);
    }
    return lost ? CLI_EXIT_LOST : rc;
@@ -348,20 +429,24 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
    cli_conn_t conn;
    if (cli_connect (common, socket_ms, &conn, &rc)) {
       mongolock_lock_opts_t *lo = mongolock_lock_opts_new ();
+      mongolock_cancel_t *cancel = mongolock_cancel_new ();
       bson_error_t error;
       mongolock_lock_t *lock = NULL;
-      if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) && mongolock_lock_opts_set_wait_ms (lo, 0, &error)) {
+      if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) &&
+          mongolock_lock_opts_set_wait_ms (lo, o.wait_ms, &error)) {
          mongolock_lock_opts_set_auto_renew (lo, true);
          mongolock_lock_opts_set_event_callback (lo, on_event, &st);
+         mongolock_lock_opts_set_cancel (lo, cancel);
          lock = mongolock_lock_new (conn.client, o.key, lo, &error);
       }
       mongolock_lock_opts_destroy (lo);
       if (!lock) {
          rc = cli_report_error ("invalid lock", &error);
-      } else if ((rc = acquire (lock, o.wait_ms, sigfd, o.verbose)) == CLI_EXIT_OK) {
+      } else if ((rc = acquire (lock, cancel, o.wait_ms, sigfd, o.verbose)) == CLI_EXIT_OK) {
          rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
       }
       mongolock_lock_destroy (lock);
+      mongolock_cancel_destroy (cancel);
       cli_disconnect (&conn);
    }
 out:

@@ -85,11 +85,15 @@ print_json (const bson_t *locks, mongolock_client_t *client)
       char idx[16];
       snprintf (idx, sizeof idx, "%u", i++);
       BSON_APPEND_DOCUMENT_BEGIN (&arr, idx, &item);
-      BSON_APPEND_UTF8 (&item, "key", row.key);
+      char *key = cli_utf8_sanitize (row.key);
+      BSON_APPEND_UTF8 (&item, "key", key);
+      bson_free (key);
       BSON_APPEND_UTF8 (&item, "state", row_state (&row));
       BSON_APPEND_BOOL (&item, "held", row.held);
       if (row.holder) {
-         BSON_APPEND_UTF8 (&item, "holder", row.holder);
+         char *h = cli_utf8_sanitize (row.holder);
+         BSON_APPEND_UTF8 (&item, "holder", h);
+         bson_free (h);
       } else {
          BSON_APPEND_NULL (&item, "holder");
       }
@@ -126,12 +130,16 @@ print_table (const bson_t *locks, const char *prefix)
       bson_init_static (&doc, data, len);
       lock_row_t row;
       read_row (&doc, &row);
-      int w = (int) strlen (row.key);
+      char *key = cli_escape_text (row.key);
+      int w = (int) strlen (key);
+      bson_free (key);
       key_w = w > key_w ? (w > 60 ? 60 : w) : key_w;
       n++;
    }
    if (n == 0) {
-      printf ("no locks%s%s%s\n", prefix ? " with prefix \"" : "", prefix ? prefix : "", prefix ? "\"" : "");
+      char *p = cli_escape_text (prefix);
+      printf ("no locks%s%s%s\n", prefix ? " with prefix \"" : "", p, prefix ? "\"" : "");
+      bson_free (p);
       return;
    }
    printf ("%-*s  %-7s  %8s  %-20s  %s\n", key_w, "KEY", "STATE", "LEFT", "TOKEN", "HOLDER");
@@ -148,13 +156,10 @@ print_table (const bson_t *locks, const char *prefix)
       if (row.held && row.has_remaining) {
          cli_format_duration (row.remaining_ms, left, sizeof left);
       }
-      printf ("%-*s  %-7s  %8s  %-20" PRId64 "  %s\n",
-              key_w,
-              row.key,
-              row_state (&row),
-              left,
-              row.token,
-              row.holder ? row.holder : "-");
+      char *key = cli_escape_text (row.key), *holder = cli_escape_text (row.holder ? row.holder : "-");
+      printf ("%-*s  %-7s  %8s  %-20" PRId64 "  %s\n", key_w, key, row_state (&row), left, row.token, holder);
+      bson_free (key);
+      bson_free (holder);
    }
 }
 

@@ -1,5 +1,6 @@
 /* Common options, the connection to the server and how errors map to exit codes. */
 #include "cli.h"
+#include "redact-private.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 
 const char *cli_progname = "mongolock";
+const char *cli_secret_uri = NULL;
 
 const char cli_common_help[] =
    "Connection options (also accepted before the subcommand):\n"
@@ -40,13 +42,16 @@ vreport (const char *fmt, va_list ap)
 {
    char buf[1024];
    vsnprintf (buf, sizeof buf, fmt, ap);
+   /* Whatever produced the message (libmongoc included), no URI password in it. */
+   char *safe = _mongolock_redact_uri (cli_secret_uri, buf);
    /* One line per error, whatever the driver's message holds. */
-   for (char *p = buf; *p; p++) {
+   for (char *p = safe; *p; p++) {
       if (*p == '\n' || *p == '\r') {
          *p = ' ';
       }
    }
-   fprintf (stderr, "%s: %s\n", cli_progname, buf);
+   fprintf (stderr, "%s: %s\n", cli_progname, safe);
+   bson_free (safe);
 }
 
 void
@@ -138,7 +143,14 @@ cli_connect (const cli_common_t *common, int64_t socket_default_ms, cli_conn_t *
       return false;
    }
    bson_error_t error;
-   /* The URI itself is never printed: it may hold a password. */
+   /* The URI itself is never printed, and every message is redacted (cli_error): it may
+    * hold a password. */
+   cli_secret_uri = uri_string;
+   if (_mongolock_uri_userinfo_ambiguous (uri_string)) {
+      cli_error ("invalid MongoDB URI%s: %s", common->uri ? "" : " in MONGOLOCK_URI", _MONGOLOCK_AMBIGUOUS_USERINFO);
+      *exit_code = CLI_EXIT_BAD_URI;
+      return false;
+   }
    conn->uri = mongoc_uri_new_with_error (uri_string, &error);
    if (!conn->uri) {
       cli_error ("invalid MongoDB URI%s: %s", common->uri ? "" : " in MONGOLOCK_URI", error.message);
@@ -288,8 +300,12 @@ cli_print_json (const bson_t *doc)
    size_t len;
    char *json = bson_as_relaxed_extended_json (doc, &len);
    if (json) {
-      fwrite (json, 1, len, stdout);
+      char *safe = cli_json_escape_controls (json);
+      fputs (safe, stdout);
       fputc ('\n', stdout);
+      bson_free (safe);
       bson_free (json);
+   } else {
+      cli_error ("cannot print the result as JSON (a string is not valid UTF-8)");
    }
 }

@@ -1,10 +1,15 @@
 /* mongolock: command-line tool for mongolock locks. See mongolock.1. */
 #include "cli.h"
+#include "redact-private.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char main_help[] =
    "Usage: mongolock [CONNECTION OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
@@ -101,20 +106,48 @@ quiet_log (mongoc_log_level_t level, const char *domain, const char *message, vo
 {
    (void) data;
    if (getenv ("MONGOLOCK_DRIVER_LOG")) {
-      mongoc_log_default_handler (level, domain, message, NULL);
+      char *safe = _mongolock_redact_uri (cli_secret_uri, message);
+      mongoc_log_default_handler (level, domain, safe, NULL);
+      bson_free (safe);
    }
+}
+
+/* A closed 0, 1 or 2 would be taken by the next descriptor opened (a socket to MongoDB),
+ * and the status table written into it, or the socket given to the command as its stdin:
+ * open /dev/null in its place first. Returns false when that is impossible. */
+static bool
+open_standard_fds (void)
+{
+   for (int fd = 0; fd <= 2; fd++) {
+      if (fcntl (fd, F_GETFD) == -1 && errno == EBADF) {
+         int n = open ("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+         if (n != fd) {
+            return false; /* lower ones are open, so n == fd unless open failed */
+         }
+      }
+   }
+   return true;
 }
 
 int
 main (int argc, char **argv)
 {
+   if (!open_standard_fds ()) {
+      return CLI_EXIT_INTERNAL; /* nowhere to say it */
+   }
+   /* A reader that went away is reported as EPIPE (exit 74), not a silent death that
+    * would, in `run`, leave the lock held and the command not started. `run` restores the
+    * default for its command. */
+   signal (SIGPIPE, SIG_IGN);
+   cli_secret_uri = getenv ("MONGOLOCK_URI");
    mongoc_log_set_handler (quiet_log, NULL);
    mongoc_init ();
    int rc = dispatch (argc, argv);
+   errno = 0;
    if (fflush (stdout) != 0 || ferror (stdout)) {
-      cli_error ("cannot write to standard output");
+      cli_error ("cannot write to standard output: %s", errno ? strerror (errno) : "write error");
       if (rc == CLI_EXIT_OK) {
-         rc = CLI_EXIT_INTERNAL;
+         rc = CLI_EXIT_IO;
       }
    }
    mongoc_cleanup ();

@@ -301,6 +301,8 @@ typedef bool (*mongolock_guard_fn_t) (mongolock_guard_mode_t mode, int64_t token
  * domains, or MONGOLOCK_ERROR_STORE_TIMEOUT when it gave no answer within the wait; only
  * these count as "unreachable": a server's command error never falls back to the local
  * mutex), or with INVALID_ARGUMENT.
+ * A fail-closed guard tries an unreachable store again until the wait runs out; a
+ * fail-open one falls back to its local mutex at the first failure.
  * Blocks: at most the wait (waitMs, the guard's default otherwise) to get the lock, in
  * either mode, plus fn's own time and one release (at most the client's timeout).
  * A failed release after fn (lease lost, network) does not change the result; it is

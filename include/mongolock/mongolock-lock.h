@@ -145,7 +145,7 @@ mongolock_lock_opts_set_backoff_strategy (mongolock_lock_opts_t *opts,
  * Automatic renewal (default off): while held, the client's renewal scheduler (one thread
  * per client, shared by all its handles) renews the lease a third into its length. A
  * failed renew is retried every tenth of the lease until the lease is really gone, and a
- * renew left unanswered for a fifth of the lease is joined by another on a fresh
+ * renew left unanswered for a tenth of the lease is joined by another on a fresh
  * connection, so a lease survives any outage shorter than its remaining time. If the
  * lease runs out by the client's monotonic clock before a renew lands, or the server says
  * it is gone, the handle stops holding the lock and the LOST event fires: no later than
@@ -227,7 +227,10 @@ mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t
  * when held. Returns false with MONGOLOCK_ERROR_TIMEOUT when the wait ran out while others
  * held it, MONGOLOCK_ERROR_STORE_TIMEOUT when it ran out waiting for the server's answer
  * (unreachable, hung or slow: never reported as busy), MONGOLOCK_ERROR_CANCELLED, or the
- * underlying error when the server failed (errors end the wait at once).
+ * underlying error when the server failed. Errors an election or a network hiccup causes
+ * (server selection, network, NotWritablePrimary and the other codes the retryable-writes
+ * specification retries) are tried again with backoff until the wait runs out, and the
+ * last one is returned then; other errors end the wait at once.
  * Blocks: at most wait_ms, everything included (server selection, connecting, commands,
  * the majority wait, backoff), plus scheduling slack of a few milliseconds; with
  * wait_ms 0, as mongolock_lock_try_acquire. Otherwise as mongolock_lock_try_acquire.

@@ -170,10 +170,29 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
          if (waiting && err.domain == MONGOLOCK_ERROR_DOMAIN && err.code == MONGOLOCK_ERROR_STORE_TIMEOUT) {
             return give_up (h, start, round_trips, &err, error);
          }
-         if (error) {
-            *error = err;
+         int64_t now = _mongolock_now_ms ();
+         bool retry = waiting && wait > 0 && h->retry_transient && _mongolock_is_transient (&err);
+         if (!retry || now >= deadline) {
+            if (retry) {
+               return give_up (h, start, round_trips, &err, error);
+            }
+            if (error) {
+               *error = err;
+            }
+            return false;
          }
-         return false;
+         /* An election or a network hiccup: try again, within the wait. The last error is
+          * what the call returns if the wait runs out first. */
+         int64_t pause = _mongolock_backoff_ms (&h->rng, n, h->backoff_base_ms, h->backoff_cap_ms);
+         int64_t until = now + pause < deadline ? now + pause : deadline;
+         if (!_mongolock_sleep_until (until, h->cancel)) {
+            _mongolock_set_cancelled (error, "the acquire");
+            return false;
+         }
+         if (_mongolock_now_ms () >= deadline) {
+            return give_up (h, start, round_trips, &err, error);
+         }
+         continue;
       }
       if (res.acquired) {
          _mongolock_lease_set_held (h->lease, res.token, sent);

@@ -146,6 +146,11 @@ _mongolock_exec_shutdown (mongolock_client_t *client);
 bool
 _mongolock_check_write_reply (const bson_t *reply, bson_error_t *error);
 
+/* Whether error is one an election or a network hiccup causes (what the retryable-writes
+ * specification retries): a waiting acquire tries again until its deadline. */
+bool
+_mongolock_is_transient (const bson_error_t *error);
+
 /* Whether error is E11000 (duplicate key), in any error-API version's domain. */
 bool
 _mongolock_is_duplicate_key (const bson_error_t *error);
@@ -280,6 +285,7 @@ typedef struct {
    int64_t lease_ms, wait_ms, backoff_base_ms, backoff_cap_ms;
    mongolock_backoff_strategy_t backoff_strategy;
    bool auto_renew, reentrant;
+   bool retry_transient; /* a waiting acquire tries again after transient errors (default) */
    mongolock_cancel_t *cancel;
    uint64_t rng;
    int count; /* reentrant holds; 1 when held without reentrancy */

@@ -5,6 +5,7 @@
  * deadline to the server, so a command that outlives its caller stops there too. */
 #include "engine-private.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* At most this many commands run at once per client; more wait in a queue (and fail
@@ -56,7 +57,7 @@ job_free (job_t *job)
       job->task_free (job->task_ctx);
    }
    pthread_cond_destroy (&job->cond);
-   bson_free (job);
+   free (job);
 }
 
 static void
@@ -190,7 +191,7 @@ enqueue_locked (mongolock_client_t *client, job_t *job)
 static job_t *
 job_new (const _mongolock_call_t *call)
 {
-   job_t *job = bson_malloc0 (sizeof *job);
+   job_t *job = _mongolock_aligned_alloc0 (_Alignof (job_t), sizeof *job); /* bson_t members: 128-byte aligned */
    bson_copy_to (call->cmd, &job->cmd);
    job->db = call->db ? bson_strdup (call->db) : NULL;
    bson_init (&job->reply); /* an empty reply until the command fills it */
@@ -380,4 +381,35 @@ _mongolock_is_duplicate_key (const bson_error_t *error)
     * borrowed pool that never chose) in MONGOC_ERROR_QUERY or MONGOC_ERROR_COMMAND. */
    return error->code == 11000 && (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_QUERY ||
                                    error->domain == MONGOC_ERROR_COMMAND || error->domain == MONGOC_ERROR_COLLECTION);
+}
+
+bool
+_mongolock_is_transient (const bson_error_t *error)
+{
+   if (error->domain == MONGOC_ERROR_STREAM || error->domain == MONGOC_ERROR_SERVER_SELECTION) {
+      return true;
+   }
+   if (error->domain != MONGOC_ERROR_SERVER && error->domain != MONGOC_ERROR_QUERY &&
+       error->domain != MONGOC_ERROR_COMMAND && error->domain != MONGOC_ERROR_WRITE_CONCERN) {
+      return false;
+   }
+   /* The codes the retryable-writes specification retries: network trouble, shutdown and
+    * replica-set state changes (an election under way). */
+   switch (error->code) {
+   case 6:     /* HostUnreachable */
+   case 7:     /* HostNotFound */
+   case 89:    /* NetworkTimeout */
+   case 91:    /* ShutdownInProgress */
+   case 189:   /* PrimarySteppedDown */
+   case 262:   /* ExceededTimeLimit */
+   case 9001:  /* SocketException */
+   case 10107: /* NotWritablePrimary */
+   case 11600: /* InterruptedAtShutdown */
+   case 11602: /* InterruptedDueToReplStateChange */
+   case 13435: /* NotPrimaryNoSecondaryOk */
+   case 13436: /* NotPrimaryOrSecondary */
+      return true;
+   default:
+      return false;
+   }
 }

@@ -34,6 +34,7 @@ _mongolock_handle_init (_mongolock_handle_t *h,
    h->backoff_strategy = opts->backoff_strategy;
    h->auto_renew = opts->auto_renew;
    h->reentrant = opts->reentrant;
+   h->retry_transient = true;
    h->cancel = opts->cancel;
    h->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
    h->lease = _mongolock_lease_new (client, key, opts->lease_ms, opts->cb, opts->cb_data);

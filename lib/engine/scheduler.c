@@ -8,9 +8,11 @@
  *   - after a failed renew, the next is due L/10 (at least 10 ms) after the failure: the
  *     due time is fixed when the failure is recorded, and retries go on until the lease
  *     is really gone;
- *   - a renew with no answer after L/5 (at least 20 ms) is joined by another one on a
+ *   - a renew with no answer after L/10 (at least 20 ms) is joined by another one on a
  *     fresh connection (at most MAX_IN_FLIGHT at once): a late answer still counts; after
- *     a success, renews still in flight do not delay the next regular one;
+ *     a success, renews still in flight do not delay the next regular one. On a slow link
+ *     (round trip R) renews are thus pipelined, and the lease left stays above about
+ *     L - R - max(L/10, R/3) instead of dipping to L - 2R between answers;
  *   - each renew is abandoned at the lease's end, when LOST fires. */
 #include "engine-private.h"
 
@@ -33,7 +35,7 @@ retry_delay_ms (const _mongolock_lease_t *l)
 static int64_t
 attempt_timeout_ms (const _mongolock_lease_t *l)
 {
-   int64_t d = l->lease_ms / 5;
+   int64_t d = l->lease_ms / 10;
    return d < 20 ? 20 : d;
 }
 

@@ -278,6 +278,10 @@ make_lock (mongolock_guard_t *guard, const char *key, const _mongolock_call_opts
    mongolock_lock_opts_set_event_callback (lo, guard->event_cb, guard->event_data);
    mongolock_lock_t *lock = ok ? mongolock_lock_new (guard->client, key, lo, error) : NULL;
    mongolock_lock_opts_destroy (lo);
+   if (lock && guard->degraded == MONGOLOCK_GUARD_FAIL_OPEN) {
+      /* An unreachable store means "run locally now", not "retry until the wait ends". */
+      _mongolock_lock_set_retry_transient (lock, false);
+   }
    return lock;
 }
 

@@ -34,6 +34,12 @@ temp_file (char *path, size_t len, const char *tag)
 void
 cli_start (cli_proc_t *p, const char *const *args)
 {
+   cli_start_fds (p, args, CLI_FD_DEFAULT, CLI_FD_DEFAULT, CLI_FD_DEFAULT);
+}
+
+void
+cli_start_fds (cli_proc_t *p, const char *const *args, int in_fd, int out_fd, int err_fd)
+{
    size_t n = 0;
    while (args[n]) {
       n++;
@@ -55,9 +61,21 @@ cli_start (cli_proc_t *p, const char *const *args)
    cr_assert (p->pid >= 0, "fork: %s", strerror (errno));
    if (p->pid == 0) {
       sigprocmask (SIG_SETMASK, &none, NULL);
-      dup2 (devnull, 0);
-      dup2 (out, 1);
-      dup2 (err, 2);
+      int want[3] = {in_fd == CLI_FD_DEFAULT ? devnull : in_fd, out_fd == CLI_FD_DEFAULT ? out : out_fd,
+                     err_fd == CLI_FD_DEFAULT ? err : err_fd};
+      for (int fd = 0; fd <= 2; fd++) {
+         /* Above 2 first, so that dup2 of one never clobbers the other. */
+         if (want[fd] >= 0) {
+            want[fd] = fcntl (want[fd], F_DUPFD, 10);
+         }
+      }
+      for (int fd = 0; fd <= 2; fd++) {
+         if (want[fd] >= 0) {
+            dup2 (want[fd], fd);
+         } else {
+            close (fd);
+         }
+      }
       /* Only 0, 1 and 2: a descriptor the command sees is then one mongolock leaked. */
       for (int fd = 3; fd < 1024; fd++) {
          close (fd);

@@ -32,6 +32,12 @@ const char *cli_path (void);
  * and no file descriptors other than 0, 1 and 2. */
 void cli_start (cli_proc_t *p, const char *const *args);
 
+/* cli_start with other stdin / stdout / stderr: a descriptor of the caller's (dup'ed into
+ * place), CLI_FD_CLOSED (the tool starts with it closed) or CLI_FD_DEFAULT (/dev/null for
+ * stdin, captured for the others). */
+enum { CLI_FD_CLOSED = -1, CLI_FD_DEFAULT = -2 };
+void cli_start_fds (cli_proc_t *p, const char *const *args, int in_fd, int out_fd, int err_fd);
+
 /* Waits up to timeout_ms for it to end (then SIGKILLs it and fails the test). */
 void cli_wait (cli_proc_t *p, int64_t timeout_ms, cli_result_t *r);
 

@@ -4,6 +4,7 @@
 #include <mongolock/mongolock.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli-test.h"
@@ -285,4 +286,109 @@ Test (cli_admin, authentication_failure_exits_77_on_every_subcommand)
    free (dir);
    bson_free (db);
    bson_free (uri);
+}
+
+/* A lock document written by someone else, with whatever bytes it holds. */
+static void
+insert_lock (fx_t *fx, const char *key, const char *owner)
+{
+   mongoc_client_t *c = mltest_client ();
+   mongoc_collection_t *coll = mongoc_client_get_collection (c, fx->db, "locks");
+   bson_t *doc = BCON_NEW ("_id", BCON_UTF8 (key), "owner", BCON_UTF8 (owner), "token", BCON_INT64 (5),
+                           "expiresAt", BCON_DATE_TIME ((int64_t) time (NULL) * 1000 + 600000), "acquiredAt",
+                           BCON_DATE_TIME ((int64_t) time (NULL) * 1000), "leaseMs", BCON_INT64 (600000));
+   bson_error_t error;
+   cr_assert (mongoc_collection_insert_one (coll, doc, NULL, NULL, &error), "%s", error.message);
+   bson_destroy (doc);
+   mongoc_collection_destroy (coll);
+   mongoc_client_destroy (c);
+}
+
+static bool
+has_control_bytes (const char *s)
+{
+   for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+      if ((*p < 0x20 && *p != '\n') || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/* A lock name or holder that holds terminal escapes must not drive the terminal of whoever
+ * runs `status` (nor break its JSON). */
+Test (cli_admin, status_escapes_control_bytes_in_keys_and_holders)
+{
+   fx_t fx;
+   fx_init (&fx);
+   const char *key = "evil\x1b[2J\x07key\x7f\xc2\x9b" "1m\\";
+   const char *owner = "host\x1b]0;pwned\x07:1:ab\r\n";
+   insert_lock (&fx, key, owner);
+
+   cli_result_t r;
+   tool (&fx, &r, "status", NULL, NULL, NULL);
+   cli_assert_code (&r, 0);
+   cr_assert_not (has_control_bytes (r.out), "raw control bytes in the table:\n%s", r.out);
+   cr_assert (strstr (r.out, "evil\\x1B[2J\\x07key\\x7F\\xC2\\x9B1m\\\\"), "%s", r.out);
+   cr_assert (strstr (r.out, "host\\x1B]0;pwned\\x07:1:ab\\x0D\\x0A\n"), "%s", r.out);
+   cr_assert_eq (cli_count_lines (r.out, ""), 2, "a header and one line:\n%s", r.out);
+   cli_result_destroy (&r);
+
+   /* JSON: escaped in the text, exact once parsed. */
+   tool (&fx, &r, "status", "--json", NULL, NULL);
+   cli_assert_code (&r, 0);
+   cr_assert_not (has_control_bytes (r.out), "raw control bytes in the JSON:\n%s", r.out);
+   bson_error_t error;
+   bson_t *doc = bson_new_from_json ((const uint8_t *) r.out, -1, &error);
+   cr_assert (doc, "status --json parses: %s\n%s", error.message, r.out);
+   cr_assert_str_eq (str_at (doc, "locks.0.key"), key);
+   cr_assert_str_eq (str_at (doc, "locks.0.holder"), owner);
+   bson_destroy (doc);
+   cli_result_destroy (&r);
+
+   /* release --force prints the holder too. */
+   tool (&fx, &r, "release", "--force", key, NULL);
+   cli_assert_code (&r, 0);
+   cr_assert_not (has_control_bytes (r.out), "raw control bytes:\n%s", r.out);
+   cli_result_destroy (&r);
+   fx_fini (&fx);
+}
+
+/* With stdout closed, the first socket the driver opens would become fd 1 and the table
+ * (more than a stdio buffer, so written while connected) would go into it. With a reader
+ * that went away, EPIPE is reported (exit 74), not a silent death by SIGPIPE. */
+Test (cli_admin, status_with_stdout_closed_or_a_broken_pipe)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mongolock_lock_t *locks[120];
+   for (int i = 0; i < 120; i++) {
+      char key[96];
+      snprintf (key, sizeof key, "a-rather-long-lock-name-so-that-the-table-fills-several-buffers/%03d", i);
+      locks[i] = take (&fx, key, 600000);
+   }
+   const char *args[] = {"--uri", mltest_uri (), "--db", fx.db, "status", NULL};
+   cli_proc_t p;
+   cli_result_t r;
+   cli_start_fds (&p, args, CLI_FD_DEFAULT, CLI_FD_CLOSED, CLI_FD_DEFAULT);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cr_assert_str_empty (r.err);
+   cli_result_destroy (&r);
+
+   int pfd[2];
+   cr_assert (pipe (pfd) == 0);
+   close (pfd[0]);
+   cli_start_fds (&p, args, CLI_FD_DEFAULT, pfd[1], CLI_FD_DEFAULT);
+   close (pfd[1]);
+   cli_wait (&p, 60000, &r);
+   cr_assert_not (r.signaled, "mongolock died of signal %d", r.code - 128);
+   cli_assert_code (&r, 74);
+   cr_assert (strstr (r.err, "cannot write to standard output: Broken pipe"), "%s", r.err);
+   cr_assert_eq (cli_count_lines (r.err, ""), 1, "%s", r.err);
+   cli_result_destroy (&r);
+   for (int i = 0; i < 120; i++) {
+      mongolock_lock_destroy (locks[i]);
+   }
+   fx_fini (&fx);
 }

@@ -1,14 +1,18 @@
 /* Live: `mongolock run` excludes other runs, passes exit codes and signals through, stops
  * its command when the lease is lost, and puts the fencing token in the environment. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <mongolock/mongolock.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli-test.h"
@@ -305,7 +309,10 @@ Test (cli_run, a_stop_signal_while_waiting_ends_the_wait_without_running_the_com
    cr_assert (cli_wait_stderr (&b, "is busy; waiting up to 2m00s", 30000), "the second run never waited");
    cr_assert (cli_running (&b));
    cr_assert (kill (b.pid, SIGTERM) == 0);
+   int64_t sent = mltest_now_ms ();
    cli_wait (&b, 30000, &r);
+   /* The wait is cancelled through the library's flag: promptly, not after a backoff sleep. */
+   cr_assert_lt (mltest_now_ms () - sent, 1000, "the wait ended %" PRId64 " ms after SIGTERM", mltest_now_ms () - sent);
    cli_assert_code (&r, 128 + SIGTERM);
    cr_assert (strstr (r.err, "interrupted"), "%s", r.err);
    cli_result_destroy (&r);
@@ -382,6 +389,31 @@ Test (cli_run, a_partition_stops_the_command_when_the_lease_runs_out)
    fx_fini (&fx);
 }
 
+/* A 1 s lease over a 400 ms round trip (issue 8, item 2): the lease clock starts when the
+ * acquire is sent, so the command runs and ends normally instead of being killed with 79
+ * right after it started. */
+Test (cli_run, a_one_second_lease_over_a_400_ms_round_trip_runs_the_command)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   mltest_proxy_set_latency_ms (px, 200);
+   char *uri = mltest_proxy_uri (px, NULL);
+   const char *args[] = {"--uri", uri, "--db", fx.db, "run", "--key", "slow", "--lease", "1s", "--", "sh", "-c",
+                         "sleep 2.5; echo done > finished", NULL};
+   cli_proc_t p;
+   cli_start (&p, args);
+   cli_result_t r;
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cr_assert (access ("finished", F_OK) == 0, "the command did not finish: %s", r.err);
+   cli_result_destroy (&r);
+   mltest_proxy_stop (px);
+   bson_free (uri);
+   assert_free (&fx, "slow");
+   fx_fini (&fx);
+}
+
 static bool
 process_gone (pid_t pid)
 {
@@ -399,6 +431,203 @@ process_gone (pid_t pid)
    }
    fclose (f);
    return state == 'Z' || state == 'X';
+}
+
+/* Processes whose process group is pgid, from /proc (zombies excluded). */
+static int
+group_members (pid_t pgid)
+{
+   DIR *d = opendir ("/proc");
+   cr_assert (d);
+   struct dirent *e;
+   int n = 0;
+   while ((e = readdir (d)) != NULL) {
+      char path[300], state;
+      int pgrp;
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+         continue;
+      }
+      snprintf (path, sizeof path, "/proc/%s/stat", e->d_name);
+      FILE *f = fopen (path, "r");
+      if (!f) {
+         continue;
+      }
+      /* pid (comm) state ppid pgrp: comm may hold spaces but not ") ". */
+      char line[1024];
+      if (fgets (line, sizeof line, f)) {
+         char *close = strrchr (line, ')');
+         if (close && sscanf (close + 1, " %c %*d %d", &state, &pgrp) == 2 && pgrp == (int) pgid && state != 'Z' &&
+             state != 'X') {
+            n++;
+         }
+      }
+      fclose (f);
+   }
+   closedir (d);
+   return n;
+}
+
+static pid_t
+pid_in (const char *file)
+{
+   cr_assert (cli_wait_file (file, 30000), "%s never written", file);
+   char *s = NULL;
+   int64_t deadline = mltest_now_ms () + 10000;
+   while ((!s || !strchr (s, '\n')) && mltest_now_ms () < deadline) { /* written, not just created */
+      free (s);
+      mltest_sleep_ms (5);
+      s = cli_read (file);
+   }
+   pid_t pid = (pid_t) atoi (s ? s : "0");
+   free (s);
+   cr_assert_gt (pid, 1, "no pid in %s", file);
+   return pid;
+}
+
+/* Waits up to timeout_ms for pid to be gone; returns whether it is. */
+static bool
+wait_gone (pid_t pid, int64_t timeout_ms)
+{
+   int64_t deadline = mltest_now_ms () + timeout_ms;
+   while (!process_gone (pid) && mltest_now_ms () < deadline) {
+      mltest_sleep_ms (5);
+   }
+   return process_gone (pid);
+}
+
+/* The command starts a background job, a job in its own session and a foreground sleep,
+ * and writes their pids: sh's own ($$, also the group's id), bg, esc. */
+#define FAMILY                                                                                 \
+   "sleep 40 & echo $! > bg; setsid sleep 41 & echo $! > esc; echo $$ > pid; touch ready; " \
+   "sleep 42; :"
+
+static void
+assert_family_gone (void)
+{
+   pid_t sh = pid_in ("pid"), bg = pid_in ("bg"), esc = pid_in ("esc");
+   /* mongolock has exited: nothing may be left, not even for a moment. */
+   cr_assert (process_gone (sh), "the command (pid %d) outlived mongolock", (int) sh);
+   cr_assert (process_gone (bg), "its background job (pid %d) outlived mongolock", (int) bg);
+   cr_assert_eq (group_members (sh), 0, "processes of the command's group %d outlived mongolock", (int) sh);
+   /* The one in its own session escaped the group: the reaper still gets it (it may take
+    * the reaper a moment after mongolock's death). */
+   cr_assert (wait_gone (esc, 10000), "the command's setsid'ed job (pid %d) outlived mongolock", (int) esc);
+}
+
+Test (cli_run, release_force_stops_every_process_of_the_command)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p, rel;
+   cli_result_t r;
+   start_run (&fx, &p, "--key", "fam", "--", "sh", "-c", FAMILY, NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   const char *rel_args[] = {"--uri", mltest_uri (), "--db", fx.db, "release", "--force", "fam", NULL};
+   cli_start (&rel, rel_args);
+   cli_wait (&rel, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 79);
+   cli_result_destroy (&r);
+   assert_family_gone ();
+   fx_fini (&fx);
+}
+
+Test (cli_run, processes_the_command_leaves_behind_are_stopped_before_the_release)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p;
+   cli_result_t r;
+   /* The command exits at once, its jobs would run on for a minute without the lock. */
+   start_run (&fx, &p, "--key", "left", "--", "sh", "-c",
+              "sleep 40 & echo $! > bg; setsid sleep 41 & echo $! > esc; echo $$ > pid; touch ready; exit 3", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 3);
+   cli_result_destroy (&r);
+   assert_family_gone ();
+   assert_free (&fx, "left");
+   fx_fini (&fx);
+}
+
+Test (cli_run, sigkilled_mongolock_takes_every_process_of_the_command_with_it)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p;
+   cli_result_t r;
+   start_run (&fx, &p, "--key", "orphans", "--", "sh", "-c", FAMILY, NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   pid_t sh = pid_in ("pid"), bg = pid_in ("bg");
+   cr_assert (kill (p.pid, SIGKILL) == 0);
+   cli_wait (&p, 30000, &r);
+   cli_result_destroy (&r);
+   cr_assert (wait_gone (sh, 10000), "the command (pid %d) outlived mongolock", (int) sh);
+   cr_assert (wait_gone (bg, 10000), "its background job (pid %d) outlived mongolock", (int) bg);
+   int64_t deadline = mltest_now_ms () + 10000;
+   while (group_members (sh) > 0 && mltest_now_ms () < deadline) {
+      mltest_sleep_ms (10);
+   }
+   cr_assert_eq (group_members (sh), 0, "processes of the command's group %d outlived mongolock", (int) sh);
+   pid_t esc = pid_in ("esc");
+   cr_assert (wait_gone (esc, 10000), "the command's setsid'ed job (pid %d) outlived mongolock", (int) esc);
+   fx_fini (&fx);
+}
+
+/* A partition cuts the holder from a healthy server: its renewals hang. The command
+ * (which ignores SIGTERM and writes a line every 10 ms) must be dead before the server's
+ * lease ends, so a second run, waiting on the same key directly, never overlaps it. */
+Test (cli_run, an_unrenewable_lease_stops_the_command_before_the_server_lease_ends)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, NULL);
+   const char *args[] = {"--uri", uri, "--db", fx.db, "--socket-timeout", "60s", "run", "--key", "edge", "--lease",
+                         "5s", "--", "sh", "-c",
+                         "trap '' TERM; echo $$ > pid; touch ready; i=0; while [ $i -lt 6000 ]; do echo A >> log; "
+                         "sleep 0.01; i=$((i+1)); done",
+                         NULL};
+   cli_proc_t a, b;
+   cli_start (&a, args);
+   cr_assert (cli_wait_file ("ready", 30000));
+   pid_t cmd = pid_in ("pid");
+   mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
+   /* The server's view of the lease, once any renewal sent before the cut has landed. */
+   mltest_sleep_ms (200);
+   bson_t locks;
+   bson_error_t error;
+   cr_assert (mongolock_client_list_locks (fx.lib, "edge", 0, &locks, &error), "%s", error.message);
+   int64_t listed_at = mltest_now_ms ();
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, &locks) && bson_iter_find_descendant (&it, "0.remainingMs", &it));
+   int64_t server_end = listed_at + bson_iter_as_int64 (&it);
+   bson_destroy (&locks);
+   start_run (&fx, &b, "--key", "edge", "--wait", "60s", "--", "sh", "-c", "echo B-start >> log", NULL);
+
+   cr_assert (wait_gone (cmd, 30000), "the command still runs");
+   int64_t gone_at = mltest_now_ms ();
+   cr_assert_lt (gone_at, server_end, "the command was still running %" PRId64 " ms after the server's lease ended",
+                 gone_at - server_end);
+   cli_result_t r;
+   cli_wait (&b, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE); /* let the stuck renew fail so the tool can exit */
+   cli_wait (&a, 60000, &r);
+   cli_assert_code (&r, 79);
+   cr_assert (strstr (r.err, "could not be renewed"), "%s", r.err);
+   cli_result_destroy (&r);
+   char *log = cli_read ("log");
+   const char *bstart = strstr (log, "B-start\n");
+   cr_assert (bstart, "%s", log);
+   cr_assert_null (strstr (bstart, "A\n"), "the first command wrote after the second started:\n%s", bstart);
+   cr_assert_gt (cli_count_lines (log, "A"), 10);
+   free (log);
+   mltest_proxy_stop (px);
+   bson_free (uri);
+   fx_fini (&fx);
 }
 
 Test (cli_run, a_command_ignoring_sigterm_gets_sigkill_after_kill_after)
@@ -437,7 +666,8 @@ Test (cli_run, fence_env_holds_the_token_and_tokens_increase)
       cli_proc_t p;
       cli_result_t r;
       start_run (&fx, &p, "--key", "fenced", "--fence-env", "TOK", "--", "sh", "-c",
-                 "printf %s \"$TOK\"; printf %s \"$TOK\" > token-now; "
+                 /* written then renamed, so the test never reads a created, still empty file */
+                 "printf %s \"$TOK\"; printf %s \"$TOK\" > token-now.tmp && mv token-now.tmp token-now; "
                  "i=0; while [ ! -e checked ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done",
                  NULL);
       cr_assert (cli_wait_file ("token-now", 30000));
@@ -504,5 +734,163 @@ Test (cli_run, killing_mongolock_kills_the_command)
       mltest_sleep_ms (10);
    }
    cr_assert (process_gone (child), "the command (pid %d) outlived mongolock", (int) child);
+   fx_fini (&fx);
+}
+
+/* Whoever reads mongolock's output goes away (`mongolock run -v ... 2>&1 | head -0`): a
+ * write gets EPIPE, never a SIGPIPE that would kill it between acquiring the lock and
+ * starting the command, with the lock left held. The command gets SIGPIPE as usual. */
+Test (cli_run, a_closed_output_pipe_neither_kills_mongolock_nor_leaves_the_lock_held)
+{
+   fx_t fx;
+   fx_init (&fx);
+   int pfd[2];
+   cr_assert (pipe (pfd) == 0);
+   close (pfd[0]);
+   const char *args[] = {"--uri", mltest_uri (), "--db", fx.db, "run", "-v", "--key", "pipe", "--", "sh", "-c",
+                         "touch ran; grep SigIgn /proc/self/status > sigign", NULL};
+   cli_proc_t p;
+   cli_start_fds (&p, args, CLI_FD_DEFAULT, pfd[1], pfd[1]);
+   close (pfd[1]);
+   cli_result_t r;
+   cli_wait (&p, 60000, &r);
+   cr_assert_not (r.signaled, "mongolock died of signal %d", r.code - 128);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   cr_assert (access ("ran", F_OK) == 0, "the command never ran");
+   /* SIGPIPE (bit 13) is not ignored in the command. */
+   char *ign = cli_read ("sigign");
+   cr_assert (ign, "no SigIgn line");
+   unsigned long long mask = strtoull (strchr (ign, ':') + 1, NULL, 16);
+   cr_assert_eq (mask & (1ull << (SIGPIPE - 1)), 0ull, "the command ignores SIGPIPE: %s", ign);
+   free (ign);
+   assert_free (&fx, "pipe");
+   fx_fini (&fx);
+}
+
+/* Started with 0, 1 and 2 closed, mongolock gives the command /dev/null, not one of its
+ * own descriptors (a pipe, a signalfd or a socket to MongoDB). */
+Test (cli_run, closed_standard_descriptors_reach_the_command_as_dev_null)
+{
+   fx_t fx;
+   fx_init (&fx);
+   const char *args[] = {"--uri", mltest_uri (), "--db", fx.db, "run", "--key", "fds0", "--", "sh", "-c",
+                         "a=$(readlink /proc/$$/fd/0); b=$(readlink /proc/$$/fd/1); c=$(readlink /proc/$$/fd/2); "
+                         "printf '%s\\n' \"$a\" \"$b\" \"$c\" > fds", NULL};
+   cli_proc_t p;
+   cli_result_t r;
+   cli_start_fds (&p, args, CLI_FD_CLOSED, CLI_FD_CLOSED, CLI_FD_CLOSED);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   char *fds = cli_read ("fds");
+   cr_assert (fds);
+   cr_assert_str_eq (fds, "/dev/null\n/dev/null\n/dev/null\n");
+   free (fds);
+   assert_free (&fx, "fds0");
+   fx_fini (&fx);
+}
+
+/* On a terminal (mongolock in its foreground, as from a shell prompt), the command's own
+ * process group gets the terminal: it can read from it (a background group would be
+ * stopped by SIGTTIN) and Ctrl-C reaches it, once. */
+Test (cli_run, on_a_terminal_the_command_reads_it_and_gets_ctrl_c_once)
+{
+   fx_t fx;
+   fx_init (&fx);
+   int master = posix_openpt (O_RDWR | O_NOCTTY);
+   cr_assert (master >= 0 && grantpt (master) == 0 && unlockpt (master) == 0, "no pty: %s", strerror (errno));
+   char *slave = strdup (ptsname (master));
+   char *argv[] = {strdup (cli_path ()), strdup ("--uri"), strdup (mltest_uri ()), strdup ("--db"), strdup (fx.db),
+                   strdup ("run"), strdup ("--key"), strdup ("tty"), strdup ("--"), strdup ("sh"), strdup ("-c"),
+                   strdup ("trap 'echo INT >> got; exit 5' INT; read line; echo \"read:$line\" > got; touch ready; " SPIN),
+                   NULL};
+   pid_t pid = fork ();
+   cr_assert (pid >= 0);
+   if (pid == 0) {
+      sigset_t none;
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      setsid (); /* a new session: the terminal opened next becomes its controlling one */
+      int s = open (slave, O_RDWR);
+      if (s < 0) {
+         _exit (90);
+      }
+      dup2 (s, 0);
+      dup2 (s, 1);
+      dup2 (s, 2);
+      for (int fd = 3; fd < 1024; fd++) {
+         close (fd);
+      }
+      execv (argv[0], argv);
+      _exit (91);
+   }
+   cr_assert (write (master, "hello\n", 6) == 6);
+   cr_assert (cli_wait_file ("ready", 30000), "the command could not read the terminal");
+   char *got = cli_read ("got");
+   cr_assert_str_eq (got, "read:hello\n");
+   free (got);
+   cr_assert (write (master, "\x03", 1) == 1); /* Ctrl-C */
+   int status = 0;
+   int64_t deadline = mltest_now_ms () + 30000;
+   char buf[4096];
+   pid_t w;
+   while ((w = waitpid (pid, &status, WNOHANG)) == 0 && mltest_now_ms () < deadline) {
+      struct pollfd pfd = {.fd = master, .events = POLLIN};
+      if (poll (&pfd, 1, 10) > 0 && read (master, buf, sizeof buf) < 0) { /* drain the terminal's output */
+         mltest_sleep_ms (10);
+      }
+   }
+   if (w != pid) {
+      kill (pid, SIGKILL);
+      waitpid (pid, &status, 0);
+      cr_assert_fail ("mongolock did not exit after Ctrl-C");
+   }
+   cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 5, "status %#x", status);
+   got = cli_read ("got");
+   cr_assert_str_eq (got, "read:hello\nINT\n");
+   free (got);
+   close (master);
+   free (slave);
+   for (char **a = argv; *a; a++) {
+      free (*a);
+   }
+   assert_free (&fx, "tty");
+   fx_fini (&fx);
+}
+
+/* mongolock itself stopped (SIGSTOP, a debugger, a starved machine): it can neither renew
+ * nor stop the command, and the server's lease runs out. Its reaper still kills the
+ * command before that, so a second run never overlaps it. */
+Test (cli_run, a_stopped_mongolock_still_gets_its_command_killed_before_the_lease_ends)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t a, b;
+   start_run (&fx, &a, "--key", "frozen", "--lease", "3s", "--", "sh", "-c",
+              "trap '' TERM; echo $$ > pid; touch ready; i=0; while [ $i -lt 6000 ]; do echo A >> log; "
+              "sleep 0.01; i=$((i+1)); done",
+              NULL);
+   cr_assert (cli_wait_file ("ready", 30000));
+   pid_t cmd = pid_in ("pid");
+   cr_assert (kill (a.pid, SIGSTOP) == 0);
+   start_run (&fx, &b, "--key", "frozen", "--wait", "60s", "--", "sh", "-c", "echo B-start >> log", NULL);
+   cli_result_t r;
+   cli_wait (&b, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   bool gone = process_gone (cmd);
+   cr_assert (kill (a.pid, SIGCONT) == 0); /* first: never leave it stopped */
+   cr_assert (gone, "the command (pid %d) runs on while mongolock is stopped", (int) cmd);
+   cli_wait (&a, 60000, &r);
+   cli_assert_code (&r, 79);
+   cli_result_destroy (&r);
+   char *log = cli_read ("log");
+   const char *bstart = strstr (log, "B-start\n");
+   cr_assert (bstart, "%s", log);
+   cr_assert_null (strstr (bstart, "A\n"), "the first command wrote after the second started:\n%s", bstart);
+   cr_assert_gt (cli_count_lines (log, "A"), 10);
+   free (log);
+   assert_free (&fx, "frozen");
    fx_fini (&fx);
 }

@@ -187,6 +187,96 @@ Test (cli, bad_uri_exits_78_without_echoing_the_password)
    unsetenv ("MONGOLOCK_URI");
 }
 
+/* The issue's URIs, and more shapes: no password (nor a piece of it) on stderr, from any
+ * command, given with --uri or MONGOLOCK_URI, with the driver's log on or off. */
+Test (cli, no_uri_password_reaches_stderr)
+{
+   static const char *const uris[] = {
+      "mongodb://alice:S3cr3t:Pa55w0rd@127.0.0.1/",
+      "mongodb://alice:S3cr3t@Pa55w0rd@127.0.0.1:1/",
+      "mongodb://alice:S3cr3t/Pa55w0rd@127.0.0.1/",
+      "mongodb://alice:S3cr3t%zzPa55w0rd@127.0.0.1/",
+      "mongodb+srv://alice:S3cr3t:Pa55w0rd@cluster.invalid/",
+      "mongodb://alice:S3cr3tPa55w0rd@127.0.0.1:1,[::1/",
+      "mongodb://alice:S3cr3tPa55w0rd@127.0.0.1:1/?serverSelectionTimeoutMS=%zz",
+      "mongodb://alice:S3cr3tPa55w0rd@nohost.invalid:1/?replicaSet=rs0&serverSelectionTimeoutMS=300",
+   };
+   static const char *const secrets[] = {"S3cr3t", "Pa55w0rd", "w0rd", NULL};
+   /* Each URI one way, the four ways in turn (the suite also runs under valgrind). */
+   for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+      for (int how = (int) (i % 4); how == (int) (i % 4); how++) {
+         cli_result_t r;
+         if (how & 2) {
+            setenv ("MONGOLOCK_DRIVER_LOG", "1", 1);
+         }
+         if (how & 1) {
+            setenv ("MONGOLOCK_URI", uris[i], 1);
+            cli_run (&r, ARGS ("--server-timeout", "300ms", "run", "-k", "k", "--", "true"));
+         } else {
+            cli_run (&r, ARGS ("--uri", uris[i], "--server-timeout", "300ms", "status"));
+         }
+         unsetenv ("MONGOLOCK_URI");
+         unsetenv ("MONGOLOCK_DRIVER_LOG");
+         cr_assert (r.code == 78 || r.code == 69, "%s: exit %d\n%s", uris[i], r.code, r.err);
+         for (int k = 0; secrets[k]; k++) {
+            cr_assert_null (strstr (r.err, secrets[k]), "%s (%d): %s on stderr:\n%s", uris[i], how, secrets[k], r.err);
+         }
+         cr_assert (strstr (r.err, "mongolock: "), "%s", r.err);
+         cli_result_destroy (&r);
+      }
+   }
+   /* An unescaped '@' in the password: refused with what to do, not "Failed to resolve". */
+   expect (ARGS ("--uri", "mongodb://alice:S3cr3t@Pa55w0rd@127.0.0.1:1/", "status"), 78, "percent-encode it as %40");
+}
+
+/* ---- escaping text from the database (tools/escape.c, linked in) ---- */
+
+Test (cli, escape_text_for_the_terminal)
+{
+   static const struct {
+      const char *in, *out;
+   } cases[] = {
+      {"plain/key-1", "plain/key-1"},
+      {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92"},
+      {"a\x1b[31mb\x07", "a\\x1B[31mb\\x07"},
+      {"tab\there\r\n", "tab\\x09here\\x0D\\x0A"},
+      {"del\x7f c1\xc2\x9b", "del\\x7F c1\\xC2\\x9B"},
+      {"back\\slash", "back\\\\slash"},
+      {"bad\xff\xfe", "bad\\xFF\\xFE"},
+      {"trunc\xe2\x82", "trunc\\xE2\\x82"},
+      {"overlong\xc0\xaf", "overlong\\xC0\\xAF"},
+      {"surrogate\xed\xa0\x80", "surrogate\\xED\\xA0\\x80"},
+      {"", ""},
+   };
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      char *e = cli_escape_text (cases[i].in);
+      cr_assert_str_eq (e, cases[i].out, "case %zu", i);
+      bson_free (e);
+   }
+   char *e = cli_escape_text (NULL);
+   cr_assert_str_eq (e, "");
+   bson_free (e);
+}
+
+Test (cli, json_strings_are_valid_utf8_with_every_control_escaped)
+{
+   char *s = cli_utf8_sanitize ("ok\xc3\xa9 bad\xff end\xe2\x82");
+   cr_assert_str_eq (s, "ok\xc3\xa9 bad\xef\xbf\xbd end\xef\xbf\xbd\xef\xbf\xbd");
+   bson_free (s);
+   bson_t *doc = BCON_NEW ("k", BCON_UTF8 ("a\x1b\x7f\xc2\x9b\xc3\xa9"));
+   char *json = bson_as_relaxed_extended_json (doc, NULL);
+   char *safe = cli_json_escape_controls (json);
+   cr_assert_str_eq (safe, "{ \"k\" : \"a\\u001b\\u007f\\u009b\xc3\xa9\" }");
+   bson_error_t error;
+   bson_t *back = bson_new_from_json ((const uint8_t *) safe, -1, &error);
+   cr_assert (back, "%s", error.message);
+   cr_assert (bson_equal (back, doc), "the escapes parse back to the same string");
+   bson_destroy (back);
+   bson_free (safe);
+   bson_free (json);
+   bson_destroy (doc);
+}
+
 /* A loopback port nothing listens on: bound, read, closed. */
 static int
 closed_port (void)

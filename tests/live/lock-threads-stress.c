@@ -8,7 +8,9 @@
  *  - an unsynchronised counter loses no update;
  *  - long holds are renewed by the renewal thread and never lost;
  *  - a lease broken by an administrator is reported lost by the renewal thread while
- *    another thread polls the handle. */
+ *    another thread polls the handle;
+ *  - waiters on a held lock are cancelled from another thread (one flag, many waiters)
+ *    and every one of them returns MONGOLOCK_ERROR_CANCELLED. */
 #include <mongolock/mongolock.h>
 
 #include <pthread.h>
@@ -151,6 +153,65 @@ done:
    return ok;
 }
 
+typedef struct {
+   mongolock_lock_t *lock;
+   _Atomic int *cancelled;
+} waiter_t;
+
+static void *
+waiter_main (void *arg)
+{
+   waiter_t *w = arg;
+   bson_error_t error;
+   if (!mongolock_lock_acquire (w->lock, &error) && error.domain == MONGOLOCK_ERROR_DOMAIN &&
+       error.code == MONGOLOCK_ERROR_CANCELLED) {
+      atomic_fetch_add (w->cancelled, 1);
+   }
+   return NULL;
+}
+
+/* THREADS waiters share one cancellation flag, raised from this thread while they sleep
+ * between attempts or wait for the server. */
+static bool
+waiters_are_cancelled (void)
+{
+   _Atomic int counts[8] = {0};
+   _Atomic int cancelled = 0;
+   mongolock_lock_t *holder = new_lock ("cancel", counts);
+   bson_error_t error;
+   if (!mongolock_lock_acquire (holder, &error)) {
+      fprintf (stderr, "cancel: acquire: %s\n", error.message);
+      mongolock_lock_destroy (holder);
+      return false;
+   }
+   mongolock_cancel_t *cancel = mongolock_cancel_new ();
+   pthread_t t[THREADS];
+   waiter_t w[THREADS];
+   for (int i = 0; i < THREADS; i++) {
+      mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+      mongolock_lock_opts_set_wait_ms (o, 60000, NULL);
+      mongolock_lock_opts_set_backoff (o, 1, 10, NULL);
+      mongolock_lock_opts_set_cancel (o, cancel);
+      w[i].lock = mongolock_lock_new (S.client, "cancel", o, &error);
+      w[i].cancelled = &cancelled;
+      mongolock_lock_opts_destroy (o);
+      pthread_create (&t[i], NULL, waiter_main, &w[i]);
+   }
+   sleep_ms (300);
+   mongolock_cancel_raise (cancel);
+   for (int i = 0; i < THREADS; i++) {
+      pthread_join (t[i], NULL);
+      mongolock_lock_destroy (w[i].lock);
+   }
+   mongolock_cancel_destroy (cancel);
+   mongolock_lock_destroy (holder);
+   bool ok = atomic_load (&cancelled) == THREADS;
+   if (!ok) {
+      fprintf (stderr, "cancel: %d of %d waiters cancelled\n", atomic_load (&cancelled), THREADS);
+   }
+   return ok;
+}
+
 int
 main (void)
 {
@@ -179,6 +240,7 @@ main (void)
       pthread_join (t[i], NULL);
    }
    bool broken_ok = broken_lease_is_reported_lost ();
+   bool cancel_ok = waiters_are_cancelled ();
 
    long total = (long) THREADS * ROUNDS;
    int renewed = atomic_load (&S.events[MONGOLOCK_EVENT_RENEWED]);
@@ -190,7 +252,7 @@ main (void)
            atomic_load (&S.failures), acquired, released, renewed, lost);
    bool ok = S.counter == total && atomic_load (&S.overlaps) == 0 && atomic_load (&S.token_violations) == 0 &&
              atomic_load (&S.failures) == 0 && acquired == total && released == total && lost == 0 &&
-             renewed >= THREADS && broken_ok;
+             renewed >= THREADS && broken_ok && cancel_ok;
 
    mongoc_client_pool_t *pool = mongolock_client_pool (S.client);
    mongoc_client_t *mc = mongoc_client_pool_pop (pool);

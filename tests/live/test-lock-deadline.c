@@ -332,3 +332,40 @@ Test (deadline, lease_shorter_than_the_round_trip_is_refused)
    mltest_proxy_stop (px);
    lt_cleanup (direct, db);
 }
+
+/* The server is gone for 600 ms while a waiting acquire runs, and server selection gives
+ * up after 200 ms: the failed attempts are tried again within the wait, and the lock is
+ * taken once the server is back, not reported as an error at the first failure. */
+Test (deadline, waiting_acquire_rides_out_a_short_outage)
+{
+   char *db;
+   mongolock_client_t *direct = lt_client (&db);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   char *uri = mltest_proxy_uri (px, "serverSelectionTimeoutMS=200&connectTimeoutMS=200");
+   mongolock_client_t *c = client_at (uri, db, 0);
+   bson_free (uri);
+   mongolock_lock_t *l = waiting_lock (c, 5000, NULL);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
+   heal_t heal = {px, 600};
+   pthread_t t;
+   cr_assert_eq (pthread_create (&t, NULL, heal_main, &heal), 0);
+   bson_error_t error;
+   int64_t start = mltest_now_ms ();
+   bool ok = mongolock_lock_acquire (l, &error);
+   int64_t took = mltest_now_ms () - start;
+   pthread_join (t, NULL);
+   cr_assert (ok, "after %" PRId64 " ms: %s", took, error.message);
+   cr_assert_geq (took, 500, "acquired while the server was away (%" PRId64 " ms)", took);
+   /* The same outage with a wait shorter than it: the last error, not busy. */
+   mongolock_lock_t *b = waiting_lock (c, 300, NULL);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
+   cr_assert_not (mongolock_lock_acquire (b, &error));
+   cr_assert_neq (error.code == MONGOLOCK_ERROR_TIMEOUT && error.domain == MONGOLOCK_ERROR_DOMAIN, true,
+                  "an outage reported as busy");
+   mltest_proxy_set_mode (px, MLTEST_PROXY_PASS);
+   mongolock_lock_destroy (b);
+   mongolock_lock_destroy (l);
+   mongolock_client_destroy (c);
+   mltest_proxy_stop (px);
+   lt_cleanup (direct, db);
+}

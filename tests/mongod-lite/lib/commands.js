@@ -9,6 +9,10 @@ const { compileLet } = require('./expr-compile');
 const { checkIdDollarNames } = require('./storage');
 const { MongoError } = require('./errors');
 const { MAX_BSON } = require('./store');
+const { ReplSet } = require('./replset');
+const { Sessions } = require('./sessions');
+const { FailPoints } = require('./failpoints');
+const { Dispatch } = require('./dispatch');
 const { BSON } = require('bson');
 const { collMod } = require('./collmod');
 
@@ -64,8 +68,10 @@ const API_V1_COMMANDS = new Set(['abortTransaction', 'aggregate', 'authenticate'
 
 // Write concern on a standalone (write_concern.cpp validateWriteConcern): w > 1 and
 // custom modes fail BadValue (2) "... when a host is not replicated / not a member of a
-// replica set"; w: "majority" is fine.
-function checkWriteConcern(body, name) {
+// replica set"; w: "majority" is fine. On a one-member replica set w > 1 and a custom
+// mode are valid but cannot be satisfied: the write happens and the reply carries a
+// writeConcernError 100 / 79 (lib/dispatch.js).
+function checkWriteConcern(body, name, repl) {
   const wc = body.writeConcern;
   if (wc === undefined) return;
   if (!WRITE_CONCERN_COMMANDS.has(name)) throw new MongoError(72, 'Command does not support writeConcern');
@@ -81,9 +87,9 @@ function checkWriteConcern(body, name) {
     if (V.isNumber(wc.w)) {
       const w = V.toDouble(wc.w);
       if (w < 0 || w > 50 || !Number.isInteger(w)) throw new MongoError(9, `w has to be a non-negative number and not greater than 50; found: ${w}`);
-      if (w > 1) throw new MongoError(2, "cannot use 'w' > 1 when a host is not replicated");
+      if (w > 1 && !repl.isReplSet) throw new MongoError(2, "cannot use 'w' > 1 when a host is not replicated");
     } else if (typeof wc.w === 'string') {
-      if (wc.w !== 'majority') {
+      if (wc.w !== 'majority' && !repl.isReplSet) {
         throw new MongoError(2, `cannot use non-majority 'w' mode "${wc.w}" when a host is not a member of a replica set`);
       }
     } else if (V.isPlainObject(wc.w)) {
@@ -94,17 +100,10 @@ function checkWriteConcern(body, name) {
   }
 }
 
-// Arguments every command may carry, checked before it runs.
-function checkGeneric(body, name) {
-  checkWriteConcern(body, name);
-  // A standalone has no transactions and no retryable writes
-  // (logical_session_id_helpers.cpp initializeOperationSessionInfo).
-  if (body.txnNumber !== undefined) {
-    throw new MongoError(20, 'Transaction numbers are only allowed on a replica set member or mongos');
-  }
-  for (const k of ['autocommit', 'startTransaction', 'stmtId']) {
-    if (body[k] !== undefined) throw new MongoError(72, `'${k}' field requires a transaction number to also be specified`);
-  }
+// Arguments every command may carry, checked before it runs. Session arguments (lsid,
+// txnNumber, ...) are lib/sessions.js's. repl: the deployment (lib/replset.js).
+function checkGeneric(body, name, repl) {
+  checkWriteConcern(body, name, repl);
   // readConcern (repl/read_concern_args.cpp): a known level; what needs a replica set
   // (snapshot, linearizable, cluster times) is refused here rather than ignored, and so
   // is a level other than local on a write.
@@ -120,8 +119,14 @@ function checkGeneric(body, name) {
     if (!['local', 'available', 'majority', 'linearizable', 'snapshot'].includes(level)) {
       throw new MongoError(2, `Invalid read concern level: ${V.show(level)}`);
     }
-    if (level === 'snapshot' || level === 'linearizable' || rc.afterClusterTime !== undefined || rc.atClusterTime !== undefined || rc.afterOpTime !== undefined) {
-      throw new MongoError(2, `readConcern ${V.show(rc)} is not supported by this test server (a standalone)`);
+    // On a replica set, afterClusterTime (causally consistent sessions) must not be ahead
+    // of the server's cluster time (read_concern_mongod.cpp: 72 InvalidOptions).
+    const causal = repl.isReplSet && rc.afterClusterTime !== undefined && V.btype(rc.afterClusterTime) === 'timestamp';
+    if (causal && repl.compareTs(rc.afterClusterTime) > 0) {
+      throw new MongoError(72, `readConcern afterClusterTime value must not be greater than the current clusterTime. Requested clusterTime: ${rc.afterClusterTime.toString()}; current clusterTime: ${repl.timestamp().toString()}`);
+    }
+    if (level === 'snapshot' || level === 'linearizable' || (rc.afterClusterTime !== undefined && !causal) || rc.atClusterTime !== undefined || rc.afterOpTime !== undefined) {
+      throw new MongoError(2, `readConcern ${V.show(rc)} is not supported by this test server`);
     }
     if (WRITE_CONCERN_COMMANDS.has(name) && level !== 'local') {
       throw new MongoError(72, `Command ${name} does not support ${V.show({ readConcern: rc })}`);
@@ -187,37 +192,74 @@ function nonNeg(cmd, field, v) {
 }
 
 class Commands {
+  // opts: setTtlSecs(secs); replSetName (a set name, or null for a standalone);
+  // testCommands (configureFailPoint exists, as with enableTestCommands=1).
   constructor(store, opts) {
     this.store = store;
     this.cursors = new Map();
     this.nextCursor = 1n;
     this.opts = opts;
     this.startTime = Date.now();
+    this.repl = new ReplSet(opts.replSetName || null);
+    this.sessions = new Sessions(this.repl);
+    this.failpoints = opts.testCommands ? new FailPoints() : null;
+    this.dispatch = new Dispatch(this, this.repl, this.sessions, this.failpoints);
   }
 
-  // Runs body (an OP_MSG command document) and returns the reply document.
+  // Runs body (an OP_MSG command document) on the connection conn and returns the reply
+  // document, or a Promise of it when the command waits (lib/dispatch.js).
   run(body, conn) {
+    return this.dispatch.run(body, conn);
+  }
+
+  // The command's name and handler; throws for an unknown command or a bad $db.
+  prepare(body) {
     const names = Object.keys(body);
     if (names.length === 0) throw new MongoError(59, 'no such command: \'\'');
     const name = names[0];
     // Command names are exact (a few have a second spelling, listed in HANDLERS); never
-    // look up inherited properties ({toString: 1} is an unknown command, too).
-    const handler = Object.prototype.hasOwnProperty.call(HANDLERS, name) ? HANDLERS[name] : null;
+    // look up inherited properties ({toString: 1} is an unknown command, too). Test
+    // commands exist only with --enable-test-commands.
+    let handler = Object.prototype.hasOwnProperty.call(HANDLERS, name) ? HANDLERS[name] : null;
+    if (TEST_COMMANDS.has(name) && !this.failpoints) handler = null;
     if (!handler) throw new MongoError(59, `no such command: '${name}'`);
     const db = body.$db;
     if (db === undefined) throw new MongoError(40571, 'OP_MSG requests require a $db argument');
     if (typeof db !== 'string') throw typeErr(name, '$db', db, 'string');
-    checkGeneric(body, name);
+    return { name, handler };
+  }
+
+  checkGeneric(body, name) {
+    checkGeneric(body, name, this.repl);
+  }
+
+  context(body, conn, name) {
     const lsid = V.isPlainObject(body.lsid) ? body.lsid.id : undefined;
-    const ctx = { now: new Date(), db, conn, name, lsid };
+    return { now: new Date(), db: body.$db, conn, name, lsid };
+  }
+
+  exec(handler, body, ctx) {
     return handler.call(this, body, ctx);
   }
 
+  // hello / isMaster. The first one on a connection may name the application
+  // (client.application.name), which failCommand's appName matches. An awaitable hello
+  // (topologyVersion + maxAwaitTimeMS) answers when the topology changes or the time is up.
   hello(body, ctx, legacy) {
+    if (ctx.conn && ctx.conn.appName === undefined) {
+      const app = V.isPlainObject(body.client) && V.isPlainObject(body.client.application) ? body.client.application.name : undefined;
+      ctx.conn.appName = typeof app === 'string' ? app : null;
+    }
+    const wait = this.repl.awaitTime(body);
+    if (wait > 0) return this.repl.waitForChange(wait).then(() => this.helloReply(body, ctx, legacy));
+    return this.helloReply(body, ctx, legacy);
+  }
+
+  // helloOk: true answers a request that carries helloOk (replication_info.cpp).
+  helloReply(body, ctx, legacy) {
     const reply = {};
-    if (legacy) reply.ismaster = true;
-    else { reply.helloOk = true; reply.isWritablePrimary = true; }
-    Object.assign(reply, {
+    if (body.helloOk !== undefined) reply.helloOk = true;
+    Object.assign(reply, this.repl.helloFields(legacy), {
       maxBsonObjectSize: V.mkInt(MAX_BSON),
       maxMessageSizeBytes: V.mkInt(MAX_MESSAGE),
       maxWriteBatchSize: V.mkInt(MAX_BATCH),
@@ -396,6 +438,9 @@ const HANDLERS = {
   hello(body, ctx) { return this.hello(body, ctx, false); },
   isMaster(body, ctx) { return this.hello(body, ctx, true); },
   ismaster(body, ctx) { return this.hello(body, ctx, true); },
+  replSetStepDown(body, ctx) { return this.repl.stepDown(body, ctx); },
+  replSetGetStatus(body, ctx) { return this.repl.status(body, ctx); },
+  configureFailPoint(body, ctx) { return this.failpoints.configure(body, ctx); },
   ping() { return { ok: V.mkDouble(1) }; },
   buildInfo() {
     return {
@@ -863,6 +908,9 @@ const HANDLERS = {
 HANDLERS.findandmodify = HANDLERS.findAndModify;
 HANDLERS.deleteIndexes = HANDLERS.dropIndexes;
 HANDLERS.collMod = function (body, ctx) { return collMod(this.store, body, ctx, (k) => GENERIC.has(k)); };
+
+// Commands that exist only with --enable-test-commands (enableTestCommands=1).
+const TEST_COMMANDS = new Set(['configureFailPoint']);
 
 // Commands allowed over legacy OP_QUERY (MongoDB 6.0+ refuses the rest with 352).
 const OP_QUERY_COMMANDS = new Set(['hello', 'isMaster', 'ismaster']);

@@ -14,6 +14,12 @@ const CODE_NAMES = {
   15983: 'Location15983', 16612: 'Location16612', 17419: 'Location17419', 40324: 'Location40324',
   40353: 'Location40353', 40415: 'Location40415', 40573: 'Location40573', 31002: 'Location31002',
   51024: 'Location51024', 28724: 'Location28724',
+  // Replica sets, sessions, failpoints.
+  6: 'HostUnreachable', 7: 'HostNotFound', 50: 'MaxTimeMSExpired', 64: 'WriteConcernTimeout', 76: 'NoReplicationEnabled',
+  89: 'NetworkTimeout', 91: 'ShutdownInProgress', 100: 'UnsatisfiableWriteConcern', 189: 'PrimarySteppedDown',
+  225: 'TransactionTooOld', 262: 'ExceededTimeLimit', 266: 'FailPointSetFailed', 9001: 'SocketException',
+  10107: 'NotWritablePrimary', 11600: 'InterruptedAtShutdown', 11601: 'Interrupted', 11602: 'InterruptedDueToReplStateChange',
+  13435: 'NotPrimaryNoSecondaryOk', 13436: 'NotPrimaryOrSecondary', 50768: 'NotARetryableWriteCommand',
 };
 
 class MongoError extends Error {

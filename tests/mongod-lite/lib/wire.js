@@ -192,7 +192,7 @@ function parseMsg(msg) {
     if (Object.prototype.hasOwnProperty.call(body, id)) throw new MongoError(40433, `Duplicate field between body and document sequence ${id}`);
     Object.defineProperty(body, id, { value: docs, writable: true, enumerable: true, configurable: true });
   }
-  return { body, moreToCome: (flags & 2) !== 0 };
+  return { body, moreToCome: (flags & 2) !== 0, exhaustAllowed: (flags & 0x10000) !== 0 };
 }
 
 function parseQuery(msg) {
@@ -217,9 +217,11 @@ function header(len, requestId, responseTo, opCode) {
 
 let nextRequestId = 1;
 
-function encodeMsg(responseTo, doc) {
+// moreToCome: the exhaust reply flag (bit 1): another reply follows without a request.
+function encodeMsg(responseTo, doc, moreToCome = false) {
   const body = BSON.serialize(doc, { ignoreUndefined: true });
-  const flags = Buffer.alloc(5); // flagBits 0, section kind 0
+  const flags = Buffer.alloc(5); // flagBits, then section kind 0
+  if (moreToCome) flags.writeUInt32LE(2, 0);
   return Buffer.concat([header(16 + 5 + body.length, nextRequestId++, responseTo, OP_MSG), flags, body]);
 }
 
