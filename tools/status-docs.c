@@ -7,18 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Prints s with bytes outside printable ASCII as \xNN, so a holder cannot inject control
- * sequences into a terminal. */
+/* Prints text from the database safely for a terminal (escape.c). */
 static void
 print_escaped (const char *s)
 {
-   for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-      if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
-         putchar (*p);
-      } else {
-         printf ("\\x%02x", *p);
-      }
-   }
+   char *safe = cli_escape_text (s);
+   fputs (safe, stdout);
+   bson_free (safe);
 }
 
 /* The _id of a listed lock as relaxed extended JSON (caller frees). */

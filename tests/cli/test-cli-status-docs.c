@@ -73,7 +73,7 @@ Test (cli_status_docs, lists_held_and_expired_document_locks)
    cli_assert_code (&r, 0);
    cr_assert (strstr (r.out, "held") && strstr (r.out, "expired"), "%s", r.out);
    cr_assert_null (strchr (r.out, '\x1b'), "a control byte reached the terminal:\n%s", r.out);
-   cr_assert (strstr (r.out, "\\x1b"), "%s", r.out);
+   cr_assert (strstr (r.out, "\\x1B"), "%s", r.out);
    cli_result_destroy (&r);
 
    cli_run (&r, ARGS ("--uri", mltest_uri (), "status", "--docs", "nodot"));
