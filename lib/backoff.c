@@ -29,6 +29,18 @@ _mongolock_backoff_ms (uint64_t *rng, int attempt, int64_t base_ms, int64_t cap_
 }
 
 int64_t
+_mongolock_backoff_next_ms (uint64_t *rng, int attempt, mongolock_backoff_strategy_t strategy, int64_t base_ms,
+                            int64_t cap_ms, int64_t holder_left_ms)
+{
+   if (strategy == MONGOLOCK_BACKOFF_UNTIL_EXPIRY && holder_left_ms >= 0) {
+      /* Sleep out the holder's lease; the jitter spreads waiters that woke together. The
+       * clamp then allows HOLDER_MARGIN_MS past the estimate, not the whole jitter. */
+      return holder_left_ms + (int64_t) (_mongolock_rand_next (rng) % (uint64_t) (base_ms + 1));
+   }
+   return _mongolock_backoff_ms (rng, attempt, base_ms, cap_ms);
+}
+
+int64_t
 _mongolock_backoff_clamp (int64_t sleep_ms, int64_t deadline_left_ms, int64_t holder_left_ms)
 {
    if (holder_left_ms >= 0 && sleep_ms > holder_left_ms + HOLDER_MARGIN_MS) {

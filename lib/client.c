@@ -174,7 +174,7 @@ mongolock_client_pool (mongolock_client_t *client)
 static bool
 run_bounded (mongolock_client_t *client, const bson_t *cmd, bool write, bson_t *reply, bson_error_t *error)
 {
-   _mongolock_call_t call = {cmd, write, _mongolock_now_ms () + client->timeout_ms, NULL};
+   _mongolock_call_t call = {cmd, write, _mongolock_now_ms () + client->timeout_ms, NULL, NULL};
    return _mongolock_exec (client, &call, reply, NULL, error);
 }
 
@@ -211,7 +211,7 @@ _mongolock_client_clock_offset (mongolock_client_t *client, int64_t deadline_ms,
    }
    bson_t cmd = BSON_INITIALIZER, reply;
    BSON_APPEND_INT32 (&cmd, "hello", 1);
-   _mongolock_call_t call = {&cmd, false, deadline_ms, NULL};
+   _mongolock_call_t call = {&cmd, false, deadline_ms, NULL, NULL};
    int64_t t0 = _mongolock_wall_ms ();
    bool ok = _mongolock_exec (client, &call, &reply, NULL, NULL);
    int64_t t1 = _mongolock_wall_ms ();

@@ -30,6 +30,8 @@ mongolock_error_code_name (int code)
       return "CANCELLED";
    case MONGOLOCK_ERROR_LEASE_TOO_SHORT:
       return "LEASE_TOO_SHORT";
+   case MONGOLOCK_ERROR_NOT_FOUND:
+      return "NOT_FOUND";
    }
    return "UNKNOWN";
 }

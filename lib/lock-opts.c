@@ -60,6 +60,22 @@ mongolock_lock_opts_set_backoff (mongolock_lock_opts_t *opts, int64_t base_ms, i
    return true;
 }
 
+bool
+mongolock_lock_opts_set_backoff_strategy (mongolock_lock_opts_t *opts,
+                                          mongolock_backoff_strategy_t strategy,
+                                          bson_error_t *error)
+{
+   if (!check_opts (opts, error)) {
+      return false;
+   }
+   if (strategy != MONGOLOCK_BACKOFF_FULL_JITTER && strategy != MONGOLOCK_BACKOFF_UNTIL_EXPIRY) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "unknown backoff strategy %d", (int) strategy);
+      return false;
+   }
+   opts->backoff_strategy = strategy;
+   return true;
+}
+
 void
 mongolock_lock_opts_set_auto_renew (mongolock_lock_opts_t *opts, bool auto_renew)
 {

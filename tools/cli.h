@@ -173,6 +173,10 @@ cli_json_escape_controls (const char *json);
 void
 cli_print_json (const bson_t *doc);
 
+/* status --docs DB.COLL (status-docs.c): lists locked documents; returns the exit code. */
+int
+cli_status_docs (cli_conn_t *conn, const char *ns, bool json);
+
 /* Subcommands: argv[0] is the subcommand's name. Each returns the exit code. */
 int
 cli_cmd_run (int argc, char **argv, cli_common_t *common);

@@ -7,13 +7,15 @@
 #include <string.h>
 
 static const char status_help[] =
-   "Usage: mongolock status [--prefix P] [--json] [CONNECTION OPTIONS]\n"
+   "Usage: mongolock status [--prefix P | --docs DB.COLL] [--json] [CONNECTION OPTIONS]\n"
    "List locks sorted by key: key, state (held, expired or free), time left by the\n"
    "server's clock, fencing token and holder.\n"
    "\n"
    "  --prefix P              only locks whose key starts with P\n"
    "  --json                  one JSON document: {\"locks\": [{key, state, held, holder,\n"
-   "                          token, remainingMs, expiresAt}, ...]}\n";
+   "                          token, remainingMs, expiresAt}, ...]}\n"
+   "  --docs DB.COLL          instead: documents of a business collection locked in place\n"
+   "                          (document locks, default field names), held or expired\n";
 
 typedef struct {
    const char *key;
@@ -168,9 +170,10 @@ cli_cmd_status (int argc, char **argv, cli_common_t *common)
       CLI_COMMON_LONG_OPTIONS,
       {"prefix", required_argument, NULL, 'p'},
       {"json", no_argument, NULL, 'j'},
+      {"docs", required_argument, NULL, 'd'},
       {0},
    };
-   const char *prefix = NULL;
+   const char *prefix = NULL, *docs = NULL;
    bool json = false, help = false;
    int opt;
    opterr = 0;
@@ -182,6 +185,9 @@ cli_cmd_status (int argc, char **argv, cli_common_t *common)
          break;
       case 'j':
          json = true;
+         break;
+      case 'd':
+         docs = optarg;
          break;
       case 'h':
          help = true;
@@ -205,6 +211,11 @@ cli_cmd_status (int argc, char **argv, cli_common_t *common)
    cli_conn_t conn;
    int rc;
    if (!cli_connect (common, 30000, &conn, &rc)) {
+      return rc;
+   }
+   if (docs) {
+      rc = cli_status_docs (&conn, docs, json); /* status-docs.c */
+      cli_disconnect (&conn);
       return rc;
    }
    bson_t locks;

@@ -53,6 +53,9 @@ typedef enum {
     * renewal) less than half of it was left, so it could not be kept. The lock was
     * released. Use a longer lease. */
    MONGOLOCK_ERROR_LEASE_TOO_SHORT = 13,
+   /* A document lock's document does not exist (mongolock-doc.h): the lock never
+    * creates it. Not contention: no wait is spent on it. */
+   MONGOLOCK_ERROR_NOT_FOUND = 14,
 } mongolock_error_code_t;
 
 /*

@@ -120,6 +120,27 @@ mongolock_lock_opts_set_backoff (mongolock_lock_opts_t *opts,
                                  int64_t cap_ms,
                                  bson_error_t *error);
 
+/* How a waiter sleeps between attempts on a busy lock. */
+typedef enum {
+   /* Exponential backoff with full jitter (set_backoff), cut short at the holder's
+    * estimated expiry. The default. */
+   MONGOLOCK_BACKOFF_FULL_JITTER = 0,
+   /* Sleep until the holder's lease ends by the server's clock (estimated from the
+    * holder's expiry and a measured clock offset), plus up to a few ms of jitter, then
+    * try again: one attempt per holder's lease instead of polling, like Mongoid::Locker's
+    * locked_at_backoff. A holder that releases early is noticed only at its lease's end,
+    * so use it for long holds with short leases. Falls back to full jitter when the
+    * holder's expiry is unknown. Never sleeps past the acquire's deadline. */
+   MONGOLOCK_BACKOFF_UNTIL_EXPIRY = 1,
+} mongolock_backoff_strategy_t;
+
+/* Chooses the backoff strategy (default MONGOLOCK_BACKOFF_FULL_JITTER). Returns false
+ * with MONGOLOCK_ERROR_INVALID_ARGUMENT for an unknown value or NULL opts. */
+MONGOLOCK_EXPORT bool
+mongolock_lock_opts_set_backoff_strategy (mongolock_lock_opts_t *opts,
+                                          mongolock_backoff_strategy_t strategy,
+                                          bson_error_t *error);
+
 /*
  * Automatic renewal (default off): while held, the client's renewal scheduler (one thread
  * per client, shared by all its handles) renews the lease a third into its length. A

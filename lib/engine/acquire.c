@@ -46,20 +46,22 @@ attempt (_mongolock_handle_t *h, int64_t deadline, _mongolock_attempt_t *res, in
    if (!h->acquire_cmd) {
       h->acquire_cmd = h->shape->acquire_cmd (h->self, h->client, h->owner, h->lease_ms);
    }
-   _mongolock_call_t call = {h->acquire_cmd, true, deadline, h->cancel};
+   _mongolock_call_t call = {h->acquire_cmd, true, deadline, h->cancel, h->db};
    bool ok = false;
    for (int i = 0; i <= MAX_DUPLICATE_RETRIES; i++) {
       bson_t reply;
       bson_error_t err;
       (*round_trips)++;
-      ok = _mongolock_exec (h->client, &call, &reply, sent, &err);
-      if (ok) {
+      bool answered = _mongolock_exec (h->client, &call, &reply, sent, &err);
+      if (answered) {
          ok = h->shape->parse_acquire (h->self, h->owner, &reply, res, error);
       } else if (error) {
          *error = err;
       }
       bson_destroy (&reply);
-      if (ok || !_mongolock_is_duplicate_key (&err)) {
+      /* err is set only when the command failed; a reply the shape refused (e.g. a
+       * document lock's missing document) is final. */
+      if (answered || !_mongolock_is_duplicate_key (&err)) {
          break;
       }
    }
@@ -228,10 +230,16 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
       if (wait == 0 || now >= deadline) {
          return give_up_busy (h, start, round_trips, error);
       }
-      int64_t sleep_ms = _mongolock_backoff_ms (&h->rng, n, h->backoff_base_ms, h->backoff_cap_ms);
+      /* The holder's lease is estimated (a hello at most once a minute) only when needed. */
+      bool until_expiry = h->backoff_strategy == MONGOLOCK_BACKOFF_UNTIL_EXPIRY;
+      int64_t holder_left = until_expiry ? holder_left_ms (h, res.holder_expires_ms, deadline) : -1;
+      int64_t sleep_ms = _mongolock_backoff_next_ms (
+         &h->rng, n, h->backoff_strategy, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
       if (sleep_ms > 0) {
-         sleep_ms = _mongolock_backoff_clamp (
-            sleep_ms, deadline - now, holder_left_ms (h, res.holder_expires_ms, deadline));
+         if (!until_expiry) {
+            holder_left = holder_left_ms (h, res.holder_expires_ms, deadline);
+         }
+         sleep_ms = _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
          int64_t until = _mongolock_now_ms () + sleep_ms;
          if (!_mongolock_sleep_until (until < deadline ? until : deadline, h->cancel)) {
             _mongolock_set_cancelled (error, "the acquire");

@@ -17,6 +17,7 @@ struct _mongolock_lock_opts_t {
    int64_t wait_ms;
    int64_t backoff_base_ms;
    int64_t backoff_cap_ms;
+   mongolock_backoff_strategy_t backoff_strategy;
    bool auto_renew;
    bool reentrant;
    mongolock_event_cb_t cb;
@@ -37,6 +38,13 @@ struct _mongolock_event_t {
 /* Full-jitter backoff: a value in [0, min(cap, base * 2^attempt)] drawn from *rng. */
 int64_t
 _mongolock_backoff_ms (uint64_t *rng, int attempt, int64_t base_ms, int64_t cap_ms);
+
+/* The sleep before the next attempt under strategy: full jitter, or (UNTIL_EXPIRY, when
+ * holder_left_ms >= 0) the holder's remaining lease plus a jitter in [0, base]. Not yet
+ * bounded by the deadline (see _mongolock_backoff_clamp). */
+int64_t
+_mongolock_backoff_next_ms (uint64_t *rng, int attempt, mongolock_backoff_strategy_t strategy, int64_t base_ms,
+                            int64_t cap_ms, int64_t holder_left_ms);
 
 /* Bounds a sleep by the time left before the deadline and (when holder_left_ms >= 0) by
  * the holder's remaining lease plus a small margin. Never negative. */
@@ -88,6 +96,7 @@ typedef struct {
    bool write;                 /* write concern appended; else a primary read */
    int64_t deadline_ms;        /* monotonic; the call returns by then */
    mongolock_cancel_t *cancel; /* optional */
+   const char *db;             /* borrowed, copied; NULL: the client's lock database */
 } _mongolock_call_t;
 
 /* Completion of an asynchronous command, run on a worker thread. reply and error are
@@ -156,6 +165,7 @@ typedef struct _mongolock_lease_t {
    int refs;
    /* Fixed while the handle lives. */
    char *key;
+   char *db; /* the database of the lock's documents; NULL: the client's */
    int64_t lease_ms;
    mongolock_event_cb_t cb;
    void *cb_data;
@@ -271,7 +281,9 @@ typedef struct {
    char nonce[17];
    unsigned generation;
    bson_t *acquire_cmd; /* for the current owner, built on first use */
+   char *db;    /* the database of the lock's documents; NULL: the client's lock database */
    int64_t lease_ms, wait_ms, backoff_base_ms, backoff_cap_ms;
+   mongolock_backoff_strategy_t backoff_strategy;
    bool auto_renew, reentrant;
    bool retry_transient; /* a waiting acquire tries again after transient errors (default) */
    mongolock_cancel_t *cancel;
@@ -291,6 +303,11 @@ _mongolock_handle_init (_mongolock_handle_t *h,
                         const mongolock_lock_opts_t *opts,
                         bson_error_t *error);
 
+/* Sends every command of h (acquire, renew, release) to database db (copied) instead of
+ * the client's lock database. Call right after _mongolock_handle_init. */
+void
+_mongolock_handle_set_database (_mongolock_handle_t *h, const char *db);
+
 /* Releases a held lock (one attempt, errors to the event callback) and frees h's parts. */
 void
 _mongolock_handle_cleanup (_mongolock_handle_t *h);
@@ -308,6 +325,17 @@ _mongolock_handle_release (_mongolock_handle_t *h, bson_error_t *error);
 /* Sends the release command for (owner, token) within the client's timeout. */
 bool
 _mongolock_handle_send_release (_mongolock_handle_t *h, int64_t token, bool *matched, bson_error_t *error);
+
+/* The hold was released on the server by a command of the shape other than release (a
+ * write that also releases): the handle stops holding it, as after a release (RELEASED
+ * event, new owner). With a reentrant count above one only the count drops. */
+void
+_mongolock_handle_released_by_write (_mongolock_handle_t *h);
+
+/* The server no longer records the hold (a fenced write matched nothing): the handle stops
+ * holding it and LOST fires, as when a renew finds it gone. */
+void
+_mongolock_handle_lost (_mongolock_handle_t *h);
 
 /* A hold has ended: later acquisitions record a new owner. */
 void

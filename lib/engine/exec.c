@@ -14,6 +14,7 @@
 
 typedef struct _mongolock_job_t {
    bson_t cmd;
+   char *db; /* NULL: the client's lock database */
    bool write;
    int64_t deadline_ms;
    _mongolock_done_fn done; /* asynchronous: run by the worker; NULL for a waiting caller */
@@ -50,6 +51,7 @@ static void
 job_free (job_t *job)
 {
    bson_destroy (&job->cmd);
+   bson_free (job->db);
    bson_destroy (&job->reply);
    if (job->task_free) {
       job->task_free (job->task_ctx);
@@ -105,13 +107,14 @@ run_job (mongolock_client_t *client, job_t *job)
       bson_t opts = BSON_INITIALIZER;
       append_opts (client, job, job->deadline_ms - now, &opts);
       tl_job = job;
+      const char *db = job->db ? job->db : client->database;
       if (job->write) {
-         job->ok = mongoc_client_write_command_with_opts (c, client->database, &job->cmd, &opts, &job->reply, &job->error);
+         job->ok = mongoc_client_write_command_with_opts (c, db, &job->cmd, &opts, &job->reply, &job->error);
          job->ok = job->ok && _mongolock_check_write_reply (&job->reply, &job->error);
       } else {
          /* Lock state must come from the primary: a secondary may lag behind. */
          mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
-         job->ok = mongoc_client_read_command_with_opts (c, client->database, &job->cmd, prefs, &opts, &job->reply,
+         job->ok = mongoc_client_read_command_with_opts (c, db, &job->cmd, prefs, &opts, &job->reply,
                                                          &job->error);
          mongoc_read_prefs_destroy (prefs);
       }
@@ -190,6 +193,7 @@ job_new (const _mongolock_call_t *call)
 {
    job_t *job = _mongolock_aligned_alloc0 (_Alignof (job_t), sizeof *job); /* bson_t members: 128-byte aligned */
    bson_copy_to (call->cmd, &job->cmd);
+   job->db = call->db ? bson_strdup (call->db) : NULL;
    bson_init (&job->reply); /* an empty reply until the command fills it */
    job->write = call->write;
    job->deadline_ms = call->deadline_ms;
@@ -285,7 +289,7 @@ _mongolock_exec_task (mongolock_client_t *client,
 {
    _mongolock_exec_state_t *ex = &client->exec;
    bson_t empty = BSON_INITIALIZER;
-   _mongolock_call_t call = {&empty, false, deadline_ms, NULL};
+   _mongolock_call_t call = {&empty, false, deadline_ms, NULL, NULL};
    job_t *job = job_new (&call);
    job->task = task;
    job->task_ctx = task_ctx;

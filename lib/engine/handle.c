@@ -31,6 +31,7 @@ _mongolock_handle_init (_mongolock_handle_t *h,
    h->wait_ms = opts->wait_ms;
    h->backoff_base_ms = opts->backoff_base_ms;
    h->backoff_cap_ms = opts->backoff_cap_ms;
+   h->backoff_strategy = opts->backoff_strategy;
    h->auto_renew = opts->auto_renew;
    h->reentrant = opts->reentrant;
    h->retry_transient = true;
@@ -38,6 +39,17 @@ _mongolock_handle_init (_mongolock_handle_t *h,
    h->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
    h->lease = _mongolock_lease_new (client, key, opts->lease_ms, opts->cb, opts->cb_data);
    return true;
+}
+
+void
+_mongolock_handle_set_database (_mongolock_handle_t *h, const char *db)
+{
+   bson_free (h->db);
+   h->db = bson_strdup (db);
+   pthread_mutex_lock (&h->client->sched.mu);
+   bson_free (h->lease->db);
+   h->lease->db = bson_strdup (db);
+   pthread_mutex_unlock (&h->client->sched.mu);
 }
 
 void
@@ -69,7 +81,7 @@ set_lost_error (const _mongolock_handle_t *h, bson_error_t *error)
 static bool
 owner_update (_mongolock_handle_t *h, bson_t *cmd, bool *matched, int64_t *sent_ms, bson_error_t *error)
 {
-   _mongolock_call_t call = {cmd, true, _mongolock_now_ms () + h->client->timeout_ms, NULL};
+   _mongolock_call_t call = {cmd, true, _mongolock_now_ms () + h->client->timeout_ms, NULL, h->db};
    bson_t reply;
    bool ok = _mongolock_exec (h->client, &call, &reply, sent_ms, error) &&
              h->shape->parse_update (&reply, matched, error);
@@ -154,6 +166,35 @@ _mongolock_handle_release (_mongolock_handle_t *h, bson_error_t *error)
 }
 
 void
+_mongolock_handle_released_by_write (_mongolock_handle_t *h)
+{
+   if (h->count > 1) {
+      h->count--;
+      return;
+   }
+   _mongolock_lease_t *l = h->lease;
+   _mongolock_sched_remove (l);
+   h->count = 0;
+   int64_t token;
+   (void) _mongolock_lease_end (l, &token);
+   _mongolock_lease_emit (l, MONGOLOCK_EVENT_RELEASED, token, 0, _mongolock_lease_hold_ms (l), 0, NULL);
+   _mongolock_handle_next_owner (h);
+}
+
+void
+_mongolock_handle_lost (_mongolock_handle_t *h)
+{
+   _mongolock_lease_t *l = h->lease;
+   int64_t token;
+   if (!_mongolock_lease_end (l, &token)) {
+      return; /* already known: LOST has fired */
+   }
+   bson_error_t lost;
+   set_lost_error (h, &lost);
+   _mongolock_lease_emit (l, MONGOLOCK_EVENT_LOST, token, 0, _mongolock_lease_hold_ms (l), 0, &lost);
+}
+
+void
 _mongolock_handle_cleanup (_mongolock_handle_t *h)
 {
    if (h->count > 0) {
@@ -165,5 +206,6 @@ _mongolock_handle_cleanup (_mongolock_handle_t *h)
       bson_destroy (h->acquire_cmd);
    }
    bson_free (h->key);
+   bson_free (h->db);
    bson_free (h->owner);
 }

@@ -26,6 +26,7 @@ _mongolock_lease_unref_locked (_mongolock_lease_t *lease)
       bson_destroy (lease->renew_cmd);
    }
    bson_free (lease->key);
+   bson_free (lease->db);
    bson_free (lease);
 }
 

@@ -126,7 +126,7 @@ send_renew (_mongolock_lease_t *l, int64_t now)
    l->refs++;
    l->in_flight++;
    l->attempt_ms = now;
-   _mongolock_call_t call = {l->renew_cmd, true, l->expiry_ms, NULL};
+   _mongolock_call_t call = {l->renew_cmd, true, l->expiry_ms, NULL, l->db};
    _mongolock_exec_async (l->client, &call, renew_done, ctx);
 }
 

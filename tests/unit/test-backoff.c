@@ -48,3 +48,31 @@ Test (backoff, clamp_by_deadline_and_holder)
    cr_assert_eq (_mongolock_backoff_clamp (500, -3, -1), 0, "never negative");
    cr_assert_eq (_mongolock_backoff_clamp (500, 1000, 0), 5, "expired holder: retry almost at once");
 }
+
+Test (backoff, until_expiry_sleeps_out_the_holders_lease)
+{
+   uint64_t rng = 7;
+   for (int i = 0; i < 1000; i++) {
+      int64_t d = _mongolock_backoff_next_ms (&rng, 0, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, 5, 100, 800);
+      cr_assert (d >= 800 && d <= 805, "%" PRId64 " is not the holder's 800 ms plus jitter", d);
+      cr_assert_eq (_mongolock_backoff_clamp (d, 10000, 800) >= 800, true, "the clamp keeps the wait");
+      cr_assert_eq (_mongolock_backoff_clamp (d, 300, 800), 300, "never past the deadline");
+   }
+   /* Unknown holder expiry: full jitter, as the default strategy. */
+   for (int i = 0; i < 1000; i++) {
+      int64_t d = _mongolock_backoff_next_ms (&rng, 3, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, 5, 100, -1);
+      cr_assert (d >= 0 && d <= 40, "%" PRId64, d);
+      d = _mongolock_backoff_next_ms (&rng, 3, MONGOLOCK_BACKOFF_FULL_JITTER, 5, 100, 800);
+      cr_assert (d >= 0 && d <= 40, "full jitter ignores the holder: %" PRId64, d);
+   }
+}
+
+Test (backoff, strategy_option_is_checked)
+{
+   mongolock_lock_opts_t *opts = mongolock_lock_opts_new ();
+   bson_error_t error;
+   cr_assert (mongolock_lock_opts_set_backoff_strategy (opts, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, &error));
+   cr_assert_not (mongolock_lock_opts_set_backoff_strategy (opts, (mongolock_backoff_strategy_t) 7, &error));
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_INVALID_ARGUMENT);
+   mongolock_lock_opts_destroy (opts);
+}
