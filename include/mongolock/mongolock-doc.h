@@ -20,7 +20,7 @@ MONGOLOCK_BEGIN_DECLS
  *   fields and keeps the token field, so tokens keep increasing. No other field is ever
  *   written by the lock.
  * - mongolock_doc_lock_update writes the document only while this handle holds the lock,
- *   in one update whose filter carries the owner and token (a fenced write).
+ *   in one findAndModify whose filter carries the owner and token (a fenced write).
  * - An expired lock left in a document is harmless: expiry is decided by $$NOW on every
  *   acquire. So no index is needed (_id is unique) and NEVER put a TTL index on a lock
  *   field of business documents: the TTL monitor would delete the documents themselves
@@ -122,12 +122,12 @@ mongolock_doc_lock_try_acquire (mongolock_doc_lock_t *lock, bool *acquired, bson
 MONGOLOCK_EXPORT bool
 mongolock_doc_lock_acquire (mongolock_doc_lock_t *lock, bson_error_t *error);
 
-/* Extends the lease from the server's now: one update matching _id, owner, token and a
+/* Extends the lease from the server's now: one findAndModify matching _id, owner, token and a
  * live lease. Errors and blocking as mongolock_lock_renew. */
 MONGOLOCK_EXPORT bool
 mongolock_doc_lock_renew (mongolock_doc_lock_t *lock, bson_error_t *error);
 
-/* Releases: one update matching _id, owner and token that removes the owner and expiry
+/* Releases: one findAndModify matching _id, owner and token that removes the owner and expiry
  * fields (the token field stays). Errors and blocking as mongolock_lock_release: a stale
  * handle's release changes nothing and fails with MONGOLOCK_ERROR_LOST. */
 MONGOLOCK_EXPORT bool
@@ -166,7 +166,7 @@ typedef enum {
 #define MONGOLOCK_DOC_UPDATE_PIPELINE 2 /* update is a pipeline: {"0": stage, "1": stage, ...} */
 
 /*
- * The fenced write: one update command on the locked document whose filter is {_id, owner,
+ * The fenced write: one findAndModify on the locked document whose filter is {_id, owner,
  * token, a live lease by $$NOW}, so it applies only while this handle holds the lock; a
  * holder that paused past its lease is rejected even if its client thinks it still holds.
  * update: borrowed; update operators ({$set: ..., $inc: ...}) or, with

@@ -145,27 +145,24 @@ append_fence (bson_t *q, const _mongolock_doc_self_t *s, const char *owner, int6
    }
 }
 
-/* {update: coll, updates: [{q: fence, u: u, upsert: false, multi: false}]}; u is an array
- * (pipeline) or an operator document. */
+/* {findAndModify: coll, query: fence, update: u, fields: {_id: 1}}; u is an array
+ * (pipeline) or an operator document. A findAndModify, not an update, so that libmongoc
+ * 1.23 retries it once across an election (it gives a generic command a txnNumber only
+ * when it is a findAndModify); the reply carries only _id. */
 static bson_t *
 update_cmd (const _mongolock_doc_self_t *s, const char *owner, int64_t token, bool live, const bson_t *u, bool pipeline)
 {
-   bson_t *cmd = BCON_NEW ("update", BCON_UTF8 (s->collection));
-   bson_t updates, u0, q;
-   BSON_APPEND_ARRAY_BEGIN (cmd, "updates", &updates);
-   BSON_APPEND_DOCUMENT_BEGIN (&updates, "0", &u0);
-   BSON_APPEND_DOCUMENT_BEGIN (&u0, "q", &q);
+   bson_t *cmd = BCON_NEW ("findAndModify", BCON_UTF8 (s->collection));
+   bson_t q;
+   BSON_APPEND_DOCUMENT_BEGIN (cmd, "query", &q);
    append_fence (&q, s, owner, token, live);
-   bson_append_document_end (&u0, &q);
+   bson_append_document_end (cmd, &q);
    if (pipeline) {
-      BSON_APPEND_ARRAY (&u0, "u", u);
+      BSON_APPEND_ARRAY (cmd, "update", u);
    } else {
-      BSON_APPEND_DOCUMENT (&u0, "u", u);
+      BSON_APPEND_DOCUMENT (cmd, "update", u);
    }
-   BSON_APPEND_BOOL (&u0, "upsert", false);
-   BSON_APPEND_BOOL (&u0, "multi", false);
-   bson_append_document_end (&updates, &u0);
-   bson_append_array_end (cmd, &updates);
+   BCON_APPEND (cmd, "fields", "{", "_id", BCON_INT32 (1), "}");
    return cmd;
 }
 
@@ -194,15 +191,17 @@ release_cmd (const void *self, mongolock_client_t *client, const char *owner, in
    return cmd;
 }
 
+/* A findAndModify's reply: lastErrorObject.n is 1 when the fence matched. */
 static bool
 parse_update (const bson_t *reply, bool *matched, bson_error_t *error)
 {
    bson_iter_t it;
-   if (bson_iter_init_find (&it, reply, "n") && BSON_ITER_HOLDS_NUMBER (&it)) {
+   if (bson_iter_init (&it, reply) && bson_iter_find_descendant (&it, "lastErrorObject.n", &it) &&
+       BSON_ITER_HOLDS_NUMBER (&it)) {
       *matched = bson_iter_as_int64 (&it) == 1;
       return true;
    }
-   _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "update reply has no count");
+   _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "findAndModify reply has no lastErrorObject.n");
    return false;
 }
 

@@ -32,29 +32,35 @@ assert_json (const bson_t *doc, const char *want)
    bson_free (got);
 }
 
-/* The statement's q and u of an update command. */
+/* The query and update of a findAndModify (renew, release and fenced writes are
+ * findAndModify so that the driver retries them across an election). */
 static void
 statement (const bson_t *cmd, bson_t *q, bson_t *u)
 {
-   bson_iter_t it, st;
+   bson_iter_t f;
    uint32_t len;
    const uint8_t *data;
-   cr_assert (bson_iter_init_find (&it, cmd, "updates") && bson_iter_recurse (&it, &st) && bson_iter_next (&st));
-   bson_iter_t f;
-   cr_assert (bson_iter_recurse (&st, &f));
+   cr_assert (bson_iter_init (&f, cmd) && bson_iter_next (&f));
+   cr_assert_str_eq (bson_iter_key (&f), "findAndModify");
+   bool have_q = false, have_u = false;
    while (bson_iter_next (&f)) {
-      if (strcmp (bson_iter_key (&f), "q") == 0) {
+      if (strcmp (bson_iter_key (&f), "query") == 0) {
          bson_iter_document (&f, &len, &data);
          bson_init_static (q, data, len);
-      } else if (strcmp (bson_iter_key (&f), "u") == 0) {
+         have_q = true;
+      } else if (strcmp (bson_iter_key (&f), "update") == 0) {
          if (BSON_ITER_HOLDS_ARRAY (&f)) {
             bson_iter_array (&f, &len, &data);
          } else {
             bson_iter_document (&f, &len, &data);
          }
          bson_init_static (u, data, len);
+         have_u = true;
+      } else {
+         cr_assert (strcmp (bson_iter_key (&f), "fields") == 0, "unexpected field %s", bson_iter_key (&f));
       }
    }
+   cr_assert (have_q && have_u);
 }
 
 Test (doc_commands, fenced_update_carries_owner_token_and_live_lease)
