@@ -151,6 +151,11 @@ _mongolock_check_write_reply (const bson_t *reply, bson_error_t *error);
 bool
 _mongolock_is_transient (const bson_error_t *error);
 
+/* Reads a renew's or release's findAndModify reply: *matched when lastErrorObject.n is 1
+ * (the server still had this owner and token). The shapes' parse_update. */
+bool
+_mongolock_parse_matched (const bson_t *reply, bool *matched, bson_error_t *error);
+
 /* Whether error is E11000 (duplicate key), in any error-API version's domain. */
 bool
 _mongolock_is_duplicate_key (const bson_error_t *error);

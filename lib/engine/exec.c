@@ -413,3 +413,16 @@ _mongolock_is_transient (const bson_error_t *error)
       return false;
    }
 }
+
+bool
+_mongolock_parse_matched (const bson_t *reply, bool *matched, bson_error_t *error)
+{
+   bson_iter_t it;
+   if (bson_iter_init (&it, reply) && bson_iter_find_descendant (&it, "lastErrorObject.n", &it) &&
+       BSON_ITER_HOLDS_NUMBER (&it)) {
+      *matched = bson_iter_as_int64 (&it) == 1;
+      return true;
+   }
+   _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "findAndModify reply has no lastErrorObject.n");
+   return false;
+}

@@ -138,18 +138,4 @@ release_cmd (const void *self, mongolock_client_t *client, const char *owner, in
    return owner_update ((const char *) self, client, owner, token, false, 0);
 }
 
-/* A findAndModify's reply: lastErrorObject.n is 1 when the server still had us. */
-static bool
-parse_update (const bson_t *reply, bool *matched, bson_error_t *error)
-{
-   bson_iter_t it;
-   if (bson_iter_init (&it, reply) && bson_iter_find_descendant (&it, "lastErrorObject.n", &it) &&
-       BSON_ITER_HOLDS_NUMBER (&it)) {
-      *matched = bson_iter_as_int64 (&it) == 1;
-      return true;
-   }
-   _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "findAndModify reply has no lastErrorObject.n");
-   return false;
-}
-
-const _mongolock_shape_t _mongolock_named_shape = {acquire_cmd, parse_acquire, renew_cmd, release_cmd, parse_update};
+const _mongolock_shape_t _mongolock_named_shape = {acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched};

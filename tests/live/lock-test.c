@@ -4,14 +4,32 @@
 #include <time.h>
 
 mongolock_client_t *
-lt_client_at (const char *uri, const char *db)
+lt_client_timeout_at (const char *uri, const char *db, int64_t timeout_ms)
 {
    bson_error_t error;
    mongolock_client_opts_t *o = mongolock_client_opts_new ();
    cr_assert (mongolock_client_opts_set_database (o, db, &error), "%s", error.message);
+   if (timeout_ms > 0) {
+      cr_assert (mongolock_client_opts_set_timeout_ms (o, timeout_ms, &error), "%s", error.message);
+   }
    mongolock_client_t *c = mongolock_client_new (uri, o, &error);
    cr_assert (c, "client: %s", error.message);
    mongolock_client_opts_destroy (o);
+   return c;
+}
+
+mongolock_client_t *
+lt_client_at (const char *uri, const char *db)
+{
+   return lt_client_timeout_at (uri, db, 0);
+}
+
+mongolock_client_t *
+lt_proxied_client (mltest_proxy_t *px, const char *db, const char *options, int64_t timeout_ms)
+{
+   char *uri = mltest_proxy_uri (px, options);
+   mongolock_client_t *c = lt_client_timeout_at (uri, db, timeout_ms);
+   bson_free (uri);
    return c;
 }
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "live.h"
+#include "proxy.h"
 
 /* A lock client on the server under test, using a fresh database whose name is written to
  * *db (caller frees with bson_free; NULL to ignore). */
@@ -13,6 +14,13 @@ mongolock_client_t *lt_client (char **db);
 
 /* A lock client for uri (borrowed) whose lock collection lives in database db (borrowed). */
 mongolock_client_t *lt_client_at (const char *uri, const char *db);
+
+/* The same with the client's timeout set to timeout_ms (0: the default). */
+mongolock_client_t *lt_client_timeout_at (const char *uri, const char *db, int64_t timeout_ms);
+
+/* A lock client for db that reaches the server through the proxy, with extra URI options
+ * (may be NULL) and the client's timeout (0: the default). */
+mongolock_client_t *lt_proxied_client (mltest_proxy_t *px, const char *db, const char *options, int64_t timeout_ms);
 
 /* A handle with the given lease (ms), wait (ms) and flags. */
 enum { LT_RENEW = 1, LT_REENTRANT = 2 };

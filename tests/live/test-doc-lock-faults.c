@@ -7,30 +7,13 @@
 #include "doc-lock-test.h"
 #include "proxy.h"
 
-static mongolock_client_t *
-proxied_client (mltest_proxy_t *px, const char *db, const char *options, int64_t timeout_ms)
-{
-   char *uri = mltest_proxy_uri (px, options);
-   bson_error_t error;
-   mongolock_client_opts_t *o = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (o, db, &error));
-   if (timeout_ms > 0) {
-      cr_assert (mongolock_client_opts_set_timeout_ms (o, timeout_ms, &error), "%s", error.message);
-   }
-   mongolock_client_t *c = mongolock_client_new (uri, o, &error);
-   cr_assert (c, "%s", error.message);
-   mongolock_client_opts_destroy (o);
-   bson_free (uri);
-   return c;
-}
-
 Test (doc_lock_faults, wait_bounds_acquire_on_a_hung_server)
 {
    dlt_env_t e;
    dlt_setup (&e);
    dlt_insert (&e, "{'_id': 1, 'n': 1}");
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, e.lockdb, "socketTimeoutMS=300000", 1000);
+   mongolock_client_t *c = lt_proxied_client (px, e.lockdb, "socketTimeoutMS=300000", 1000);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_doc_lock_t *l = dlt_lock (c, e.db, 1, 10000, 300, 0, &ev, NULL, NULL);
@@ -79,7 +62,7 @@ Test (doc_lock_faults, cancel_ends_a_wait_for_a_busy_document_and_for_a_hung_ser
    dlt_setup (&e);
    dlt_insert (&e, "{'_id': 1, 'n': 1}");
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, e.lockdb, NULL, 0);
+   mongolock_client_t *c = lt_proxied_client (px, e.lockdb, NULL, 0);
    mongolock_doc_lock_t *holder = dlt_lock (e.c, e.db, 1, 20000, 0, 0, NULL, NULL, NULL);
    cr_assert (dlt_try (holder));
    mongolock_cancel_t *cancel = mongolock_cancel_new ();
@@ -121,7 +104,7 @@ Test (doc_lock_faults, auto_renew_then_lost_through_a_partition)
    dlt_setup (&e);
    dlt_insert (&e, "{'_id': 1, 'balance': 10}");
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, e.lockdb, "socketTimeoutMS=2000&serverSelectionTimeoutMS=2000", 2000);
+   mongolock_client_t *c = lt_proxied_client (px, e.lockdb, "socketTimeoutMS=2000&serverSelectionTimeoutMS=2000", 2000);
    lt_events_t ev;
    lt_events_init (&ev);
    const int64_t lease = 1500;

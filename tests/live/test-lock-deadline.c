@@ -8,22 +8,6 @@
 
 TestSuite (deadline, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
-/* A lock client at uri (default client timeout unless timeout_ms > 0). */
-static mongolock_client_t *
-client_at (const char *uri, const char *db, int64_t timeout_ms)
-{
-   mongolock_client_opts_t *co = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (co, db, NULL));
-   if (timeout_ms > 0) {
-      cr_assert (mongolock_client_opts_set_timeout_ms (co, timeout_ms, NULL));
-   }
-   bson_error_t error;
-   mongolock_client_t *c = mongolock_client_new (uri, co, &error);
-   cr_assert (c, "%s", error.message);
-   mongolock_client_opts_destroy (co);
-   return c;
-}
-
 static mongolock_lock_t *
 waiting_lock (mongolock_client_t *c, int64_t wait_ms, mongolock_cancel_t *cancel)
 {
@@ -50,7 +34,7 @@ assert_store_timeout (const bson_error_t *error, const char *what)
  * 300 ms wait returns in about 300 ms, and says "no answer", never "busy". */
 Test (deadline, acquire_on_unreachable_server_returns_by_its_wait)
 {
-   mongolock_client_t *c = client_at ("mongodb://127.0.0.1:1/", "mlt_unreach", 2000);
+   mongolock_client_t *c = lt_client_timeout_at ("mongodb://127.0.0.1:1/", "mlt_unreach", 2000);
    mongolock_lock_t *l = waiting_lock (c, 300, NULL);
    bson_error_t error;
    int64_t t = mltest_now_ms ();
@@ -71,9 +55,7 @@ Test (deadline, every_call_returns_by_its_deadline_on_a_hung_server)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, "socketTimeoutMS=300000");
-   mongolock_client_t *c = client_at (uri, db, 1000);
-   bson_free (uri);
+   mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=300000", 1000);
    mongolock_lock_t *l = waiting_lock (c, 300, NULL);
    bson_error_t error;
    /* Connect first, so the partition hangs an established connection. */
@@ -187,9 +169,7 @@ Test (deadline, cancel_ends_a_wait_for_a_hung_server)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, NULL);
-   mongolock_client_t *c = client_at (uri, db, 0);
-   bson_free (uri);
+   mongolock_client_t *c = lt_proxied_client (px, db, NULL, 0);
    mongolock_cancel_t *cancel = mongolock_cancel_new ();
    waiter_t w = {waiting_lock (c, 15000, cancel), false, {0}, 0};
    char *holder = NULL;
@@ -236,9 +216,7 @@ Test (deadline, lease_clock_starts_after_the_server_is_found)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, "serverSelectionTimeoutMS=5000&heartbeatFrequencyMS=500");
-   mongolock_client_t *c = client_at (uri, db, 0);
-   bson_free (uri);
+   mongolock_client_t *c = lt_proxied_client (px, db, "serverSelectionTimeoutMS=5000&heartbeatFrequencyMS=500", 0);
    mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
    cr_assert (mongolock_lock_opts_set_lease_ms (o, 1000, NULL));
    cr_assert (mongolock_lock_opts_set_wait_ms (o, 8000, NULL));
@@ -273,9 +251,7 @@ Test (deadline, short_lease_over_a_slow_network_is_kept)
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
    mltest_proxy_set_latency_ms (px, 200);
-   char *uri = mltest_proxy_uri (px, NULL);
-   mongolock_client_t *c = client_at (uri, db, 0);
-   bson_free (uri);
+   mongolock_client_t *c = lt_proxied_client (px, db, NULL, 0);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
@@ -309,9 +285,7 @@ Test (deadline, lease_shorter_than_the_round_trip_is_refused)
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
    mltest_proxy_set_latency_ms (px, 700);
-   char *uri = mltest_proxy_uri (px, NULL);
-   mongolock_client_t *c = client_at (uri, db, 0);
-   bson_free (uri);
+   mongolock_client_t *c = lt_proxied_client (px, db, NULL, 0);
    mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
    cr_assert (mongolock_lock_opts_set_lease_ms (o, 1000, NULL));
    cr_assert (mongolock_lock_opts_set_wait_ms (o, 8000, NULL));
@@ -341,9 +315,7 @@ Test (deadline, waiting_acquire_rides_out_a_short_outage)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, "serverSelectionTimeoutMS=200&connectTimeoutMS=200");
-   mongolock_client_t *c = client_at (uri, db, 0);
-   bson_free (uri);
+   mongolock_client_t *c = lt_proxied_client (px, db, "serverSelectionTimeoutMS=200&connectTimeoutMS=200", 0);
    mongolock_lock_t *l = waiting_lock (c, 5000, NULL);
    mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
    heal_t heal = {px, 600};

@@ -11,15 +11,6 @@ TestSuite (outage, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
 enum { LEASE = 1500 };
 
-/* A lock client for db that reaches the server through the proxy. */
-static mongolock_client_t *
-proxied_client (mltest_proxy_t *px, const char *db, const char *options)
-{
-   char *uri = mltest_proxy_uri (px, options);
-   mongolock_client_t *c = lt_client_at (uri, db);
-   bson_free (uri);
-   return c;
-}
 
 static mongolock_lock_t *
 renewing_lock (mongolock_client_t *c, lt_events_t *ev)
@@ -45,7 +36,7 @@ Test (outage, partition_reports_lost_at_lease_end_not_at_socket_timeout)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, db, "socketTimeoutMS=6000&serverSelectionTimeoutMS=3000");
+   mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=6000&serverSelectionTimeoutMS=3000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_t *a = renewing_lock (c, &ev);
@@ -88,7 +79,7 @@ Test (outage, refused_connections_lose_the_lease_on_time_and_recovery_reacquires
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, db, "serverSelectionTimeoutMS=500&connectTimeoutMS=500");
+   mongolock_client_t *c = lt_proxied_client (px, db, "serverSelectionTimeoutMS=500&connectTimeoutMS=500", 0);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_t *a = renewing_lock (c, &ev);

@@ -10,14 +10,6 @@
 
 TestSuite (renewal, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
-static mongolock_client_t *
-proxied_client (mltest_proxy_t *px, const char *db, const char *options)
-{
-   char *uri = mltest_proxy_uri (px, options);
-   mongolock_client_t *c = lt_client_at (uri, db);
-   bson_free (uri);
-   return c;
-}
 
 static mongolock_lock_t *
 renewing_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, lt_events_t *ev)
@@ -42,7 +34,7 @@ Test (renewal, one_failed_renew_does_not_lose_the_lock)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, db, "socketTimeoutMS=400&serverSelectionTimeoutMS=2000");
+   mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=400&serverSelectionTimeoutMS=2000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_t *a = renewing_lock (c, "k", 3000, &ev);
@@ -76,7 +68,7 @@ Test (renewal, stuck_renew_is_joined_by_a_fresh_one)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, db, "socketTimeoutMS=60000&serverSelectionTimeoutMS=2000");
+   mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=60000&serverSelectionTimeoutMS=2000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_t *a = renewing_lock (c, "k", 3000, &ev);
@@ -105,7 +97,7 @@ Test (renewal, outage_longer_than_the_lease_reports_lost_on_time)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, db, "socketTimeoutMS=2000&serverSelectionTimeoutMS=2000");
+   mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=2000&serverSelectionTimeoutMS=2000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_t *a = renewing_lock (c, "k", 1500, &ev);
@@ -149,7 +141,7 @@ Test (renewal, one_scheduler_serves_many_locks)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   mongolock_client_t *c = proxied_client (px, db, "socketTimeoutMS=2000&serverSelectionTimeoutMS=2000");
+   mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=2000&serverSelectionTimeoutMS=2000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_t *locks[N];
@@ -185,15 +177,8 @@ Test (renewal, release_does_not_wait_for_a_stuck_renew)
    char *db;
    mongolock_client_t *direct = lt_client (&db);
    mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
-   char *uri = mltest_proxy_uri (px, "socketTimeoutMS=60000&serverSelectionTimeoutMS=2000");
-   mongolock_client_opts_t *co = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (co, db, NULL));
-   cr_assert (mongolock_client_opts_set_timeout_ms (co, 1500, NULL));
+   mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=60000&serverSelectionTimeoutMS=2000", 1500);
    bson_error_t error;
-   mongolock_client_t *c = mongolock_client_new (uri, co, &error);
-   cr_assert (c, "%s", error.message);
-   mongolock_client_opts_destroy (co);
-   bson_free (uri);
    lt_events_t ev;
    lt_events_init (&ev);
    mongolock_lock_t *a = renewing_lock (c, "k", 3000, &ev);

@@ -89,15 +89,7 @@ app_client (const char *app, const char *db, int64_t timeout_ms)
 {
    const char *base = mltest_uri ();
    char *uri = bson_strdup_printf ("%s%sappName=%s&heartbeatFrequencyMS=500", base, strchr (base, '?') ? "&" : "/?", app);
-   mongolock_client_opts_t *co = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (co, db, NULL));
-   if (timeout_ms > 0) {
-      cr_assert (mongolock_client_opts_set_timeout_ms (co, timeout_ms, NULL));
-   }
-   bson_error_t error;
-   mongolock_client_t *c = mongolock_client_new (uri, co, &error);
-   cr_assert (c, "%s", error.message);
-   mongolock_client_opts_destroy (co);
+   mongolock_client_t *c = lt_client_timeout_at (uri, db, timeout_ms);
    bson_free (uri);
    return c;
 }
