@@ -3,7 +3,10 @@
 // mongod-lite: an in-memory, single-node, MongoDB-compatible server for mongolock's tests.
 // It exists only for tests. See README.md beside this file.
 //
-//   node server.js --port N [--ttl-monitor-secs S] [--verbose]
+//   node server.js --port N [--ttl-monitor-secs S] [--replset NAME] [--verbose]
+//
+// --replset NAME: answer hello as the primary of a one-member replica set NAME, which also
+// enables change streams (lib/changestream.js). Without it the server is a standalone.
 //
 // Listens on 127.0.0.1 only; --port 0 picks a free port. Prints "READY <port>" on stdout
 // when it accepts connections. Exits on SIGTERM/SIGINT.
@@ -14,7 +17,7 @@ const wire = require('./lib/wire');
 const { MongoError } = require('./lib/errors');
 
 function parseArgs(argv) {
-  const opts = { port: null, ttlSecs: 60, verbose: false };
+  const opts = { port: null, ttlSecs: 60, verbose: false, replSetName: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -24,17 +27,19 @@ function parseArgs(argv) {
     if (a === '--port') opts.port = Number(next());
     else if (a === '--ttl-monitor-secs') opts.ttlSecs = Number(next());
     else if (a === '--verbose') opts.verbose = true;
+    else if (a === '--replset') opts.replSetName = next();
     else if (a === '--help' || a === '-h') usage(null);
     else usage(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('--port must be 0..65535');
   if (!(opts.ttlSecs > 0)) usage('--ttl-monitor-secs must be positive');
+  if (opts.replSetName !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(opts.replSetName)) usage('--replset needs a set name');
   return opts;
 }
 
 function usage(msg) {
   if (msg) process.stderr.write(`mongod-lite: ${msg}\n`);
-  process.stderr.write('usage: node server.js --port N [--ttl-monitor-secs S] [--verbose]\n');
+  process.stderr.write('usage: node server.js --port N [--ttl-monitor-secs S] [--replset NAME] [--verbose]\n');
   process.exit(msg ? 2 : 0);
 }
 
@@ -48,7 +53,8 @@ function setTtlSecs(secs) {
   ttlTimer.unref();
 }
 setTtlSecs(opts.ttlSecs);
-const commands = new Commands(store, { setTtlSecs });
+// replSetName: null for a standalone; me: this server's host:port once it listens.
+const commands = new Commands(store, { setTtlSecs, replSetName: opts.replSetName, me: null });
 
 function log(...a) {
   if (opts.verbose) process.stderr.write(`${a.join(' ')}\n`);
@@ -92,8 +98,22 @@ function handleMessage(sock, conn, msg) {
     } catch (e) {
       reply = errorReply(e);
     }
-    log('cmd', Object.keys(parsed.body)[0], JSON.stringify(reply.ok));
-    if (!parsed.moreToCome) send(sock, wire.encodeMsg, requestId, reply);
+    const finish = (r) => {
+      log('cmd', Object.keys(parsed.body)[0], JSON.stringify(r.ok));
+      if (!parsed.moreToCome && !sock.destroyed) send(sock, wire.encodeMsg, requestId, r);
+    };
+    if (reply && typeof reply.then === 'function') {
+      // A command that waits (getMore with maxAwaitTimeMS): this connection's later
+      // messages queue behind it, so replies keep their order; others are not held up.
+      conn.busy = true;
+      reply.then((r) => r, errorReply).then((r) => {
+        finish(r);
+        conn.busy = false;
+        drain(sock, conn);
+      });
+      return;
+    }
+    finish(reply);
     return;
   }
   if (opCode === wire.OP_QUERY) {
@@ -115,11 +135,24 @@ function handleMessage(sock, conn, msg) {
   throw new wire.ProtocolError(`unsupported opCode ${opCode}`);
 }
 
+// Runs the messages queued on conn in order until one of them waits (conn.busy).
+function drain(sock, conn) {
+  try {
+    while (!conn.busy && conn.pending.length && !sock.destroyed) handleMessage(sock, conn, conn.pending.shift());
+  } catch (e) {
+    log(`connection ${conn.id}: ${e.message}; closing it`);
+    if (!(e instanceof wire.ProtocolError)) process.stderr.write(`mongod-lite: ${e.stack}\n`);
+    conn.pending = [];
+    sock.destroy();
+  }
+}
+
 let nextConnId = 1;
 const sockets = new Set();
 
 const server = net.createServer((sock) => {
-  const conn = { id: nextConnId++ };
+  // pending: whole messages not yet run; busy: a command of this connection is waiting.
+  const conn = { id: nextConnId++, pending: [], busy: false };
   sockets.add(sock);
   // Chunks are kept as they come and joined only once a whole message is there, so a
   // large message arriving in many pieces costs one copy, not one per piece.
@@ -142,7 +175,8 @@ const server = net.createServer((sock) => {
         const rest = buf.subarray(len);
         chunks = rest.length ? [rest] : [];
         have = rest.length;
-        handleMessage(sock, conn, msg);
+        conn.pending.push(msg);
+        drain(sock, conn);
         if (sock.destroyed) return;
       }
     } catch (e) {
@@ -163,6 +197,7 @@ server.on('error', (e) => {
 });
 
 server.listen(opts.port, '127.0.0.1', () => {
+  commands.opts.me = `127.0.0.1:${server.address().port}`;
   process.stdout.write(`READY ${server.address().port}\n`);
 });
 

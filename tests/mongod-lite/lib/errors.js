@@ -14,6 +14,8 @@ const CODE_NAMES = {
   15983: 'Location15983', 16612: 'Location16612', 17419: 'Location17419', 40324: 'Location40324',
   40353: 'Location40353', 40415: 'Location40415', 40573: 'Location40573', 31002: 'Location31002',
   51024: 'Location51024', 28724: 'Location28724',
+  47: 'NoMatchingDocument', 143: 'CursorInUse', 237: 'CursorKilled', 260: 'InvalidResumeToken',
+  280: 'ChangeStreamFatalError', 286: 'ChangeStreamHistoryLost',
 };
 
 class MongoError extends Error {
