@@ -145,7 +145,7 @@ class ChangeStreams {
     if (!this.enabled) throw new MongoError(40573, 'The $changeStream stage is only supported on replica sets');
     const spec = this.parseSpec(specValue);
     if (!(V.isPlainObject(first) && Object.prototype.hasOwnProperty.call(first, '$changeStream'))) {
-      throw new MongoError(40602, '$changeStream is only allowed as the first stage in a pipeline');
+      throw new MongoError(40602, '$changeStream is only valid as the first stage in a pipeline.');
     }
     const target = body.aggregate;
     const collectionless = typeof target !== 'string';
@@ -179,7 +179,7 @@ class ChangeStreams {
         throw new MongoError(40323, 'A pipeline stage specification object must contain exactly one field.');
       }
       const name = Object.keys(s)[0];
-      if (name === '$changeStream') throw new MongoError(40602, '$changeStream is only allowed as the first stage in a pipeline');
+      if (name === '$changeStream') throw new MongoError(40602, '$changeStream is only valid as the first stage in a pipeline.');
       if (NOT_IMPLEMENTED_STAGES.has(name)) throw new MongoError(2, `${name} in a $changeStream pipeline is not supported by this test server`);
       if (!ALLOWED_STAGES.has(name)) {
         // An unknown stage is 40324 before it is "not permitted" (parse, then validate).
