@@ -5,11 +5,14 @@
 // and increasing). A $changeStream cursor is a position in that log plus a filter for its
 // namespace; getMore turns the entries after that position into change events
 // (change_stream_event_transform.cpp), runs the user's stages over them and, when there
-// are none yet, waits up to the await time for the next write.
+// are none yet, waits up to the await time for the next write. The log keeps the last
+// 10000 writes (and at most 64 MB of documents); a start older than its oldest entry
+// fails 286 ChangeStreamHistoryLost, as a start that has left the oplog does.
 //
 // Resume tokens are {_data: hex}. Like MongoDB's KeyString tokens they start with "82"
 // and the 8-byte big-endian cluster time, so they sort by time; the rest is this server's
-// own (token type, fromInvalidate, collection UUID, checksum). Clients treat them as
+// own (token type: 80 for an event, 00 for a high-water mark, as kEventToken and
+// kHighWaterMarkToken; fromInvalidate; collection UUID; checksum). Clients treat them as
 // opaque; this server refuses any it did not make.
 const crypto = require('crypto');
 const V = require('./values');
@@ -21,7 +24,6 @@ const { BSON } = require('bson');
 const DEFAULT_HISTORY = 10000; // entries kept; older resume points fail 286
 const DEFAULT_AWAIT_MS = 1000; // getMore on an awaitData cursor without maxTimeMS (awaitDataTimeout)
 const MAX_BSON = 16 * 1024 * 1024;
-const EVENT_TOKEN = 0x80; // ResumeTokenData::kEventToken (128); high water marks are 0
 // Stages allowed after $changeStream (manual "Modify Change Stream Output"; each stage's
 // constraints().isAllowedInChangeStream()). Others fail 20 IllegalOperation (pipeline.cpp).
 const ALLOWED_STAGES = new Set(['$match', '$project', '$addFields', '$set', '$unset', '$replaceRoot', '$replaceWith']);
@@ -31,6 +33,9 @@ const SPEC_FIELDS = new Set(['resumeAfter', 'startAfter', 'startAtOperationTime'
   'fullDocumentBeforeChange', 'allChangesForCluster', 'showMigrationEvents', 'showSystemEvents',
   'allowToRunOnConfigDB', 'allowToRunOnSystemNS', 'showExpandedEvents', 'showRawUpdateDescription']);
 const INTERNAL_DBS = new Set(['admin', 'config', 'local']);
+const UNSUPPORTED_OPTIONS = ['showExpandedEvents', 'showSystemEvents', 'showMigrationEvents', 'showRawUpdateDescription',
+  'allowToRunOnConfigDB', 'allowToRunOnSystemNS'];
+const HISTORY_BYTES = 64 * 1024 * 1024; // and at most this many bytes of documents
 
 const tsOf = (b) => new V.Timestamp({ t: Number(b >> 32n), i: Number(b & 0xffffffffn) });
 const tsFromBson = (ts) => (BigInt(ts.high >>> 0) << 32n) | BigInt(ts.low >>> 0);
@@ -82,6 +87,7 @@ class ChangeStreams {
     this.commands = commands;
     this.history = history;
     this.log = []; // entries, oldest first
+    this.bytes = 0; // of the documents the entries hold
     this.waiters = new Set(); // callbacks waiting for the next entry
     // The log starts with the member's first oplog entry (as a replica set's starts with
     // "initiating set"): nothing before it can be resumed from.
@@ -119,9 +125,16 @@ class ChangeStreams {
       e.documentKey = { _id: ev.doc._id };
     }
     e.ts = this.tick(wall);
+    e.bytes = e.fullDocument ? BSON.calculateObjectSize(e.fullDocument) : e.updateDescription ? BSON.calculateObjectSize(e.updateDescription) : 0;
+    this.bytes += e.bytes;
     this.log.push(e);
-    if (this.log.length > this.history) {
-      this.log.splice(0, this.log.length - this.history);
+    let drop = Math.max(0, this.log.length - this.history);
+    let bytes = this.bytes;
+    for (let k = 0; k < drop; k++) bytes -= this.log[k].bytes;
+    while (bytes > HISTORY_BYTES && drop < this.log.length - 1) bytes -= this.log[drop++].bytes;
+    if (drop > 0) {
+      this.log.splice(0, drop);
+      this.bytes = bytes;
       this.floorTs = this.log[0].ts;
     }
     const w = [...this.waiters];
@@ -140,10 +153,15 @@ class ChangeStreams {
     const first = stages[0];
     const idx = stages.findIndex((s) => V.isPlainObject(s) && Object.prototype.hasOwnProperty.call(s, '$changeStream'));
     const specValue = stages[idx].$changeStream;
+    // DocumentSourceChangeStream::createFromBson: the stage's argument and its IDL parse,
+    // then assertIsLegalSpecification, which starts with the standalone check.
     if (V.btype(specValue) !== 'object') throw new MongoError(50808, '$changeStream stage expects a document as argument');
-    // assertIsLegalSpecification (document_source_change_stream.cpp): a standalone first.
-    if (!this.enabled) throw new MongoError(40573, 'The $changeStream stage is only supported on replica sets');
     const spec = this.parseSpec(specValue);
+    if (!this.enabled) throw new MongoError(40573, 'The $changeStream stage is only supported on replica sets');
+    // Options whose events or fields this server does not produce are refused, not ignored.
+    for (const k of UNSUPPORTED_OPTIONS) {
+      if (spec[k]) throw new MongoError(2, `$changeStream option '${k}: true' is not supported by this test server`);
+    }
     if (!(V.isPlainObject(first) && Object.prototype.hasOwnProperty.call(first, '$changeStream'))) {
       throw new MongoError(40602, '$changeStream is only valid as the first stage in a pipeline.');
     }
@@ -254,10 +272,6 @@ class ChangeStreams {
     enumCheck('fullDocumentBeforeChange', ['off', 'whenAvailable', 'required']);
     spec.fullDocument = spec.fullDocument || 'default';
     spec.fullDocumentBeforeChange = spec.fullDocumentBeforeChange || 'off';
-    // Options whose events or fields this server does not produce are refused, not ignored.
-    for (const k of ['showExpandedEvents', 'showSystemEvents', 'showMigrationEvents', 'showRawUpdateDescription', 'allowToRunOnConfigDB', 'allowToRunOnSystemNS']) {
-      if (spec[k]) throw new MongoError(2, `$changeStream option '${k}: true' is not supported by this test server`);
-    }
     return spec;
   }
 
