@@ -104,7 +104,11 @@ Test (cs_events, insert_update_replace_delete_shapes)
             "{'update': 'c', 'updates': [{'q': {'_id': 1}, 'u': {'$set': {'a': 5, 'sub.x': 2}, '$unset': {'b': ''}, "
             "'$push': {'arr': 2}}}]}",
             NULL);
-   conf_ok (f.c, f.db, "{'update': 'c', 'updates': [{'q': {'_id': 1}, 'u': {'z': 'replaced'}}]}", NULL);
+   /* A replacement that keeps most of the document is still a replace event. */
+   conf_ok (f.c, f.db,
+            "{'update': 'c', 'updates': [{'q': {'_id': 1}, 'u': {'a': 5, 'sub': {'x': 2, 'y': 1}, 'arr': [1, 2], "
+            "'z': 'replaced'}}]}",
+            NULL);
    conf_ok (f.c, f.db, "{'delete': 'c', 'deletes': [{'q': {'_id': 1}, 'limit': 1}]}", NULL);
    bson_t **ev;
    int n = cs_collect (f.c, f.s, f.db, "c", &f.id, 4, WAIT_MS, &ev);
@@ -124,7 +128,7 @@ Test (cs_events, insert_update_replace_delete_shapes)
 
    check_common (ev[2], "replace", f.db, "c");
    cs_assert_fields (ev[2], INSERT_FIELDS);
-   check_json (ev[2], "fullDocument", "{'_id': 1, 'z': 'replaced'}");
+   check_json (ev[2], "fullDocument", "{'_id': 1, 'a': 5, 'sub': {'x': 2, 'y': 1}, 'arr': [1, 2], 'z': 'replaced'}");
 
    check_common (ev[3], "delete", f.db, "c");
    cs_assert_fields (ev[3], DELETE_FIELDS);
@@ -184,17 +188,25 @@ Test (cs_events, every_write_path_is_an_event)
 {
    fixture_t f;
    open_stream (&f, "cse", "{}", NULL);
-   /* An upsert that inserts is an insert; a no-op update is no event at all. */
+   /* An upsert that inserts is an insert; a no-op update (update or findAndModify) is no
+    * event at all. */
    conf_ok (f.c, f.db, "{'update': 'c', 'updates': [{'q': {'_id': 'u'}, 'u': {'$set': {'v': 1}}, 'upsert': true}]}",
             NULL);
    conf_ok (f.c, f.db, "{'update': 'c', 'updates': [{'q': {'_id': 'u'}, 'u': {'$set': {'v': 1}}}]}", NULL);
+   conf_ok (f.c, f.db, "{'findAndModify': 'c', 'query': {'_id': 'u'}, 'update': {'$set': {'v': 1}}}", NULL);
    /* A pipeline upsert, then findAndModify's update, upsert, replacement and remove. */
    conf_ok (f.c, f.db, "{'update': 'c', 'updates': [{'q': {'_id': 'p'}, 'u': [{'$set': {'v': 1}}], 'upsert': true}]}",
             NULL);
    conf_ok (f.c, f.db, "{'findAndModify': 'c', 'query': {'_id': 'u'}, 'update': {'$inc': {'v': 1}}}", NULL);
-   conf_ok (f.c, f.db, "{'findAndModify': 'c', 'query': {'_id': 'f'}, 'update': {'$set': {'v': 1}}, 'upsert': true}",
+   conf_ok (f.c, f.db,
+            "{'findAndModify': 'c', 'query': {'_id': 'f'}, 'update': {'$set': {'v': 1, 'keep': 'the same long value "
+            "in both versions'}}, 'upsert': true}",
             NULL);
-   conf_ok (f.c, f.db, "{'findAndModify': 'c', 'query': {'_id': 'f'}, 'update': {'w': 2}}", NULL);
+   /* A replacement is a replace event even when it changes little of the document. */
+   conf_ok (f.c, f.db,
+            "{'findAndModify': 'c', 'query': {'_id': 'f'}, 'update': {'keep': 'the same long value in both versions', "
+            "'v': 2}}",
+            NULL);
    conf_ok (f.c, f.db, "{'findAndModify': 'c', 'query': {'_id': 'p'}, 'remove': true}", NULL);
    /* A multi-document update and delete: one event per document. */
    conf_ok (f.c, f.db, "{'update': 'c', 'updates': [{'q': {}, 'u': {'$set': {'m': true}}, 'multi': true}]}", NULL);
@@ -212,7 +224,7 @@ Test (cs_events, every_write_path_is_an_event)
       bson_free (j);
    }
    check_json (ev[2], "updateDescription.updatedFields", "{'v': 2}");
-   check_json (ev[4], "fullDocument", "{'_id': 'f', 'w': 2}");
+   check_json (ev[4], "fullDocument", "{'_id': 'f', 'keep': 'the same long value in both versions', 'v': 2}");
    conf_docs_free (ev, n);
    /* Nothing else came (the no-op update made no event). */
    bson_t r;
