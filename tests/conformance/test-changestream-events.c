@@ -94,6 +94,32 @@ check_json (const bson_t *doc, const char *path, const char *want_json)
    bson_destroy (want);
 }
 
+/* The document at path has exactly want's fields with equal values, in any order (the
+ * order of updatedFields follows the oplog entry's diff, which the manual does not fix). */
+static void
+check_fields_any_order (const bson_t *doc, const char *path, const char *want_json)
+{
+   bson_t got;
+   conf_doc (doc, path, &got);
+   bson_t *want = mltest_bson (want_json);
+   char *g = conf_json (&got), *w = conf_json (want);
+   cr_assert_eq (bson_count_keys (&got), bson_count_keys (want), "%s is %s, expected %s", path, g, w);
+   bson_iter_t it, other;
+   cr_assert (bson_iter_init (&it, want));
+   while (bson_iter_next (&it)) {
+      cr_assert (bson_iter_init_find (&other, &got, bson_iter_key (&it)), "%s lacks %s: %s", path, bson_iter_key (&it), g);
+      bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER;
+      BSON_APPEND_VALUE (&a, "v", bson_iter_value (&it));
+      BSON_APPEND_VALUE (&b, "v", bson_iter_value (&other));
+      cr_assert (bson_equal (&a, &b), "%s.%s differs: %s, expected %s", path, bson_iter_key (&it), g, w);
+      bson_destroy (&a);
+      bson_destroy (&b);
+   }
+   bson_free (g);
+   bson_free (w);
+   bson_destroy (want);
+}
+
 Test (cs_events, insert_update_replace_delete_shapes)
 {
    fixture_t f;
@@ -122,7 +148,7 @@ Test (cs_events, insert_update_replace_delete_shapes)
    cs_assert_fields (ev[1], UPDATE_FIELDS);
    check_json (ev[1], "documentKey", "{'_id': 1}");
    /* $set reports the paths it set, $push that appended the new index, $unset the removed path. */
-   check_json (ev[1], "updateDescription.updatedFields", "{'a': 5, 'arr.1': 2, 'sub.x': 2}");
+   check_fields_any_order (ev[1], "updateDescription.updatedFields", "{'a': 5, 'arr.1': 2, 'sub.x': 2}");
    check_json (ev[1], "updateDescription.removedFields", "['b']");
    check_json (ev[1], "updateDescription.truncatedArrays", "[]");
 
