@@ -364,7 +364,9 @@ class ChangeStreams {
         if (size > MAX_BSON) throw new MongoError(10334, `a change stream batch would exceed ${MAX_BSON} bytes`);
         out.push(d);
       }
-      s.pbrt = { ts, token };
+      // PlanExecutorPipeline: the token of the last event returned; one the user's stages
+      // filtered out moves it only through the high-water mark below.
+      if (docs.length) s.pbrt = { ts, token };
     };
     const invalidate = () => {
       push(this.invalidateEvent(s.invalidatePending), s.invalidatePending.ts);

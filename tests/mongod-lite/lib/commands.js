@@ -661,8 +661,8 @@ const HANDLERS = {
     if (c.lsid !== undefined && !V.equal(c.lsid, ctx.lsid)) {
       throw new MongoError(50738, `Cannot run getMore on cursor ${id}, which was created in session ${show(c.lsid)}, in session ${show(ctx.lsid)}`);
     }
-    if (c.stream) return this.changeStreams.getMore(c, id, body, ctx);
     const batchSize = nonNeg('getMore', 'batchSize', body.batchSize);
+    if (c.stream) return this.changeStreams.getMore(c, id, body, ctx);
     const limit = batchSize || Infinity;
     const batch = [];
     let size = 0;

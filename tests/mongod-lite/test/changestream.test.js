@@ -68,6 +68,21 @@ test('tokens this server did not issue are refused', () => {
   assert.strictEqual(run('d', { aggregate: 'c', pipeline: [{ $changeStream: { resumeAfter: { _data: '' } } }], cursor: {} }).code, 40649);
 });
 
+test('events the user filtered out move postBatchResumeToken only as a high-water mark', () => {
+  const { run } = server('rs0');
+  const { parseToken } = require('../lib/changestream');
+  const open = run('d', { aggregate: 'c', pipeline: [{ $changeStream: {} }, { $match: { operationType: 'delete' } }], cursor: {} });
+  run('d', { insert: 'c', documents: [{ _id: 1 }] });
+  const r = run('d', { getMore: open.cursor.id, collection: 'c', maxTimeMS: 0 });
+  assert.deepStrictEqual(r.cursor.nextBatch, []);
+  const t = parseToken(r.cursor.postBatchResumeToken);
+  assert.strictEqual(t.event, false);
+  assert.ok(t.ts > parseToken(open.cursor.postBatchResumeToken).ts);
+  run('d', { delete: 'c', deletes: [{ q: {}, limit: 0 }] });
+  const resumed = run('d', { aggregate: 'c', pipeline: [{ $changeStream: { resumeAfter: r.cursor.postBatchResumeToken } }], cursor: {} });
+  assert.deepStrictEqual(resumed.cursor.firstBatch.map((e) => e.operationType), ['delete']);
+});
+
 test('a failed createIndexes that created its collection reports no drop', () => {
   const { run } = server('rs0');
   const open = run('d', { aggregate: 1, pipeline: [{ $changeStream: {} }], cursor: {} });
