@@ -77,7 +77,7 @@ test('events the user filtered out move postBatchResumeToken only as a high-wate
   assert.deepStrictEqual(r.cursor.nextBatch, []);
   const t = parseToken(r.cursor.postBatchResumeToken);
   assert.strictEqual(t.event, false);
-  assert.ok(t.ts > parseToken(open.cursor.postBatchResumeToken).ts);
+  assert.ok(t.ts >= parseToken(open.cursor.postBatchResumeToken).ts); // the insert may take the start time itself
   run('d', { delete: 'c', deletes: [{ q: {}, limit: 0 }] });
   const resumed = run('d', { aggregate: 'c', pipeline: [{ $changeStream: { resumeAfter: r.cursor.postBatchResumeToken } }], cursor: {} });
   assert.deepStrictEqual(resumed.cursor.firstBatch.map((e) => e.operationType), ['delete']);
