@@ -10,7 +10,13 @@
  *   resumeAfter, startAfter can resume notifications after an invalidate event",
  *   startAtOperationTime) and "$changeStream" (options; allChangesForCluster only on
  *   admin with aggregate: 1); manual "getMore": maxTimeMS on a tailable awaitData cursor
- *   is the time to wait for new data; "Change Events": postBatchResumeToken.
+ *   is the time to wait for new data; "Change Events": postBatchResumeToken. The awaitData
+ *   semantics, as MongoDB's query team states them (quoted in mongo-php-library PR #659,
+ *   PHPLIB-461): with events available getMore returns them at once (up to batchSize or
+ *   the end); with none it waits up to the await time; once it has one it stops waiting.
+ *   The driver specification (change-streams.md) relies on it: "On a getMore the server
+ *   scans the oplog for the duration of maxAwaitTimeMS but finds no matching entries and
+ *   returns an empty response (still containing a postBatchResumeToken)".
  * - src/mongo/db/pipeline/document_source_change_stream.cpp assertIsLegalSpecification:
  *   40573 on a standalone, 72 allChangesForCluster off admin, 73 internal databases,
  *   50865 resumeAfter with startAfter, 40674 a token with startAtOperationTime, 260
