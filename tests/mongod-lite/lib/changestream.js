@@ -18,6 +18,7 @@ const crypto = require('crypto');
 const V = require('./values');
 const { MongoError } = require('./errors');
 const pipeline = require('./pipeline');
+const { compileLet } = require('./expr-compile');
 const { describe, same } = require('./changedesc');
 const { BSON } = require('bson');
 
@@ -192,6 +193,7 @@ class ChangeStreams {
       throw new MongoError(260, 'Attempted to resume a single-collection stream, but the resume token does not include a UUID');
     }
     const user = stages.slice(1);
+    const lets = compileLet(body.let, ctx.now);
     for (const s of user) {
       if (!V.isPlainObject(s) || Object.keys(s).length !== 1) {
         throw new MongoError(40323, 'A pipeline stage specification object must contain exactly one field.');
@@ -200,13 +202,13 @@ class ChangeStreams {
       if (name === '$changeStream') throw new MongoError(40602, '$changeStream is only valid as the first stage in a pipeline.');
       if (NOT_IMPLEMENTED_STAGES.has(name)) throw new MongoError(2, `${name} in a $changeStream pipeline is not supported by this test server`);
       if (!ALLOWED_STAGES.has(name)) {
-        // An unknown stage is 40324 before it is "not permitted" (parse, then validate).
-        pipeline.run([], [s], { now: ctx.now });
+        // A stage's own errors (40324 unknown, ...) come before "not permitted" (parse, then validate).
+        pipeline.compile([s], lets.names);
         throw new MongoError(20, `${name} is not permitted in a $changeStream pipeline`);
       }
     }
-    // Parse the user's stages now (errors at aggregate time, as MongoDB parses them).
-    pipeline.run([], user, { now: ctx.now, vars: body.let });
+    // The user's stages are checked now, before any event (MONGODB-RULES 21).
+    const plan = pipeline.compile(user, lets.names);
     // Where the stream starts: after the resume token's event, at startAtOperationTime,
     // or one tick after the latest write (getStartTimeForNewStream).
     let startTs;
@@ -224,7 +226,7 @@ class ChangeStreams {
       throw new MongoError(286, 'Resume of change stream was not possible, as the resume point may no longer be in the oplog.', { errorLabels: ['NonResumableChangeStreamError'] });
     }
     const stream = {
-      type, db: ctx.db, coll: collectionless ? undefined : target, spec, user, vars: body.let,
+      type, db: ctx.db, coll: collectionless ? undefined : target, spec, plan: user.length ? plan : null, vars: lets.vars,
       nextTs: startTs, // entries with ts >= nextTs are still to be read
       after, // an event token not yet passed: its own entry is skipped, others must not come first
       invalidatePending: null, // the entry whose invalidate is still to be sent
@@ -353,7 +355,7 @@ class ChangeStreams {
     const push = (ev, ts) => {
       const token = ev._id;
       let docs = [ev];
-      if (s.user.length) docs = pipeline.run(docs, s.user, { now: ctx.now, vars: s.vars });
+      if (s.plan) docs = s.plan.run(docs, { now: ctx.now, vars: s.vars });
       for (const d of docs) {
         // The resume token must survive the user's stages (change_stream_error_label
         // jstest: a $project of _id fails with ChangeStreamFatalError 280).
