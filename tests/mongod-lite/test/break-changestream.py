@@ -18,7 +18,7 @@ def run_js():
     return p.returncode, p.stdout+p.stderr
 cases=[
  ('delete hook removed (TTL + delete events)', 'lib/store.js', "    this.db.changed({ op: 'delete', coll: this, doc });\n", "", ('live-conf-changestream-events','cs_events/ttl_deletes_are_delete_events')),
- ('replacement not passed from findAndModify', 'lib/commands.js', "coll.replaceDoc(target, next, { kind: update.kind(body.update), u: body.update });", "coll.replaceDoc(target, next);", ('live-conf-changestream-events','cs_events/every_write_path_is_an_event')),
+ ('replacement not passed from findAndModify', 'lib/commands.js', "coll.replaceDoc(target, next, { kind: updatePlan.kind, u: body.update });", "coll.replaceDoc(target, next);", ('live-conf-changestream-events','cs_events/every_write_path_is_an_event')),
  ('replacement kind not passed from update', 'lib/commands.js', "coll.replaceDoc(doc, next, { kind, u });", "coll.replaceDoc(doc, next);", ('live-conf-changestream-events','cs_events/insert_update_replace_delete_shapes')),
  ('no-op update makes an event', 'lib/changestream.js', "      if (same(ev.before, ev.after)) return; // a no-op update writes no oplog entry\n", "", None),
  ('upsert insert not an event', 'lib/store.js', "    this.db.changed({ op: 'insert', coll: this, doc });\n", "    if (!doc.v) this.db.changed({ op: 'insert', coll: this, doc });\n", ('live-conf-changestream-events','cs_events/every_write_path_is_an_event')),
