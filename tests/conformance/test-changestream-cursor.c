@@ -28,8 +28,18 @@
  *   ChangeStreamHistoryLost when the start is older than the oplog.
  * - src/mongo/db/pipeline/pipeline.cpp: 20 IllegalOperation "... is not permitted in a
  *   $changeStream pipeline"; 40602 when $changeStream is not the first stage (a stage
- *   whose position must be first, Pipeline::validateCommon). */
+ *   whose position must be first, Pipeline::validateCommon).
+ * - A write's operationTime and its events' clusterTime: service_entry_point_common.cpp
+ *   computeOperationTime ("it uses the last optime in the oplog for writes": the client's
+ *   ReplClientInfo lastOp, the timestamp of the last oplog entry the command wrote); MongoDB's
+ *   jstests/replsets/command_response_operation_time.js (a local write's operationTime is
+ *   the last applied optime's timestamp); manual "Change Events": clusterTime is "the
+ *   timestamp from the oplog entry associated with the event". Oplog timestamps increase;
+ *   the entries of one command may share a second (increments) or, batched in one applyOps,
+ *   one timestamp, so only "not before the previous write, not after this one, the last one
+ *   equal" is asserted for a command's events. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -293,6 +303,75 @@ Test (cs_cursor, resume_after_start_after_and_start_at_operation_time)
    conf_cmd_error (c, db, cmd, 50865, NULL);
    bson_free (cmd);
    bson_free (tok2);
+   mongoc_client_session_destroy (s);
+   conf_close (c, db);
+}
+
+static uint64_t
+ts_at (const bson_t *doc, const char *path)
+{
+   bson_iter_t it;
+   char *j = conf_json (doc);
+   cr_assert (conf_find (doc, path, &it) && BSON_ITER_HOLDS_TIMESTAMP (&it), "no timestamp %s in %s", path, j);
+   bson_free (j);
+   uint32_t t, i;
+   bson_iter_timestamp (&it, &t, &i);
+   return ((uint64_t) t << 32) | i;
+}
+
+Test (cs_cursor, write_operation_time_is_its_last_events_cluster_time)
+{
+   char *db;
+   mongoc_client_session_t *s;
+   mongoc_client_t *c = open_rs ("csc", &db, &s);
+   int64_t id = watch (c, s, db, "{}", NULL);
+   /* Three writes: 3 inserts, 1 insert, an update of all 4 (one event per document). */
+   static const struct {
+      const char *cmd;
+      int events;
+   } writes[] = {
+      {"{'insert': 'c', 'documents': [{'_id': 1}, {'_id': 2}, {'_id': 3}]}", 3},
+      {"{'insert': 'c', 'documents': [{'_id': 4}]}", 1},
+      {"{'update': 'c', 'updates': [{'q': {}, 'u': {'$set': {'a': 1}}, 'multi': true}]}", 4},
+   };
+   uint64_t op[3];
+   for (int w = 0; w < 3; w++) {
+      bson_t r;
+      conf_ok (c, db, writes[w].cmd, &r);
+      op[w] = ts_at (&r, "operationTime");
+      bson_destroy (&r);
+   }
+   bson_t **ev;
+   int n = cs_collect (c, s, db, "c", &id, 8, WAIT_MS, &ev);
+   int k = 0;
+   uint64_t prev = 0;
+   for (int w = 0; w < 3; w++) {
+      for (int e = 0; e < writes[w].events; e++, k++) {
+         uint64_t ct = ts_at (ev[k], "clusterTime");
+         char *j = conf_json (ev[k]);
+         cr_assert_geq (ct, prev, "event %d's clusterTime goes back: %s", k, j);
+         cr_assert (w == 0 || ct > op[w - 1], "event %d of write %d is not after the previous write's operationTime: %s",
+                    k, w, j);
+         cr_assert_leq (ct, op[w], "event %d is after its write's operationTime: %s", k, j);
+         if (e == writes[w].events - 1) {
+            cr_assert_eq (ct, op[w], "write %d's operationTime %" PRIu64 " is not its last event's clusterTime: %s", w,
+                          op[w], j);
+         }
+         bson_free (j);
+         prev = ct;
+      }
+   }
+   conf_docs_free (ev, n);
+   /* So startAtOperationTime taken from the single insert's reply starts at its event. */
+   char *spec = bson_strdup_printf ("{'startAtOperationTime': {'$timestamp': {'t': %u, 'i': %u}}}",
+                                    (unsigned) (op[1] >> 32), (unsigned) (op[1] & 0xffffffffu));
+   int64_t rid;
+   n = watch_collect (c, s, db, spec, 5, &ev, &rid);
+   cr_assert_str_eq (conf_str (ev[0], "operationType"), "insert");
+   check_ids (ev, 1, 4);
+   for (int e = 1; e < n; e++) cr_assert_str_eq (conf_str (ev[e], "operationType"), "update");
+   conf_docs_free (ev, n);
+   bson_free (spec);
    mongoc_client_session_destroy (s);
    conf_close (c, db);
 }

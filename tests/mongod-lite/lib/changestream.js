@@ -2,7 +2,8 @@
 // Change streams (MONGODB-RULES 18), in replica-set mode only. Every write the store makes
 // is recorded once, where the store makes it (Store.observers), into a bounded event log
 // that plays the oplog's part: each entry has its own cluster time (a Timestamp, unique
-// and increasing). A $changeStream cursor is a position in that log plus a filter for its
+// and increasing), taken from the member's one logical clock (lib/replset.js tick()), so
+// a write command's operationTime is its last event's clusterTime (lib/dispatch.js). A $changeStream cursor is a position in that log plus a filter for its
 // namespace; getMore turns the entries after that position into change events
 // (change_stream_event_transform.cpp), runs the user's stages over them and, when there
 // are none yet, waits up to the await time for the next write. The log keeps the last
@@ -83,35 +84,34 @@ function parseToken(doc) {
 const sameUuid = (a, b) => (!a && !b) || (a && b && Buffer.from(a.buffer).equals(Buffer.from(b.buffer)));
 
 class ChangeStreams {
-  // commands: the Commands instance (store, cursors map, opts.replSetName).
+  // commands: the Commands instance (store, cursors map, repl: the ReplSet whose clock
+  // and mode (repl.isReplSet) the streams use).
   constructor(commands, history = DEFAULT_HISTORY) {
     this.commands = commands;
+    this.repl = commands.repl;
     this.history = history;
     this.log = []; // entries, oldest first
     this.bytes = 0; // of the documents the entries hold
     this.waiters = new Set(); // callbacks waiting for the next entry
-    // The log starts with the member's first oplog entry (as a replica set's starts with
-    // "initiating set"): nothing before it can be resumed from.
-    this.lastTs = this.tick(new Date());
-    this.floorTs = this.lastTs;
+    // The log starts at the member's first oplog entry (as a replica set's starts with
+    // "initiating set", the clock's first time): nothing before it can be resumed from.
+    this.floorTs = this.latestTs();
     commands.store.observers.push((ev) => this.record(ev));
   }
 
-  get enabled() { return !!this.commands.opts.replSetName; }
+  get enabled() { return this.repl.isReplSet; }
 
-  // The next cluster time: the wall clock's seconds, and an increment within a second.
-  tick(now) {
-    const secs = BigInt(Math.floor(now.getTime() / 1000));
-    const last = this.lastTs === undefined ? 0n : this.lastTs;
-    this.lastTs = (secs << 32n) > last ? (secs << 32n) | 1n : last + 1n;
-    return this.lastTs;
+  // The next cluster time, from the member's clock: the wall clock's seconds and an
+  // increment within a second, as oplog timestamps are.
+  tick() {
+    const t = this.repl.tick();
+    return (BigInt(t.t) << 32n) | BigInt(t.i);
   }
 
   // Store observer: one log entry per document write, drop and dropDatabase.
   record(ev) {
     if (!this.enabled) return;
-    const wall = new Date();
-    const e = { wall, op: ev.op, db: ev.db || (ev.coll && ev.coll.db.name), coll: ev.coll ? ev.coll.name : undefined, uuid: ev.coll ? ev.coll.uuid : undefined };
+    const e = { wall: null, op: ev.op, db: ev.db || (ev.coll && ev.coll.db.name), coll: ev.coll ? ev.coll.name : undefined, uuid: ev.coll ? ev.coll.uuid : undefined };
     if (ev.op === 'insert') {
       e.documentKey = { _id: ev.doc._id };
       e.fullDocument = V.deepClone(ev.doc);
@@ -125,7 +125,8 @@ class ChangeStreams {
     } else if (ev.op === 'delete') {
       e.documentKey = { _id: ev.doc._id };
     }
-    e.ts = this.tick(wall);
+    e.ts = this.tick();
+    e.wall = this.repl.lastWriteDate;
     e.bytes = e.fullDocument ? BSON.calculateObjectSize(e.fullDocument) : e.updateDescription ? BSON.calculateObjectSize(e.updateDescription) : 0;
     this.bytes += e.bytes;
     this.log.push(e);
@@ -143,7 +144,11 @@ class ChangeStreams {
     for (const f of w) f();
   }
 
-  latestTs() { return this.lastTs; }
+  // The clock's latest time (a write, or a no-op such as a new primary's): BigInt.
+  latestTs() {
+    const t = this.repl.lastTs;
+    return (BigInt(t.t) << 32n) | BigInt(t.i);
+  }
 
   // ---- aggregate ----
 
