@@ -9,8 +9,9 @@ W=os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 L=W+'/tests/mongod-lite/'
 B=os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].isdigit() else W+'/build'
 def run_c(binary, flt, replset=True):
-    env=dict(os.environ, MONGOD_LITE=L+'server.js')
-    if replset: env['MONGOD_LITE_ARGS']='--replset rs0'
+    # run-live.sh's replica-set mode: --replset rs0 --enable-test-commands, replicaSet=rs0.
+    env=dict(os.environ, MONGOD_LITE=L+'server.js', MONGOLOCK_TEST_MODE='replset' if replset else 'standalone')
+    env.pop('MONGOLOCK_TEST_URI', None)
     p=subprocess.run([W+'/tests/run-live.sh', B+'/tests/'+binary, '--filter', flt], env=env, capture_output=True, text=True, timeout=600)
     return p.returncode, (p.stderr+p.stdout)
 def run_js():
@@ -43,10 +44,11 @@ cases=[
  ('$group allowed after $changeStream', 'lib/changestream.js', "const ALLOWED_STAGES = new Set(['$match',", "const ALLOWED_STAGES = new Set(['$group', '$sort', '$match',", ('live-conf-changestream-cursor','cs_cursor/bad_specs_and_stages')),
  ('unknown spec fields ignored', 'lib/changestream.js', "      if (!SPEC_FIELDS.has(k)) throw", "      if (false) throw", ('live-conf-changestream-cursor','cs_cursor/bad_specs_and_stages')),
  ('killCursors leaves stream cursors', 'lib/commands.js', "      if (cur && cur.ns === ns) {\n        this.cursors.delete(id);", "      if (cur && cur.ns === ns) {\n        if (!cur.stream) this.cursors.delete(id);", ('live-conf-changestream-cursor','cs_cursor/kill_cursors_ends_a_stream')),
- ('standalone streams allowed', 'lib/changestream.js', "  get enabled() { return !!this.commands.opts.replSetName; }", "  get enabled() { return true; }", ('live-conf-changestream-cursor','cs_cursor/standalone_refuses_with_40573', False)),
+ ('standalone streams allowed', 'lib/changestream.js', "  get enabled() { return this.repl.isReplSet; }", "  get enabled() { return true; }", ('live-conf-changestream-cursor','cs_cursor/standalone_refuses_with_40573', False)),
  ('driver resume loses the token (resumeAfter ignored)', 'lib/changestream.js', "      if (token.event) after = token;", "      startTs = this.latestTs() + 1n;", ('live-conf-changestream-driver','cs_driver/resumes_after_the_server_lost_the_cursor')),
- ('replies out of order while waiting', '../../tests/mongod-lite/server.js', "    while (!conn.busy && conn.pending.length", "    while (conn.pending.length", 'js'),
+ ('replies out of order while waiting', 'server.js', "    while (!conn.busy && conn.queue.length", "    while (conn.queue.length", 'js'),
  ('filtered events set PBRT to their token', 'lib/changestream.js', "      if (docs.length) s.pbrt = { ts, token };", "      s.pbrt = { ts, token };", 'js'),
+ ('a write ticks the clock again after its events', 'lib/dispatch.js', "      if (!ticked) this.repl.tick();", "      this.repl.tick();", ('live-conf-changestream-cursor','cs_cursor/write_operation_time_is_its_last_events_cluster_time')),
  ('history unbounded', 'lib/changestream.js', "    let drop = Math.max(0, this.log.length - this.history);", "    let drop = 0;", 'js'),
 ]
 only = [a for a in sys.argv[1:] if a.isdigit()]
