@@ -46,7 +46,7 @@ cases=[
  ('killCursors leaves stream cursors', 'lib/commands.js', "      if (cur && cur.ns === ns) {\n        this.cursors.delete(id);", "      if (cur && cur.ns === ns) {\n        if (!cur.stream) this.cursors.delete(id);", ('live-conf-changestream-cursor','cs_cursor/kill_cursors_ends_a_stream')),
  ('standalone streams allowed', 'lib/changestream.js', "  get enabled() { return this.repl.isReplSet; }", "  get enabled() { return true; }", ('live-conf-changestream-cursor','cs_cursor/standalone_refuses_with_40573', False)),
  ('driver resume loses the token (resumeAfter ignored)', 'lib/changestream.js', "      if (token.event) after = token;", "      startTs = this.latestTs() + 1n;", ('live-conf-changestream-driver','cs_driver/resumes_after_the_server_lost_the_cursor')),
- ('replies out of order while waiting', 'server.js', "    while (!conn.busy && conn.queue.length", "    while (conn.queue.length", 'js'),
+ ('replies out of order while waiting', 'server.js', "  while (!conn.busy && conn.queue.length", "  while (conn.queue.length", 'js'),
  ('filtered events set PBRT to their token', 'lib/changestream.js', "      if (docs.length) s.pbrt = { ts, token };", "      s.pbrt = { ts, token };", 'js'),
  ('a write ticks the clock again after its events', 'lib/dispatch.js', "      if (!ticked) this.repl.tick();", "      this.repl.tick();", ('live-conf-changestream-cursor','cs_cursor/write_operation_time_is_its_last_events_cluster_time')),
  ('history unbounded', 'lib/changestream.js', "    let drop = Math.max(0, this.log.length - this.history);", "    let drop = 0;", 'js'),
