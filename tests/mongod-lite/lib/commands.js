@@ -205,7 +205,7 @@ class Commands {
     this.sessions = new Sessions(this.repl);
     this.failpoints = opts.testCommands ? new FailPoints() : null;
     this.dispatch = new Dispatch(this, this.repl, this.sessions, this.failpoints);
-    this.changeStreams = new ChangeStreams(this); // records writes only with opts.replSetName
+    this.changeStreams = new ChangeStreams(this); // records writes only on a replica set (repl.isReplSet)
   }
 
   // Runs body (an OP_MSG command document) on the connection conn and returns the reply

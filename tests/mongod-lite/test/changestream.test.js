@@ -12,7 +12,7 @@ const { Store } = require('../lib/store');
 const { Commands } = require('../lib/commands');
 
 function server(replSetName) {
-  const c = new Commands(new Store(), { setTtlSecs() {}, replSetName, me: '127.0.0.1:1' });
+  const c = new Commands(new Store(), { setTtlSecs() {}, replSetName });
   const run = (db, body) => {
     try {
       return c.run({ ...body, $db: db }, { id: 1 });
