@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // mongod-lite: an in-memory MongoDB-compatible server for mongolock's tests: a standalone,
-// or with --replset NAME a one-member replica set. It exists only for tests. See README.md.
+// or with --replset NAME a one-member replica set (which also has change streams,
+// lib/changestream.js). It exists only for tests. See README.md.
 //
 //   node server.js --port N [--replset NAME] [--enable-test-commands]
 //                  [--ttl-monitor-secs S] [--verbose]
@@ -11,7 +12,7 @@
 //
 // Each connection's messages are processed strictly in order: a command may answer later
 // (commands.run returns a reply or a Promise of one: a blocked failpoint, an awaitable
-// hello, a step-down), and the next message of that connection waits for it; other
+// hello, a step-down, a change-stream getMore waiting for a write), and the next message of that connection waits for it; other
 // connections are not affected.
 const net = require('net');
 const { Store } = require('./lib/store');

@@ -15,6 +15,7 @@ const { FailPoints } = require('./failpoints');
 const { Dispatch } = require('./dispatch');
 const { BSON } = require('bson');
 const { collMod } = require('./collmod');
+const { ChangeStreams } = require('./changestream');
 
 const MAX_WIRE_VERSION = 21; // MongoDB 7.0
 const MAX_MESSAGE = 48000000;
@@ -204,6 +205,7 @@ class Commands {
     this.sessions = new Sessions(this.repl);
     this.failpoints = opts.testCommands ? new FailPoints() : null;
     this.dispatch = new Dispatch(this, this.repl, this.sessions, this.failpoints);
+    this.changeStreams = new ChangeStreams(this); // records writes only on a replica set (repl.isReplSet)
   }
 
   // Runs body (an OP_MSG command document) on the connection conn and returns the reply
@@ -337,7 +339,7 @@ class Commands {
       const next = update.apply(doc, u, opts);
       if (!BSON.serialize(next).equals(BSON.serialize(doc))) {
         validateUpdated(next, kind);
-        coll.replaceDoc(doc, next);
+        coll.replaceDoc(doc, next, { kind, u });
         modified++;
       }
     }
@@ -626,7 +628,7 @@ const HANDLERS = {
     }
     const next = updatePlan.apply(target, opts);
     validateUpdated(next, updatePlan.kind);
-    coll.replaceDoc(target, next);
+    coll.replaceDoc(target, next, { kind: updatePlan.kind, u: body.update });
     return {
       lastErrorObject: { n: V.mkInt(1), updatedExisting: true },
       value: shape(returnNew ? next : target),
@@ -696,6 +698,7 @@ const HANDLERS = {
       throw new MongoError(50738, `Cannot run getMore on cursor ${id}, which was created in session ${show(c.lsid)}, in session ${show(ctx.lsid)}`);
     }
     const batchSize = nonNeg('getMore', 'batchSize', body.batchSize);
+    if (c.stream) return this.changeStreams.getMore(c, id, body, ctx);
     const limit = batchSize || Infinity;
     const batch = [];
     let size = 0;
@@ -725,6 +728,7 @@ const HANDLERS = {
       const cur = this.cursors.get(id);
       if (cur && cur.ns === ns) {
         this.cursors.delete(id);
+        if (cur.stream) this.changeStreams.killed(cur);
         killed.push(V.mkLong(id));
       } else {
         notFound.push(V.mkLong(id));
@@ -744,12 +748,6 @@ const HANDLERS = {
     if (target !== V.mkInt(1) && typeof target !== 'string' && !(V.isNumber(target) && V.toDouble(target) === 1)) {
       throw new MongoError(73, `Invalid aggregate namespace: ${V.show(target)}`);
     }
-    const first = body.pipeline[0];
-    if (first && V.isPlainObject(first) && '$changeStream' in first) {
-      // Refused before the namespace matters, for collection, database and cluster streams.
-      throw new MongoError(40573, 'The $changeStream stage is only supported on replica sets');
-    }
-    if (typeof target !== 'string') throw new MongoError(2, 'collection-less aggregate is not supported by this test server');
     if (V.truthy(body.explain)) throw new MongoError(2, 'explain is not supported by this test server');
     if (body.cursor !== undefined) {
       for (const k of Object.keys(body.cursor)) {
@@ -758,8 +756,14 @@ const HANDLERS = {
       if (body.cursor.batchSize !== undefined && !V.isNumber(body.cursor.batchSize)) {
         throw typeErr('aggregate', 'cursor.batchSize', body.cursor.batchSize, 'long');
       }
+      nonNeg('aggregate', 'cursor.batchSize', body.cursor.batchSize);
     }
     checkCollation(body.collation, 'aggregate');
+    if (body.pipeline.some((s) => V.isPlainObject(s) && Object.prototype.hasOwnProperty.call(s, '$changeStream'))) {
+      // lib/changestream.js (40573 on a standalone, for collection, database and cluster streams).
+      return this.changeStreams.aggregate(body, ctx);
+    }
+    if (typeof target !== 'string') throw new MongoError(2, 'collection-less aggregate is not supported by this test server');
     // The whole pipeline is checked before any document is read (MONGODB-RULES 21, 22).
     const lets = compileLet(body.let, ctx.now);
     const plan = pipeline.compile(body.pipeline, lets.names);
@@ -811,6 +815,10 @@ const HANDLERS = {
       if (body[k] !== undefined && V.truthy(body[k])) throw new MongoError(2, `create option '${k}' is not supported by this test server`);
     }
     if (body.pipeline !== undefined) throw new MongoError(9, "'pipeline' requires 'viewOn' to also be specified");
+    if (V.isPlainObject(body.changeStreamPreAndPostImages) && V.truthy(body.changeStreamPreAndPostImages.enabled)) {
+      // Change streams here never have pre- or post-images (lib/changestream.js).
+      throw new MongoError(2, "create option 'changeStreamPreAndPostImages' is not supported by this test server");
+    }
     if (body.expireAfterSeconds !== undefined) {
       // Only time-series and clustered collections expire documents (create.idl,
       // catalog/collection_options.cpp); a plain collection with it would silently keep them.
@@ -835,8 +843,7 @@ const HANDLERS = {
   },
 
   dropDatabase(body, ctx) {
-    this.store.db(ctx.db, false);
-    this.store.dbs.delete(ctx.db);
+    this.store.dropDatabase(ctx.db);
     return { ok: V.mkDouble(1) };
   },
 
@@ -864,7 +871,7 @@ const HANDLERS = {
     try {
       r = this.store.createIndexes(coll, body.indexes);
     } catch (e) {
-      if (!existed) this.store.dropCollection(ctx.db, name);
+      if (!existed) this.store.dropCollection(ctx.db, name, true);
       throw e;
     }
     const reply = { numIndexesBefore: V.mkInt(r.before), numIndexesAfter: V.mkInt(r.after), createdCollectionAutomatically: !existed };

@@ -54,8 +54,12 @@ class Dispatch {
     this.commands.checkGeneric(body, name);
     this.repl.checkCanRun(name, body);
     const ctx = this.commands.context(body, conn, name);
+    const ticks = this.repl.ticks;
     const r = this.sessions.runRetryable(info, name, body, () => this.commands.exec(handler, body, ctx));
-    const done = (reply) => this.finish(name, body, reply, conn, info);
+    // Writes run synchronously: a write whose oplog entries (change events) ticked the clock
+    // already has its operationTime, the last entry's time.
+    const ticked = this.repl.ticks !== ticks;
+    const done = (reply) => this.finish(name, body, reply, conn, info, ticked);
     return isThenable(r) ? r.then(done) : done(r);
   }
 
@@ -75,9 +79,13 @@ class Dispatch {
     return null;
   }
 
-  finish(name, body, reply, conn, info) {
+  // ticked: the command's writes already advanced the clock (one tick per event). A
+  // write's operationTime is then its last oplog entry's time (ReplClientInfo lastOp), which
+  // is its last change event's clusterTime; a write command that recorded no entry ticks
+  // once here, as before.
+  finish(name, body, reply, conn, info, ticked = false) {
     if (WRITES.has(name) && reply && V.truthy(reply.ok)) {
-      this.repl.tick();
+      if (!ticked) this.repl.tick();
       if (conn) conn.lastOp = this.repl.timestamp();
     }
     if (WC.has(name) && reply && V.truthy(reply.ok)) {

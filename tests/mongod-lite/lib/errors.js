@@ -20,6 +20,8 @@ const CODE_NAMES = {
   225: 'TransactionTooOld', 262: 'ExceededTimeLimit', 266: 'FailPointSetFailed', 9001: 'SocketException',
   10107: 'NotWritablePrimary', 11600: 'InterruptedAtShutdown', 11601: 'Interrupted', 11602: 'InterruptedDueToReplStateChange',
   13435: 'NotPrimaryNoSecondaryOk', 13436: 'NotPrimaryOrSecondary', 50768: 'NotARetryableWriteCommand',
+  47: 'NoMatchingDocument', 143: 'CursorInUse', 237: 'CursorKilled', 260: 'InvalidResumeToken',
+  280: 'ChangeStreamFatalError', 286: 'ChangeStreamHistoryLost',
 };
 
 class MongoError extends Error {

@@ -62,13 +62,18 @@ class ReplSet {
     // The logical clock: the timestamp of the last write (an oplog entry's ts).
     this.lastTs = { t: Math.floor(Date.now() / 1000), i: 1 };
     this.lastWriteDate = new Date();
+    this.ticks = 0; // how many times tick() ran (dispatch.js: did a command write an entry)
   }
 
   get isReplSet() { return this.name !== null; }
   get writable() { return !this.isReplSet || (this.state === 'PRIMARY' && !this.attemptingStepDown); }
 
   // ---- the logical clock ----
+  // tick() makes the next oplog time: once per change-stream event (lib/changestream.js,
+  // so the events of one command share the second with increasing increments, as
+  // consecutive oplog entries do), or once for a write command that recorded none.
   tick() {
+    this.ticks++;
     const s = Math.floor(Date.now() / 1000);
     this.lastTs = s > this.lastTs.t ? { t: s, i: 1 } : { t: this.lastTs.t, i: this.lastTs.i + 1 };
     this.lastWriteDate = new Date();

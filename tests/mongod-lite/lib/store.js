@@ -1,7 +1,9 @@
 'use strict';
 // In-memory databases, collections and indexes. Every write goes through insertDoc,
 // replaceDoc or removeDoc, which keep the unique indexes exact: a write that would
-// duplicate a key fails with 11000 and changes nothing (MONGODB-RULES 9, 13-16).
+// duplicate a key fails with 11000 and changes nothing (MONGODB-RULES 9, 13-16). Each
+// write that succeeded, and each drop, is then told to Store.observers (the change
+// streams' log: one place, so no write path is missed).
 const V = require('./values');
 const paths = require('./paths');
 const { matches, candidates } = require('./query');
@@ -141,9 +143,12 @@ class Collection {
     this.checkSize(doc);
     this.indexDoc(doc);
     this.docs.push(doc);
+    this.db.changed({ op: 'insert', coll: this, doc });
   }
 
-  replaceDoc(oldDoc, newDoc) {
+  // how (optional): {kind: 'operators'|'pipeline'|'replacement', u} - the update that
+  // made newDoc, which decides how a change stream describes it.
+  replaceDoc(oldDoc, newDoc, how) {
     this.checkSize(newDoc);
     this.unindexDoc(oldDoc);
     try {
@@ -153,11 +158,13 @@ class Collection {
       throw e;
     }
     this.docs[this.docs.indexOf(oldDoc)] = newDoc;
+    this.db.changed({ op: 'update', coll: this, before: oldDoc, after: newDoc, how });
   }
 
   removeDoc(doc) {
     this.unindexDoc(doc);
     this.docs.splice(this.docs.indexOf(doc), 1);
+    this.db.changed({ op: 'delete', coll: this, doc });
   }
 
   // Documents matching filter, in natural order; uses the _id index for {_id: value}.
@@ -175,9 +182,14 @@ class Collection {
 }
 
 class Database {
-  constructor(name) {
+  constructor(name, store) {
     this.name = name;
     this.collections = new Map();
+    this.store = store;
+  }
+
+  changed(ev) {
+    if (this.store) for (const f of this.store.observers) f(ev);
   }
 }
 
@@ -361,13 +373,14 @@ class Store {
   constructor() {
     this.dbs = new Map();
     this.ttlSecs = 60;
+    this.observers = []; // functions told of every write and drop, after it succeeded
   }
 
   db(name, create) {
     checkDbName(name);
     let d = this.dbs.get(name);
     if (!d && create) {
-      d = new Database(name);
+      d = new Database(name, this);
       this.dbs.set(name, d);
     }
     return d || null;
@@ -385,9 +398,24 @@ class Store {
     return c || null;
   }
 
-  dropCollection(dbName, name) {
+  // quiet: undoing a collection this command created (no drop is reported).
+  dropCollection(dbName, name, quiet = false) {
     const d = this.db(dbName, false);
-    return d ? d.collections.delete(name) : false;
+    const c = d ? d.collections.get(name) : undefined;
+    if (!c) return false;
+    d.collections.delete(name);
+    if (!quiet) d.changed({ op: 'drop', coll: c });
+    return true;
+  }
+
+  // dropDatabase drops each collection, then the database (each a change event).
+  dropDatabase(dbName) {
+    const d = this.db(dbName, false);
+    if (!d) return false;
+    for (const name of [...d.collections.keys()]) this.dropCollection(dbName, name);
+    this.dbs.delete(dbName);
+    d.changed({ op: 'dropDatabase', db: dbName });
+    return true;
   }
 
   // createIndexes for one collection. Returns {created: n, before, after}. Conflicts as
