@@ -62,6 +62,21 @@ lt_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, int64_t wait_
    return l;
 }
 
+mongolock_lock_t *
+lt_renewing_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, int64_t wait_ms, lt_events_t *ev)
+{
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   bson_error_t error;
+   cr_assert (mongolock_lock_opts_set_lease_ms (o, lease_ms, &error), "%s", error.message);
+   cr_assert (mongolock_lock_opts_set_wait_ms (o, wait_ms, &error), "%s", error.message);
+   mongolock_lock_opts_set_auto_renew (o, true);
+   mongolock_lock_opts_set_event_callback (o, lt_events_cb, ev);
+   mongolock_lock_t *l = mongolock_lock_new (c, key, o, &error);
+   cr_assert (l, "%s", error.message);
+   mongolock_lock_opts_destroy (o);
+   return l;
+}
+
 bool
 lt_try (mongolock_lock_t *l)
 {

@@ -26,11 +26,17 @@ mongolock_client_t *lt_proxied_client (mltest_proxy_t *px, const char *db, const
 enum { LT_RENEW = 1, LT_REENTRANT = 2 };
 mongolock_lock_t *lt_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, int64_t wait_ms, int flags);
 
+typedef struct lt_events lt_events_t;
+
+/* An auto-renewed handle whose events go to ev (lt_events_cb). */
+mongolock_lock_t *lt_renewing_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, int64_t wait_ms,
+                                    lt_events_t *ev);
+
 /* try_acquire that asserts no error; returns whether acquired. */
 bool lt_try (mongolock_lock_t *l);
 
 /* Records events; thread-safe (the renewal thread delivers some). */
-typedef struct {
+struct lt_events {
    pthread_mutex_t mu;
    pthread_cond_t cond;
    int count[8];
@@ -38,7 +44,7 @@ typedef struct {
    int last_attempts;
    uint32_t last_error_code;
    char last_error[512]; /* message of the last event that had an error */
-} lt_events_t;
+};
 
 void lt_events_init (lt_events_t *ev);
 void lt_events_cb (const mongolock_event_t *event, void *data);

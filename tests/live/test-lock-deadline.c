@@ -254,14 +254,8 @@ Test (deadline, short_lease_over_a_slow_network_is_kept)
    mongolock_client_t *c = lt_proxied_client (px, db, NULL, 0);
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
-   cr_assert (mongolock_lock_opts_set_lease_ms (o, 1000, NULL));
-   cr_assert (mongolock_lock_opts_set_wait_ms (o, 5000, NULL));
-   mongolock_lock_opts_set_auto_renew (o, true);
-   mongolock_lock_opts_set_event_callback (o, lt_events_cb, &ev);
    bson_error_t error;
-   mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
-   mongolock_lock_opts_destroy (o);
+   mongolock_lock_t *l = lt_renewing_lock (c, "k", 1000, 5000, &ev);
    cr_assert (mongolock_lock_acquire (l, &error), "%s", error.message);
    int64_t left = mongolock_lock_remaining_ms (l);
    cr_assert_geq (left, 500, "acquired with %" PRId64 " ms of a 1000 ms lease left", left);

@@ -12,21 +12,6 @@ TestSuite (outage, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 enum { LEASE = 1500 };
 
 
-static mongolock_lock_t *
-renewing_lock (mongolock_client_t *c, lt_events_t *ev)
-{
-   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
-   cr_assert (mongolock_lock_opts_set_lease_ms (o, LEASE, NULL));
-   cr_assert (mongolock_lock_opts_set_wait_ms (o, 10000, NULL));
-   mongolock_lock_opts_set_auto_renew (o, true);
-   mongolock_lock_opts_set_event_callback (o, lt_events_cb, ev);
-   bson_error_t error;
-   mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
-   cr_assert (l, "%s", error.message);
-   mongolock_lock_opts_destroy (o);
-   return l;
-}
-
 /* A partition leaves the renewer blocked in its renew command until the socket timeout
  * (6 s here, 5 min by default). The lease must still be reported lost when it runs out
  * (1.5 s), not when the command gives up; and another client gets the lock only once the
@@ -39,7 +24,7 @@ Test (outage, partition_reports_lost_at_lease_end_not_at_socket_timeout)
    mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=6000&serverSelectionTimeoutMS=3000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_lock_t *a = renewing_lock (c, &ev);
+   mongolock_lock_t *a = lt_renewing_lock (c, "k", LEASE, 10000, &ev);
    mongolock_lock_t *b = lt_lock (direct, "k", 5000, 10000, 0);
 
    int64_t t0 = mltest_now_ms ();
@@ -82,7 +67,7 @@ Test (outage, refused_connections_lose_the_lease_on_time_and_recovery_reacquires
    mongolock_client_t *c = lt_proxied_client (px, db, "serverSelectionTimeoutMS=500&connectTimeoutMS=500", 0);
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_lock_t *a = renewing_lock (c, &ev);
+   mongolock_lock_t *a = lt_renewing_lock (c, "k", LEASE, 10000, &ev);
 
    int64_t t0 = mltest_now_ms ();
    cr_assert (lt_try (a));

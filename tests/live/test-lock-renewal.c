@@ -11,23 +11,9 @@
 TestSuite (renewal, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
 
-static mongolock_lock_t *
-renewing_lock (mongolock_client_t *c, const char *key, int64_t lease_ms, lt_events_t *ev)
-{
-   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
-   cr_assert (mongolock_lock_opts_set_lease_ms (o, lease_ms, NULL));
-   mongolock_lock_opts_set_auto_renew (o, true);
-   mongolock_lock_opts_set_event_callback (o, lt_events_cb, ev);
-   bson_error_t error;
-   mongolock_lock_t *l = mongolock_lock_new (c, key, o, &error);
-   cr_assert (l, "%s", error.message);
-   mongolock_lock_opts_destroy (o);
-   return l;
-}
-
 /* The issue's case: a 3 s lease, the first renewal (due at 1 s) falls into 700 ms during
- * which the proxy forwards nothing, and times out (socketTimeoutMS=400). Renewal must be retried until the lease
- * is really gone: here the network is back at 1.5 s with 1.5 s of lease left, so the lock
+ * which the proxy forwards nothing, and times out (socketTimeoutMS=400). Renewal must be
+ * retried until the lease is really gone: here the network is back at 1.5 s with 1.5 s of lease left, so the lock
  * is kept, well past the first lease's end, and nobody else can take it. */
 Test (renewal, one_failed_renew_does_not_lose_the_lock)
 {
@@ -37,7 +23,7 @@ Test (renewal, one_failed_renew_does_not_lose_the_lock)
    mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=400&serverSelectionTimeoutMS=2000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_lock_t *a = renewing_lock (c, "k", 3000, &ev);
+   mongolock_lock_t *a = lt_renewing_lock (c, "k", 3000, 0, &ev);
    mongolock_lock_t *b = lt_lock (direct, "k", 3000, 0, 0);
    int64_t t0 = mltest_now_ms ();
    cr_assert (lt_try (a));
@@ -71,7 +57,7 @@ Test (renewal, stuck_renew_is_joined_by_a_fresh_one)
    mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=60000&serverSelectionTimeoutMS=2000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_lock_t *a = renewing_lock (c, "k", 3000, &ev);
+   mongolock_lock_t *a = lt_renewing_lock (c, "k", 3000, 0, &ev);
    int64_t t0 = mltest_now_ms ();
    cr_assert (lt_try (a));
    mltest_sleep_ms (t0 + 800 - mltest_now_ms ());
@@ -100,7 +86,7 @@ Test (renewal, outage_longer_than_the_lease_reports_lost_on_time)
    mongolock_client_t *c = lt_proxied_client (px, db, "socketTimeoutMS=2000&serverSelectionTimeoutMS=2000", 0);
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_lock_t *a = renewing_lock (c, "k", 1500, &ev);
+   mongolock_lock_t *a = lt_renewing_lock (c, "k", 1500, 0, &ev);
    int64_t t0 = mltest_now_ms ();
    cr_assert (lt_try (a));
    mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
@@ -149,7 +135,7 @@ Test (renewal, one_scheduler_serves_many_locks)
    for (int i = 0; i < N; i++) {
       char key[16];
       snprintf (key, sizeof key, "k%d", i);
-      locks[i] = renewing_lock (c, key, LEASE, &ev);
+      locks[i] = lt_renewing_lock (c, key, LEASE, 0, &ev);
       cr_assert (lt_try (locks[i]));
    }
    cr_assert_geq (lt_events_wait (&ev, MONGOLOCK_EVENT_RENEWED, 2 * N, 15000), 2 * N, "every lock renewed twice");
@@ -181,7 +167,7 @@ Test (renewal, release_does_not_wait_for_a_stuck_renew)
    bson_error_t error;
    lt_events_t ev;
    lt_events_init (&ev);
-   mongolock_lock_t *a = renewing_lock (c, "k", 3000, &ev);
+   mongolock_lock_t *a = lt_renewing_lock (c, "k", 3000, 0, &ev);
    cr_assert (lt_try (a));
    mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
    mltest_sleep_ms (1300); /* a renew is now stuck */
