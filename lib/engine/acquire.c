@@ -109,6 +109,18 @@ give_up (_mongolock_handle_t *h, int64_t start, int round_trips, const bson_erro
    return false;
 }
 
+/* Sleeps until min(until, deadline), or until the handle's cancellation flag is raised:
+ * then false with MONGOLOCK_ERROR_CANCELLED. */
+static bool
+pause_until (_mongolock_handle_t *h, int64_t until, int64_t deadline, bson_error_t *error)
+{
+   if (!_mongolock_sleep_until (until < deadline ? until : deadline, h->cancel)) {
+      _mongolock_set_cancelled (error, "the acquire");
+      return false;
+   }
+   return true;
+}
+
 static bool
 give_up_busy (_mongolock_handle_t *h, int64_t start, int round_trips, bson_error_t *error)
 {
@@ -162,20 +174,15 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
       if (rtt >= 0) {
          int64_t grace = 8 * rtt > GRACE_MS ? 8 * rtt : GRACE_MS;
          grace = grace < h->client->timeout_ms ? grace : h->client->timeout_ms;
-         if (_mongolock_now_ms () + grace > attempt_deadline) {
-            attempt_deadline = _mongolock_now_ms () + grace;
-         }
+         int64_t graced = _mongolock_now_ms () + grace;
+         attempt_deadline = graced > deadline ? graced : deadline;
       }
       if (!attempt (h, attempt_deadline, &res, &sent, &round_trips, &err)) {
          if (waiting && err.domain == MONGOLOCK_ERROR_DOMAIN && err.code == MONGOLOCK_ERROR_STORE_TIMEOUT) {
             return give_up (h, start, round_trips, &err, error);
          }
-         int64_t now = _mongolock_now_ms ();
          bool retry = waiting && wait > 0 && h->retry_transient && _mongolock_is_transient (&err);
-         if (!retry || now >= deadline) {
-            if (retry) {
-               return give_up (h, start, round_trips, &err, error);
-            }
+         if (!retry) {
             if (error) {
                *error = err;
             }
@@ -183,10 +190,9 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
          }
          /* An election or a network hiccup: try again, within the wait. The last error is
           * what the call returns if the wait runs out first. */
+         int64_t now = _mongolock_now_ms ();
          int64_t pause = _mongolock_backoff_ms (&h->rng, n, h->backoff_base_ms, h->backoff_cap_ms);
-         int64_t until = now + pause < deadline ? now + pause : deadline;
-         if (!_mongolock_sleep_until (until, h->cancel)) {
-            _mongolock_set_cancelled (error, "the acquire");
+         if (now < deadline && !pause_until (h, now + pause, deadline, error)) {
             return false;
          }
          if (_mongolock_now_ms () >= deadline) {
@@ -240,9 +246,7 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
             holder_left = holder_left_ms (h, res.holder_expires_ms, deadline);
          }
          sleep_ms = _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
-         int64_t until = _mongolock_now_ms () + sleep_ms;
-         if (!_mongolock_sleep_until (until < deadline ? until : deadline, h->cancel)) {
-            _mongolock_set_cancelled (error, "the acquire");
+         if (!pause_until (h, _mongolock_now_ms () + sleep_ms, deadline, error)) {
             return false;
          }
       }
