@@ -269,11 +269,15 @@ _mongolock_exec (mongolock_client_t *client, const _mongolock_call_t *call, bson
          *sent_ms = job->sent_ms;
       }
    }
+   pthread_mutex_unlock (&ex->mu);
+   /* Unregister before letting go of the job: a raise may otherwise broadcast on the
+    * condvar of a job that is already freed. (Lock order: the flag's lock, then ex->mu.) */
+   _mongolock_cancel_remove (call->cancel, &w);
+   pthread_mutex_lock (&ex->mu);
    if (--job->refs == 0) {
       job_free (job);
    }
    pthread_mutex_unlock (&ex->mu);
-   _mongolock_cancel_remove (call->cancel, &w);
    return ok;
 }
 
