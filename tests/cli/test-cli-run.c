@@ -428,11 +428,10 @@ process_gone (pid_t pid)
    if (!f) {
       return true;
    }
-   if (fscanf (f, "%*d (%*[^)]) %c", &state) != 1) {
-      state = '?';
-   }
+   /* A live process's stat can always be read: a failed read means it was reaped meanwhile. */
+   bool got = fscanf (f, "%*d (%*[^)]) %c", &state) == 1;
    fclose (f);
-   return state == 'Z' || state == 'X';
+   return !got || state == 'Z' || state == 'X';
 }
 
 /* Processes whose process group is pgid, from /proc (zombies excluded). */
@@ -491,10 +490,11 @@ static bool
 wait_gone (pid_t pid, int64_t timeout_ms)
 {
    int64_t deadline = mltest_now_ms () + timeout_ms;
-   while (!process_gone (pid) && mltest_now_ms () < deadline) {
+   bool gone;
+   while (!(gone = process_gone (pid)) && mltest_now_ms () < deadline) {
       mltest_sleep_ms (5);
    }
-   return process_gone (pid);
+   return gone; /* once seen gone, gone: a second look could only race with its reaping */
 }
 
 /* The command starts a background job, a job in its own session and a foreground sleep,
@@ -731,11 +731,7 @@ Test (cli_run, killing_mongolock_kills_the_command)
    cr_assert (kill (p.pid, SIGKILL) == 0);
    cli_wait (&p, 30000, &r);
    cli_result_destroy (&r);
-   int64_t deadline = mltest_now_ms () + 20000;
-   while (!process_gone (child) && mltest_now_ms () < deadline) {
-      mltest_sleep_ms (10);
-   }
-   cr_assert (process_gone (child), "the command (pid %d) outlived mongolock", (int) child);
+   cr_assert (wait_gone (child, 20000), "the command (pid %d) outlived mongolock", (int) child);
    fx_fini (&fx);
 }
 
