@@ -36,6 +36,14 @@ typedef struct {
    pthread_t thread;
 } _mongolock_sched_state_t;
 
+/* The client's change-stream watchers (lib/engine/watcher.c): one stream per watched
+ * namespace, shared by every waiting handle of the client. */
+typedef struct {
+   pthread_mutex_t mu; /* guards everything here and every registered entry */
+   struct _mongolock_watch_stream_t *streams;
+   bool stop;
+} _mongolock_watch_state_t;
+
 struct _mongolock_client_t {
    mongoc_client_pool_t *pool;
    bool owns_pool;
@@ -52,6 +60,7 @@ struct _mongolock_client_t {
    _Atomic int64_t rtt_ms; /* how long the last answered command took; -1 before any */
    _mongolock_exec_state_t exec;
    _mongolock_sched_state_t sched;
+   _mongolock_watch_state_t watch;
 
    /* Estimate of (server wall clock - client wall clock), only ever used to bound backoff
     * sleeps; never for deciding who holds a lock. */

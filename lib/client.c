@@ -61,6 +61,7 @@ client_new (mongoc_client_pool_t *pool, bool owns_pool, const mongolock_client_o
    client->rtt_ms = -1;
    pthread_mutex_init (&client->clock_mu, NULL);
    _mongolock_exec_init (client);
+   _mongolock_watch_init (client);
    pthread_mutex_init (&client->sched.mu, NULL);
    _mongolock_cond_init (&client->sched.cond);
    mongolock_client_opts_destroy (defaults);
@@ -133,6 +134,7 @@ mongolock_client_destroy (mongolock_client_t *client)
       return;
    }
    _mongolock_sched_shutdown (client);
+   _mongolock_watch_shutdown (client);
    _mongolock_exec_shutdown (client);
    if (client->owns_pool) {
       mongoc_client_pool_destroy (client->pool);

@@ -24,6 +24,8 @@ mongolock_event_type_name (mongolock_event_type_t type)
       return "released";
    case MONGOLOCK_EVENT_DEGRADED:
       return "degraded";
+   case MONGOLOCK_EVENT_WAIT_MODE:
+      return "wait_mode";
    }
    return "unknown";
 }
@@ -62,4 +64,10 @@ const bson_error_t *
 mongolock_event_error (const mongolock_event_t *event)
 {
    return event->error;
+}
+
+const char *
+mongolock_event_wait_mode (const mongolock_event_t *event)
+{
+   return event->wait_mode;
 }

@@ -47,6 +47,9 @@ typedef enum {
    MONGOLOCK_EVENT_RELEASED,     /* released; error set when the release failed */
    MONGOLOCK_EVENT_DEGRADED,     /* a guard ran a callback under its process-local mutex because
                                     the lock store was unreachable (error: the store's error) */
+   MONGOLOCK_EVENT_WAIT_MODE,    /* how a waiting acquire learns of releases (see
+                                    mongolock_event_wait_mode and docs/wake-up.md); once per
+                                    waiting acquire when first known, and again when it changes */
 } mongolock_event_type_t;
 
 /* An event, valid only during the callback. Read it with the getters below. */
@@ -85,6 +88,24 @@ mongolock_event_attempts (const mongolock_event_t *event);
 /* The error behind LOST, TIMED_OUT or a failed RELEASED; NULL otherwise. */
 MONGOLOCK_EXPORT const bson_error_t *
 mongolock_event_error (const mongolock_event_t *event);
+
+/**
+ * How a waiting acquire learns that the lock was released, for MONGOLOCK_EVENT_WAIT_MODE.
+ *
+ * - "change-stream": the client's change-stream watcher (one per client and lock
+ *   collection, shared by all its waiting handles) wakes the waiter as soon as the holder
+ *   releases; the waiter otherwise sleeps until the holder's lease ends.
+ * - "backoff": no stream (the server is a standalone, or the stream failed
+ *   three times in a row): the waiter retries by its backoff.
+ *   mongolock_event_error then gives the reason (for a standalone, the server's error
+ *   40573); the watcher tries to open its stream again a minute later.
+ *
+ * @param event borrowed, valid only during the callback.
+ * @return a static string for MONGOLOCK_EVENT_WAIT_MODE, NULL for every other event.
+ * Errors: none. Thread safety: any thread. Blocking: never.
+ */
+MONGOLOCK_EXPORT const char *
+mongolock_event_wait_mode (const mongolock_event_t *event);
 
 /* Returns new options with every default set; the caller destroys them. */
 MONGOLOCK_EXPORT mongolock_lock_opts_t *

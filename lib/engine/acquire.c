@@ -1,7 +1,9 @@
 /* The acquire loop, the same for every lock shape: one deadline bounds the whole call
  * (commands included), busy attempts back off with full jitter clamped to the holder's
  * remaining lease, a raised cancellation flag ends it at once, and a hold is reported
- * only with at least half of its lease left. */
+ * only with at least half of its lease left. With the client's change-stream watcher
+ * (watcher.c) a waiter instead sleeps until the holder's lease ends and is woken early
+ * when the holder releases. */
 #include "engine-private.h"
 
 /* How often one attempt may see E11000 from a concurrent upsert before giving up. */
@@ -134,8 +136,40 @@ give_up_busy (_mongolock_handle_t *h, int64_t start, int round_trips, bson_error
    return give_up (h, start, round_trips, &timeout, error);
 }
 
-bool
-_mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t *error)
+/* How long a busy waiter sleeps, and (*mode_name) the wait mode when known. With a change
+ * stream, until the holder's lease ends (a release wakes it earlier); else the backoff. */
+static int64_t
+busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int64_t holder_expires_ms,
+               int64_t now, int64_t deadline, const char **mode_name, bson_error_t *why)
+{
+   *mode_name = NULL;
+   _mongolock_watch_mode_t mode = we ? _mongolock_watch_mode (h->client, we, why) : _MONGOLOCK_WATCH_BACKOFF;
+   if (we && mode == _MONGOLOCK_WATCH_STREAM) {
+      *mode_name = "change-stream";
+      int64_t holder_left = holder_left_ms (h, holder_expires_ms, deadline);
+      int64_t sleep_ms = _mongolock_backoff_next_ms (
+         &h->rng, n, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
+      return _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
+   }
+   if (we && mode == _MONGOLOCK_WATCH_BACKOFF) {
+      *mode_name = "backoff";
+   }
+   /* The holder's lease is estimated (a hello at most once a minute) only when needed. */
+   bool until_expiry = h->backoff_strategy == MONGOLOCK_BACKOFF_UNTIL_EXPIRY;
+   int64_t holder_left = until_expiry ? holder_left_ms (h, holder_expires_ms, deadline) : -1;
+   int64_t sleep_ms = _mongolock_backoff_next_ms (
+      &h->rng, n, h->backoff_strategy, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
+   if (sleep_ms > 0) {
+      if (!until_expiry) {
+         holder_left = holder_left_ms (h, holder_expires_ms, deadline);
+      }
+      sleep_ms = _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
+   }
+   return sleep_ms;
+}
+
+static bool
+acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *we, bson_error_t *error)
 {
    bool waiting = acquired == NULL;
    if (acquired) {
@@ -160,7 +194,11 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
    }
    int round_trips = 0;
    bool short_before = false;
+   const char *reported_mode = NULL;
    for (int n = 0;; n++) {
+      if (we) {
+         _mongolock_watch_rearm (h->client, we); /* a release after this wakes the sleep below */
+      }
       _mongolock_attempt_t res = {0};
       int64_t sent = 0;
       bson_error_t err;
@@ -236,17 +274,20 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
       if (wait == 0 || now >= deadline) {
          return give_up_busy (h, start, round_trips, error);
       }
-      /* The holder's lease is estimated (a hello at most once a minute) only when needed. */
-      bool until_expiry = h->backoff_strategy == MONGOLOCK_BACKOFF_UNTIL_EXPIRY;
-      int64_t holder_left = until_expiry ? holder_left_ms (h, res.holder_expires_ms, deadline) : -1;
-      int64_t sleep_ms = _mongolock_backoff_next_ms (
-         &h->rng, n, h->backoff_strategy, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
+      const char *mode_name;
+      bson_error_t why;
+      int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, &mode_name, &why);
+      if (mode_name && mode_name != reported_mode) {
+         reported_mode = mode_name;
+         _mongolock_lease_emit_wait_mode (h->lease, mode_name, _mongolock_now_ms () - start, round_trips,
+                                          mode_name[0] == 'b' ? &why : NULL);
+      }
       if (sleep_ms > 0) {
-         if (!until_expiry) {
-            holder_left = holder_left_ms (h, res.holder_expires_ms, deadline);
-         }
-         sleep_ms = _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
-         if (!pause_until (h, _mongolock_now_ms () + sleep_ms, deadline, error)) {
+         int64_t until = _mongolock_now_ms () + sleep_ms;
+         bool slept = we ? _mongolock_watch_sleep (h->client, we, until < deadline ? until : deadline, h->cancel)
+                         : _mongolock_sleep_until (until < deadline ? until : deadline, h->cancel);
+         if (!slept) {
+            _mongolock_set_cancelled (error, "the acquire");
             return false;
          }
       }
@@ -258,4 +299,23 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
          return give_up_busy (h, start, round_trips, error); /* as the last answer said */
       }
    }
+}
+
+bool
+_mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t *error)
+{
+   if (acquired || h->wait_ms <= 0 || !h->shape->watch_target) {
+      return acquire_loop (h, acquired, NULL, error);
+   }
+   /* Registered before the first attempt: a release after its busy answer is not missed. */
+   _mongolock_watch_target_t target = {0};
+   h->shape->watch_target (h->self, h->client, &target);
+   if (!target.db) {
+      target.db = h->db;
+   }
+   _mongolock_watch_entry_t we;
+   _mongolock_watch_register (h->client, &target, &we);
+   bool ok = acquire_loop (h, acquired, &we, error);
+   _mongolock_watch_unregister (h->client, &we);
+   return ok;
 }

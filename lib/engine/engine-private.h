@@ -4,6 +4,7 @@
  *   scheduler.c  per-client renewal and lost-lease watchdog (one thread per client)
  *   hold.c       the lease state of one handle, shared with the scheduler; events
  *   acquire.c    the acquire loop: deadline, lease-aware backoff, cancellation
+ *   watcher.c    per-client change-stream watcher that wakes waiters on release
  * Arrows run one way: public API files -> shapes -> engine -> client. */
 #ifndef MONGOLOCK_ENGINE_PRIVATE_H
 #define MONGOLOCK_ENGINE_PRIVATE_H
@@ -33,6 +34,7 @@ struct _mongolock_event_t {
    int64_t hold_ms;
    int attempts;
    const bson_error_t *error;
+   const char *wait_mode; /* MONGOLOCK_EVENT_WAIT_MODE: "change-stream" or "backoff" */
 };
 
 /* Full-jitter backoff: a value in [0, min(cap, base * 2^attempt)] drawn from *rng. */
@@ -215,6 +217,12 @@ _mongolock_lease_emit (const _mongolock_lease_t *lease,
                        int attempts,
                        const bson_error_t *error);
 
+/* Delivers MONGOLOCK_EVENT_WAIT_MODE (mode: static string; why: the reason for
+ * "backoff", else NULL). */
+void
+_mongolock_lease_emit_wait_mode (const _mongolock_lease_t *lease, const char *mode, int64_t wait_ms, int attempts,
+                                 const bson_error_t *why);
+
 /* Hold state, read under the lock. */
 int64_t
 _mongolock_lease_remaining_ms (_mongolock_lease_t *lease);
@@ -254,6 +262,66 @@ _mongolock_sched_remove (_mongolock_lease_t *lease);
 void
 _mongolock_sched_shutdown (mongolock_client_t *client);
 
+/* ---- watcher.c: wake-up on release ---------------------------------------------------- */
+
+/* Where a shape's releases of one key show in a change stream: the namespace of the lock
+ * documents, the document's _id, and the owner field every release removes ($unset by
+ * release, force release and releasing writes; absent from a replacement). All borrowed
+ * from the shape's self or the client: valid while the handle lives. */
+typedef struct {
+   const char *db;          /* NULL: the client's lock database */
+   const char *collection;  /* the client's lock collection for named locks */
+   const char *owner_field; /* top-level field name */
+   bson_value_t key;        /* the lock document's _id (borrowed) */
+} _mongolock_watch_target_t;
+
+typedef enum {
+   _MONGOLOCK_WATCH_STARTING = 0, /* the stream is being opened: sleep by backoff */
+   _MONGOLOCK_WATCH_STREAM,       /* events arrive: sleep until the holder's expiry or a wake */
+   _MONGOLOCK_WATCH_BACKOFF,      /* no stream (standalone, or it failed): today's backoff */
+} _mongolock_watch_mode_t;
+
+/* One waiting acquire's registration with its client's watcher (on the waiter's stack). */
+typedef struct _mongolock_watch_entry_t {
+   struct _mongolock_watch_stream_t *stream;
+   bson_value_t key; /* shallow copy of the target's key */
+   pthread_cond_t cond;
+   bool woken; /* a release of key (or a change of mode) since the last rearm */
+   struct _mongolock_watch_entry_t *prev, *next;
+} _mongolock_watch_entry_t;
+
+/* Registers e for releases of target's key. Starts nothing: the stream opens on the first
+ * _mongolock_watch_mode. Call before the attempt whose busy answer may make it sleep, so a
+ * release in between sets e->woken. */
+void
+_mongolock_watch_register (mongolock_client_t *client, const _mongolock_watch_target_t *target,
+                           _mongolock_watch_entry_t *e);
+
+/* Clears e's wake-up before the next attempt. */
+void
+_mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e);
+
+/* The mode of e's stream, starting its watcher thread on first use. why (OUT, optional):
+ * for BACKOFF, the reason. */
+_mongolock_watch_mode_t
+_mongolock_watch_mode (mongolock_client_t *client, _mongolock_watch_entry_t *e, bson_error_t *why);
+
+/* Sleeps until until_ms, a release of e's key (or a change of mode), or cancellation.
+ * Returns false when cancelled. */
+bool
+_mongolock_watch_sleep (mongolock_client_t *client, _mongolock_watch_entry_t *e, int64_t until_ms,
+                        mongolock_cancel_t *cancel);
+
+void
+_mongolock_watch_unregister (mongolock_client_t *client, _mongolock_watch_entry_t *e);
+
+/* Client life: init before any handle; shutdown stops every watcher thread (each within
+ * one getMore's await, about a second). */
+void
+_mongolock_watch_init (mongolock_client_t *client);
+void
+_mongolock_watch_shutdown (mongolock_client_t *client);
+
 /* ---- lock shapes and handles (acquire.c, handle.c) ------------------------------------ */
 
 /* What one acquire attempt found. */
@@ -274,6 +342,9 @@ typedef struct {
    bson_t *(*release_cmd) (const void *self, mongolock_client_t *client, const char *owner, int64_t token);
    /* Reads the reply of a renew or release: *matched when the server still had us. */
    bool (*parse_update) (const bson_t *reply, bool *matched, bson_error_t *error);
+   /* Where releases of this handle's lock show (db left NULL: the engine fills in the
+    * handle's). NULL: the shape has no wake-up, waiters back off. */
+   void (*watch_target) (const void *self, mongolock_client_t *client, _mongolock_watch_target_t *out);
 } _mongolock_shape_t;
 
 /* A handle on one lock of some shape: owner identity, options, reentrancy, the lease. */

@@ -55,7 +55,18 @@ _mongolock_lease_emit (const _mongolock_lease_t *lease,
    if (!lease->cb) {
       return;
    }
-   mongolock_event_t ev = {type, lease->key, token, wait_ms, hold_ms, attempts, error};
+   mongolock_event_t ev = {type, lease->key, token, wait_ms, hold_ms, attempts, error, NULL};
+   lease->cb (&ev, lease->cb_data);
+}
+
+void
+_mongolock_lease_emit_wait_mode (const _mongolock_lease_t *lease, const char *mode, int64_t wait_ms, int attempts,
+                                 const bson_error_t *why)
+{
+   if (!lease->cb) {
+      return;
+   }
+   mongolock_event_t ev = {MONGOLOCK_EVENT_WAIT_MODE, lease->key, 0, wait_ms, 0, attempts, why, mode};
    lease->cb (&ev, lease->cb_data);
 }
 

@@ -171,7 +171,7 @@ emit_degraded (const mongolock_guard_t *guard, const char *key, int64_t wait_ms,
    if (!guard->event_cb) {
       return;
    }
-   mongolock_event_t ev = {MONGOLOCK_EVENT_DEGRADED, key, 0, wait_ms, 0, 0, store_error};
+   mongolock_event_t ev = {MONGOLOCK_EVENT_DEGRADED, key, 0, wait_ms, 0, 0, store_error, NULL};
    guard->event_cb (&ev, guard->event_data);
 }
 

@@ -191,7 +191,20 @@ release_cmd (const void *self, mongolock_client_t *client, const char *owner, in
    return cmd;
 }
 
-const _mongolock_shape_t _mongolock_doc_shape = {acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched};
+/* Releases show in the business collection as updates that remove the owner field
+ * (release, a releasing fenced write), or as deletes of the document. */
+static void
+watch_target (const void *self, mongolock_client_t *client, _mongolock_watch_target_t *out)
+{
+   (void) client;
+   const _mongolock_doc_self_t *s = self;
+   out->collection = s->collection;
+   out->owner_field = s->f.owner;
+   out->key = s->id;
+}
+
+const _mongolock_shape_t _mongolock_doc_shape = {
+   acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched, watch_target};
 
 /* ---- fenced writes and listing ------------------------------------------------------- */
 

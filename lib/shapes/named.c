@@ -138,4 +138,18 @@ release_cmd (const void *self, mongolock_client_t *client, const char *owner, in
    return owner_update ((const char *) self, client, owner, token, false, 0);
 }
 
-const _mongolock_shape_t _mongolock_named_shape = {acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched};
+/* Releases show in the client's lock collection as updates that remove "owner" (release,
+ * force release), or as deletes (cleanup, an operator). */
+static void
+watch_target (const void *self, mongolock_client_t *client, _mongolock_watch_target_t *out)
+{
+   const char *key = self;
+   out->collection = client->collection;
+   out->owner_field = "owner";
+   out->key.value_type = BSON_TYPE_UTF8;
+   memcpy (&out->key.value.v_utf8.str, &key, sizeof key); /* only ever read */
+   out->key.value.v_utf8.len = (uint32_t) strlen (key);
+}
+
+const _mongolock_shape_t _mongolock_named_shape = {
+   acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched, watch_target};

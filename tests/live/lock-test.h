@@ -39,7 +39,7 @@ bool lt_try (mongolock_lock_t *l);
 struct lt_events {
    pthread_mutex_t mu;
    pthread_cond_t cond;
-   int count[8];
+   int count[16];
    int64_t last_wait_ms;
    int last_attempts;
    uint32_t last_error_code;
