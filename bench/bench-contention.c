@@ -12,6 +12,13 @@
  *   bench-contention [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]
  *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]...
  *
+ * Hand-off: for each acquisition whose previous holder was another process, the time from
+ * the middle of that holder's release call (about when the server ran it) to the
+ * acquire's return, also in RTTs of a ping measured before the run. wait cmds/s: per
+ * process, the commands it sent beyond one findAndModify per acquisition and one release
+ * (i.e. failed attempts, change-stream getMores) per second spent inside acquire, mean
+ * over the processes. to another %: acquisitions whose previous holder was another process.
+ *
  * --think-us sleeps between a release and the next acquire (default 0: a tight loop, where
  * the releasing process competes at once). URI defaults to MONGOLOCK_URI. --backoff may be repeated to compare settings; each
  * setting prints one Markdown table. Exits 1 on an overlap, a token out of order or a
@@ -75,6 +82,7 @@ typedef struct {
    long errors; /* failed acquires other than timeouts, failed releases */
    long commands[CMD_KINDS];
    int64_t held_us; /* sum of acquire return .. release return, within the run */
+   int64_t wait_us; /* sum of time inside acquire calls */
    long samples;    /* wait samples stored, <= capacity */
    bool connected;
    char first_error[BSON_ERROR_BUFFER_SIZE + 16];
@@ -88,8 +96,18 @@ typedef struct {
    _Atomic int64_t last_token;
    _Atomic long overlaps;
    _Atomic long token_violations;
+   _Atomic long seq; /* acquisitions so far, in holding order */
+   long hcap;        /* capacity of handoff[] */
    proc_stats_t proc[MAX_PROCS];
 } shared_t;
+
+/* One acquisition in holding order (index = seq), for the hand-off to another process. */
+typedef struct {
+   int proc;
+   int64_t acquired_us, release_start_us, release_end_us;
+} handoff_t;
+
+static double rtt_us = 0; /* median ping RTT, measured by the parent before the runs */
 
 typedef struct {
    int procs;
@@ -99,6 +117,8 @@ typedef struct {
    long commands[CMD_KINDS];
    long overlaps, token_violations;
    double p50_ms, p99_ms, max_ms, contended_p50_ms, contended_p99_ms, held_pct, mean_held_ms;
+   double handoff_p50_ms, handoff_p99_ms, wait_cmds_per_s;
+   long handoffs;
 } result_t;
 
 static long commands[CMD_KINDS]; /* this process's, from the APM callback */
@@ -136,10 +156,11 @@ note_error (proc_stats_t *st, const char *what, const bson_error_t *error)
 
 /* The critical section: claim the holder word, check the token order, hold, give the word
  * back. Any other holder inside at the same time shows up as an overlap. */
-static void
+static long
 critical_section (shared_t *s, long me, int64_t token, int hold_us)
 {
    long prev = atomic_exchange (&s->holder, me);
+   long seq = atomic_fetch_add (&s->seq, 1);
    if (prev != 0) {
       atomic_fetch_add (&s->overlaps, 1);
    }
@@ -156,6 +177,7 @@ critical_section (shared_t *s, long me, int64_t token, int hold_us)
    if (!atomic_compare_exchange_strong (&s->holder, &expected, 0)) {
       atomic_fetch_add (&s->overlaps, 1);
    }
+   return seq;
 }
 
 typedef struct {
@@ -215,7 +237,8 @@ proc_disconnect (proc_conn_t *c)
 }
 
 static void
-proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sample_t *samples, long capacity)
+proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sample_t *samples, long capacity,
+           handoff_t *handoff)
 {
    proc_stats_t *st = &s->proc[me];
    bson_error_t error;
@@ -224,7 +247,9 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
    while (now_us () < end && consecutive < MAX_CONSECUTIVE_ERRORS) {
       long attempts0 = commands[CMD_FIND_AND_MODIFY];
       int64_t t0 = now_us ();
-      if (!mongolock_lock_acquire (lock, &error)) {
+      bool got = mongolock_lock_acquire (lock, &error);
+      st->wait_us += now_us () - t0;
+      if (!got) {
          if (error.domain == MONGOLOCK_ERROR_DOMAIN && error.code == MONGOLOCK_ERROR_TIMEOUT) {
             st->timeouts++;
          } else {
@@ -239,12 +264,16 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
       if (st->samples < capacity) {
          samples[st->samples++] = (sample_t){t1 - t0, commands[CMD_FIND_AND_MODIFY] - attempts0};
       }
-      critical_section (s, me + 1, mongolock_lock_token (lock), cfg->hold_us);
+      long seq = critical_section (s, me + 1, mongolock_lock_token (lock), cfg->hold_us);
+      int64_t tr = now_us ();
       if (!mongolock_lock_release (lock, &error)) {
          st->errors++;
          note_error (st, "release", &error);
       }
       int64_t t2 = now_us ();
+      if (seq < s->hcap) {
+         handoff[seq] = (handoff_t){me, t1, tr, t2};
+      }
       st->acquisitions++;
       if (t1 < end) {
          st->in_window++;
@@ -257,7 +286,8 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
 }
 
 static int
-proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *s, int me, sample_t *samples, long capacity)
+proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *s, int me, sample_t *samples, long capacity,
+           handoff_t *handoff)
 {
    /* Bounds the process in time even if the server hangs (default action: terminate). */
    alarm ((unsigned) (cfg->seconds + cfg->wait_ms / 1000 + 120));
@@ -272,7 +302,7 @@ proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *
    memset (commands, 0, sizeof commands);
    pthread_barrier_wait (&s->start); /* every process reaches it, connected or not */
    if (st->connected) {
-      proc_loop (cfg, conn.lock, s, me, samples, capacity);
+      proc_loop (cfg, conn.lock, s, me, samples, capacity, handoff);
    }
    memcpy (st->commands, commands, sizeof commands);
    proc_disconnect (&conn);
@@ -296,6 +326,46 @@ percentile_ms (const sample_t *sorted, long n, int pct)
    }
    long rank = (n * pct + 99) / 100;
    return (double) sorted[rank > 0 ? rank - 1 : 0].wait_us / 1000.0;
+}
+
+static int
+cmp_i64 (const void *a, const void *b)
+{
+   int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+   return (x > y) - (x < y);
+}
+
+/* Hand-off to another process (percentiles) and commands per second of waiting. */
+static void
+summarize_handoff (shared_t *s, const handoff_t *h, result_t *r)
+{
+   long n = atomic_load (&s->seq);
+   n = n < s->hcap ? n : s->hcap;
+   int64_t *d = malloc (sizeof *d * (size_t) (n > 0 ? n : 1));
+   long k = 0;
+   for (long i = 1; i < n; i++) {
+      if (h[i].proc != h[i - 1].proc && h[i - 1].release_end_us > 0 && h[i].acquired_us > 0) {
+         int64_t mid = (h[i - 1].release_start_us + h[i - 1].release_end_us) / 2;
+         d[k++] = h[i].acquired_us - mid;
+      }
+   }
+   qsort (d, (size_t) k, sizeof *d, cmp_i64);
+   r->handoffs = k;
+   r->handoff_p50_ms = k ? (double) d[(k * 50 + 99) / 100 - 1] / 1000.0 : 0;
+   r->handoff_p99_ms = k ? (double) d[(k * 99 + 99) / 100 - 1] / 1000.0 : 0;
+   free (d);
+   double sum = 0;
+   int np = 0;
+   for (int p = 0; p < r->procs; p++) {
+      const proc_stats_t *st = &s->proc[p];
+      long total = st->commands[CMD_FIND_AND_MODIFY] + st->commands[CMD_UPDATE] + st->commands[CMD_OTHER];
+      long extra = total - 2 * st->acquisitions;
+      if (st->wait_us > 0) {
+         sum += (double) (extra > 0 ? extra : 0) / ((double) st->wait_us / 1e6);
+         np++;
+      }
+   }
+   r->wait_cmds_per_s = np ? sum / np : 0;
 }
 
 static void
@@ -356,14 +426,18 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    if (capacity > MAX_SAMPLES_PER_PROC) {
       capacity = MAX_SAMPLES_PER_PROC;
    }
-   size_t size = sizeof (shared_t) + sizeof (sample_t) * (size_t) capacity * (size_t) procs;
+   long hcap = (long) cfg->seconds * SAMPLES_PER_SECOND + 1000;
+   size_t size = sizeof (shared_t) + sizeof (sample_t) * (size_t) capacity * (size_t) procs +
+                 sizeof (handoff_t) * (size_t) hcap;
    shared_t *s = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
    if (s == MAP_FAILED) {
       perror ("bench-contention: mmap");
       return false;
    }
    sample_t *samples = (sample_t *) (s + 1);
+   handoff_t *handoff = (handoff_t *) (samples + (size_t) capacity * (size_t) procs);
    memset (s, 0, sizeof *s);
+   s->hcap = hcap;
    pthread_barrierattr_t attr;
    pthread_barrierattr_init (&attr);
    pthread_barrierattr_setpshared (&attr, PTHREAD_PROCESS_SHARED);
@@ -378,7 +452,7 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    for (int p = 0; p < procs; p++) {
       pids[p] = fork ();
       if (pids[p] == 0) {
-         _exit (proc_main (cfg, bo, key, s, p, samples + (long) p * capacity, capacity));
+         _exit (proc_main (cfg, bo, key, s, p, samples + (long) p * capacity, capacity, handoff));
       }
       if (pids[p] < 0) {
          perror ("bench-contention: fork");
@@ -398,6 +472,7 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    }
    r->seconds = cfg->seconds; /* acq/s counts what was acquired within it */
    summarize (s, samples, capacity, r);
+   summarize_handoff (s, handoff, r);
    pthread_barrier_destroy (&s->start);
    munmap (s, size);
    return true;
@@ -409,8 +484,9 @@ print_table_header (const backoff_t *bo)
    printf ("\n### backoff base %" PRId64 " ms, cap %" PRId64 " ms\n\n", bo->base_ms, bo->cap_ms);
    printf ("| procs | acq/s | wait p50 ms | wait p99 ms | wait max ms | contended %% | contended p50 ms "
            "| contended p99 ms | hold+release ms | cmds/acq | fAM/acq | fairness min/max | lock held %% "
-           "| overlaps | token errors | timeouts | errors |\n");
-   printf ("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+           "| overlaps | token errors | timeouts | errors | hand-off p50 ms (RTTs) | hand-off p99 ms (RTTs) "
+           "| wait cmds/s per proc | to another %% |\n");
+   printf ("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 static void
@@ -419,16 +495,43 @@ print_row (const result_t *r)
    long total = r->commands[CMD_FIND_AND_MODIFY] + r->commands[CMD_UPDATE] + r->commands[CMD_OTHER];
    double acq = r->acquisitions > 0 ? (double) r->acquisitions : 1.0;
    printf ("| %d | %.0f | %.2f | %.2f | %.1f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %ld/%ld (%.2f) | %.0f "
-           "| %ld | %ld | %ld | %ld |\n",
+           "| %ld | %ld | %ld | %ld | %.2f (%.1f) | %.2f (%.1f) | %.1f | %.0f |\n",
            r->procs, (double) r->in_window / r->seconds, r->p50_ms, r->p99_ms, r->max_ms,
            100.0 * (double) r->contended / acq, r->contended_p50_ms, r->contended_p99_ms, r->mean_held_ms,
            (double) total / acq, (double) r->commands[CMD_FIND_AND_MODIFY] / acq, r->min_acq, r->max_acq,
            r->max_acq > 0 ? (double) r->min_acq / (double) r->max_acq : 0.0, r->held_pct, r->overlaps,
-           r->token_violations, r->timeouts, r->errors + r->crashed);
+           r->token_violations, r->timeouts, r->errors + r->crashed, r->handoff_p50_ms,
+           rtt_us > 0 ? r->handoff_p50_ms * 1000.0 / rtt_us : 0, r->handoff_p99_ms,
+           rtt_us > 0 ? r->handoff_p99_ms * 1000.0 / rtt_us : 0, r->wait_cmds_per_s,
+           100.0 * (double) r->handoffs / acq);
    if (r->dropped_samples > 0) {
       printf ("\n(%ld wait samples over the per-process capacity were not kept)\n\n", r->dropped_samples);
    }
    fflush (stdout);
+}
+
+/* Median of 200 ping round trips (after a warm-up), in microseconds; 0 on failure. */
+static double
+measure_rtt (const config_t *cfg)
+{
+   mongoc_client_t *c = mongoc_client_new (cfg->uri);
+   if (!c) {
+      return 0;
+   }
+   bson_t *ping = BCON_NEW ("ping", BCON_INT32 (1));
+   int64_t d[200];
+   int n = 0;
+   for (int i = 0; i < 220; i++) {
+      int64_t t0 = now_us ();
+      bool ok = mongoc_client_command_simple (c, "admin", ping, NULL, NULL, NULL);
+      if (ok && i >= 20) {
+         d[n++] = now_us () - t0;
+      }
+   }
+   bson_destroy (ping);
+   mongoc_client_destroy (c);
+   qsort (d, (size_t) n, sizeof *d, cmp_i64);
+   return n ? (double) d[n / 2] : 0;
 }
 
 static void
@@ -589,7 +692,9 @@ main (int argc, char **argv)
    }
    snprintf (cfg.db, sizeof cfg.db, "mongolock_bench_contention_%ld", (long) getpid ());
    mongoc_init ();
+   rtt_us = measure_rtt (&cfg);
    print_config (&cfg);
+   printf ("- ping RTT (median of 200): %.0f us\n", rtt_us);
    int rc = 0;
    for (int b = 0; b < cfg.nbackoff && rc != 2; b++) {
       print_table_header (&cfg.backoff[b]);

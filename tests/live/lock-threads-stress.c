@@ -31,7 +31,7 @@ typedef struct {
    _Atomic long overlaps;
    _Atomic long token_violations;
    _Atomic long failures;
-   _Atomic int events[8];
+   _Atomic int events[16];
    long counter; /* only the lock protects it */
 } shared_t;
 
@@ -247,9 +247,11 @@ main (void)
    int lost = atomic_load (&S.events[MONGOLOCK_EVENT_LOST]);
    int acquired = atomic_load (&S.events[MONGOLOCK_EVENT_ACQUIRED]);
    int released = atomic_load (&S.events[MONGOLOCK_EVENT_RELEASED]);
-   printf ("entries %ld/%ld overlaps %ld token violations %ld failures %ld acquired %d released %d renewed %d lost %d\n",
+   int wait_modes = atomic_load (&S.events[MONGOLOCK_EVENT_WAIT_MODE]); /* the watcher ran (replica set) */
+   printf ("entries %ld/%ld overlaps %ld token violations %ld failures %ld acquired %d released %d renewed %d lost %d "
+           "wait-mode events %d\n",
            S.counter, total, atomic_load (&S.overlaps), atomic_load (&S.token_violations),
-           atomic_load (&S.failures), acquired, released, renewed, lost);
+           atomic_load (&S.failures), acquired, released, renewed, lost, wait_modes);
    bool ok = S.counter == total && atomic_load (&S.overlaps) == 0 && atomic_load (&S.token_violations) == 0 &&
              atomic_load (&S.failures) == 0 && acquired == total && released == total && lost == 0 &&
              renewed >= THREADS && broken_ok && cancel_ok;
