@@ -114,7 +114,9 @@ MONGOLOCK_EXPORT bool
 mongolock_doc_lock_try_acquire (mongolock_doc_lock_t *lock, bool *acquired, bson_error_t *error);
 
 /*
- * Takes the lock, waiting with backoff up to the wait in the options; errors as
+ * Takes the lock, waiting up to the wait in the options (woken on release by the
+ * client's change stream of the document's collection on a replica set, else by
+ * backoff, as mongolock_lock_acquire); errors as
  * mongolock_lock_acquire plus MONGOLOCK_ERROR_NOT_FOUND (at once: a missing document is
  * never "busy"). Blocks: at most wait_ms, everything included (the client's timeout when
  * wait_ms is 0).

@@ -134,6 +134,9 @@ mongolock_lock_opts_set_wait_ms (mongolock_lock_opts_t *opts, int64_t wait_ms, b
  * Backoff between attempts: attempt n sleeps a uniformly random time in
  * [0, min(cap, base * 2^n)] ("full jitter"), never past the deadline and never much past
  * the current holder's remaining lease. 1 <= base <= cap <= MONGOLOCK_BACKOFF_MAX_MS.
+ * While the client's change stream wakes waiters (a replica set: see
+ * mongolock_lock_acquire), the backoff is used only when the holder's expiry is unknown;
+ * base is then the jitter added to the sleep until the holder's expiry.
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_opts_set_backoff (mongolock_lock_opts_t *opts,
@@ -244,7 +247,13 @@ MONGOLOCK_EXPORT bool
 mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t *error);
 
 /*
- * Takes the lock, waiting with backoff up to the wait set in the options. Returns true
+ * Takes the lock, waiting up to the wait set in the options. On a replica set a busy
+ * attempt registers with the client's change-stream watcher (started by the first wait
+ * of the client, a thread of its own, one stream per lock collection shared by all its
+ * handles: docs/wake-up.md) and sleeps until the holder's lease ends or the holder
+ * releases, whichever is first, then tries again at once. Where no stream can be opened
+ * (a standalone) or it keeps failing, it sleeps by its backoff instead; either way
+ * MONGOLOCK_EVENT_WAIT_MODE says which, and the stream never causes an error. Returns true
  * when held. Returns false with MONGOLOCK_ERROR_TIMEOUT when the wait ran out while others
  * held it, MONGOLOCK_ERROR_STORE_TIMEOUT when it ran out waiting for the server's answer
  * (unreachable, hung or slow: never reported as busy), MONGOLOCK_ERROR_CANCELLED, or the

@@ -43,7 +43,7 @@ reenter (_mongolock_handle_t *h, bool *done, bson_error_t *error)
  * so the next try updates instead of inserting and decides held or busy. */
 static bool
 attempt (_mongolock_handle_t *h, int64_t deadline, _mongolock_attempt_t *res, int64_t *sent, int *round_trips,
-         bson_error_t *error)
+         _mongolock_watch_entry_t *we, bson_error_t *error)
 {
    if (!h->acquire_cmd) {
       h->acquire_cmd = h->shape->acquire_cmd (h->self, h->client, h->owner, h->lease_ms);
@@ -57,6 +57,9 @@ attempt (_mongolock_handle_t *h, int64_t deadline, _mongolock_attempt_t *res, in
       bool answered = _mongolock_exec (h->client, &call, &reply, sent, &err);
       if (answered) {
          ok = h->shape->parse_acquire (h->self, h->owner, &reply, res, error);
+         if (ok && we && !res->acquired) {
+            _mongolock_watch_note_answer (h->client, we, &reply);
+         }
       } else if (error) {
          *error = err;
       }
@@ -215,7 +218,7 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
          int64_t graced = _mongolock_now_ms () + grace;
          attempt_deadline = graced > deadline ? graced : deadline;
       }
-      if (!attempt (h, attempt_deadline, &res, &sent, &round_trips, &err)) {
+      if (!attempt (h, attempt_deadline, &res, &sent, &round_trips, we, &err)) {
          if (waiting && err.domain == MONGOLOCK_ERROR_DOMAIN && err.code == MONGOLOCK_ERROR_STORE_TIMEOUT) {
             return give_up (h, start, round_trips, &err, error);
          }

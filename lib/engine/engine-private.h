@@ -285,6 +285,7 @@ typedef enum {
 typedef struct _mongolock_watch_entry_t {
    struct _mongolock_watch_stream_t *stream;
    bson_value_t key; /* shallow copy of the target's key */
+   uint32_t since_t; /* operationTime (seconds) of the last busy answer; 0: unknown */
    pthread_cond_t cond;
    bool woken; /* a release of key (or a change of mode) since the last rearm */
    struct _mongolock_watch_entry_t *prev, *next;
@@ -300,6 +301,12 @@ _mongolock_watch_register (mongolock_client_t *client, const _mongolock_watch_ta
 /* Clears e's wake-up before the next attempt. */
 void
 _mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e);
+
+/* Records the operationTime of a busy answer (reply of the attempt; nothing without one,
+ * e.g. a standalone): a stream opened later starts early enough to hold every release
+ * after it, so the waiter needs no extra attempt when the stream opens. */
+void
+_mongolock_watch_note_answer (mongolock_client_t *client, _mongolock_watch_entry_t *e, const bson_t *reply);
 
 /* The mode of e's stream, starting its watcher thread on first use. why (OUT, optional):
  * for BACKOFF, the reason. */

@@ -8,9 +8,12 @@
  * failing, waiters fall back to the backoff, and the mode says why.
  *
  * No lost wake-up: a waiter registers before the attempt whose busy answer makes it
- * sleep, so a release after that answer marks it woken; and every time a stream is
- * (re)opened all its waiters are woken once, since releases before the stream's start
- * are not in it. */
+ * sleep, so a release after that answer marks it woken once the stream runs. A stream
+ * opened after busy answers starts (startAtOperationTime) a second before the earliest
+ * of their operationTimes, so it holds every release after them; a waiter whose answer
+ * time is unknown, and every waiter when a stream is reopened without a resume token, is
+ * woken once when it opens (one more attempt), since releases before its start are not
+ * in it. */
 #include "engine-private.h"
 
 #include <string.h>
@@ -81,7 +84,8 @@ same_id (const bson_value_t *a, const bson_value_t *b)
    return eq;
 }
 
-/* Wakes every waiter of s (under mu): the stream (re)opened or the mode changed. */
+/* Wakes every waiter of s (under mu): the mode changed, or the stream opened without
+ * covering what they may have missed. */
 static void
 wake_all_locked (stream_t *s)
 {
@@ -89,6 +93,35 @@ wake_all_locked (stream_t *s)
       e->woken = true;
       pthread_cond_signal (&e->cond);
    }
+}
+
+/* The stream opened at start_t (seconds; 0: "now", nothing earlier in it): wakes the
+ * waiters whose busy answer it may not cover (under mu). */
+static void
+wake_uncovered_locked (stream_t *s, uint32_t start_t)
+{
+   for (_mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
+      if (start_t == 0 || e->since_t == 0 || e->since_t <= start_t) {
+         e->woken = true;
+         pthread_cond_signal (&e->cond);
+      }
+   }
+}
+
+/* Where a new stream should start to hold every release after the waiters' busy answers:
+ * a second before the earliest (a no-op write's operationTime may be a little after the
+ * state it read); 0 when some waiter's answer time is unknown. Under mu. */
+static uint32_t
+start_time_locked (const stream_t *s)
+{
+   uint32_t min = 0;
+   for (const _mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
+      if (e->since_t <= 1) {
+         return 0;
+      }
+      min = min == 0 || e->since_t < min ? e->since_t : min;
+   }
+   return min > 1 ? min - 1 : 0;
 }
 
 /* Wakes the waiters of the event's documentKey._id (under mu). */
@@ -192,8 +225,16 @@ stream_main (void *arg)
       const bson_t *doc;
       if (!cs) {
          bson_t *opts = BCON_NEW ("maxAwaitTimeMS", BCON_INT64 (AWAIT_MS));
+         uint32_t start_t = 0;
          if (resume) {
             BSON_APPEND_DOCUMENT (opts, "resumeAfter", resume);
+         } else {
+            pthread_mutex_lock (&w->mu);
+            start_t = start_time_locked (s);
+            pthread_mutex_unlock (&w->mu);
+            if (start_t) {
+               BSON_APPEND_TIMESTAMP (opts, "startAtOperationTime", start_t, 0);
+            }
          }
          cs = mongoc_collection_watch (coll, pipeline, opts);
          bson_destroy (opts);
@@ -208,7 +249,9 @@ stream_main (void *arg)
             failed_locked (s, &err, &failures, &retry_at);
          } else {
             s->mode = _MONGOLOCK_WATCH_STREAM;
-            wake_all_locked (s); /* releases before the stream began are not in it */
+            if (!resume) {
+               wake_uncovered_locked (s, start_t); /* a resumed stream missed nothing */
+            }
          }
          pthread_mutex_unlock (&w->mu);
          if (bad) {
@@ -286,6 +329,19 @@ _mongolock_watch_register (mongolock_client_t *client, const _mongolock_watch_ta
    }
    s->entries = e;
    pthread_cond_signal (&s->cond); /* an idle stream's thread keeps its stream open */
+   pthread_mutex_unlock (&client->watch.mu);
+}
+
+void
+_mongolock_watch_note_answer (mongolock_client_t *client, _mongolock_watch_entry_t *e, const bson_t *reply)
+{
+   bson_iter_t it;
+   uint32_t t = 0, i = 0;
+   if (bson_iter_init_find (&it, reply, "operationTime") && BSON_ITER_HOLDS_TIMESTAMP (&it)) {
+      bson_iter_timestamp (&it, &t, &i);
+   }
+   pthread_mutex_lock (&client->watch.mu);
+   e->since_t = t;
    pthread_mutex_unlock (&client->watch.mu);
 }
 
