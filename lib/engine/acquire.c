@@ -10,6 +10,8 @@
 #define MAX_DUPLICATE_RETRIES 10
 /* See the attempt deadline in _mongolock_handle_acquire. */
 #define GRACE_MS 250
+/* The longest sleep while the client's change stream is being opened. */
+#define STARTING_MAX_SLEEP_MS 2000
 
 /* Handles an acquire on a handle that already holds its lock. Returns true when nothing
  * more is to be done (*done set), false with error for a non-reentrant handle. */
@@ -147,11 +149,16 @@ busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int6
 {
    *mode_name = NULL;
    _mongolock_watch_mode_t mode = we ? _mongolock_watch_mode (h->client, we, why) : _MONGOLOCK_WATCH_BACKOFF;
-   if (we && mode == _MONGOLOCK_WATCH_STREAM) {
-      *mode_name = "change-stream";
+   if (we && mode != _MONGOLOCK_WATCH_BACKOFF) {
+      /* The stream is open, or opening (then its opening, or its failure, ends the sleep
+       * early; bounded in case opening hangs). */
+      *mode_name = mode == _MONGOLOCK_WATCH_STREAM ? "change-stream" : NULL;
       int64_t holder_left = holder_left_ms (h, holder_expires_ms, deadline);
       int64_t sleep_ms = _mongolock_backoff_next_ms (
          &h->rng, n, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
+      if (mode == _MONGOLOCK_WATCH_STARTING && sleep_ms > STARTING_MAX_SLEEP_MS) {
+         sleep_ms = STARTING_MAX_SLEEP_MS;
+      }
       return _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
    }
    if (we && mode == _MONGOLOCK_WATCH_BACKOFF) {
@@ -277,21 +284,28 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
       if (wait == 0 || now >= deadline) {
          return give_up_busy (h, start, round_trips, error);
       }
-      const char *mode_name;
-      bson_error_t why;
-      int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, &mode_name, &why);
-      if (mode_name && mode_name != reported_mode) {
-         reported_mode = mode_name;
-         _mongolock_lease_emit_wait_mode (h->lease, mode_name, _mongolock_now_ms () - start, round_trips,
-                                          mode_name[0] == 'b' ? &why : NULL);
-      }
-      if (sleep_ms > 0) {
-         int64_t until = _mongolock_now_ms () + sleep_ms;
-         bool slept = we ? _mongolock_watch_sleep (h->client, we, until < deadline ? until : deadline, h->cancel)
-                         : _mongolock_sleep_until (until < deadline ? until : deadline, h->cancel);
-         if (!slept) {
-            _mongolock_set_cancelled (error, "the acquire");
-            return false;
+      /* Sleep; a change of the watcher's mode (the stream opened or failed) only makes
+       * the waiter choose its sleep again. */
+      for (bool again = true; again;) {
+         again = false;
+         const char *mode_name;
+         bson_error_t why;
+         now = _mongolock_now_ms ();
+         int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, &mode_name, &why);
+         if (mode_name && mode_name != reported_mode) {
+            reported_mode = mode_name;
+            _mongolock_lease_emit_wait_mode (h->lease, mode_name, _mongolock_now_ms () - start, round_trips,
+                                             mode_name[0] == 'b' ? &why : NULL);
+         }
+         if (sleep_ms > 0) {
+            int64_t until = _mongolock_now_ms () + sleep_ms;
+            until = until < deadline ? until : deadline;
+            bool slept = we ? _mongolock_watch_sleep (h->client, we, until, h->cancel, &again)
+                            : _mongolock_sleep_until (until, h->cancel);
+            if (!slept) {
+               _mongolock_set_cancelled (error, "the acquire");
+               return false;
+            }
          }
       }
       if (mongolock_cancel_is_raised (h->cancel)) {

@@ -276,7 +276,7 @@ typedef struct {
 } _mongolock_watch_target_t;
 
 typedef enum {
-   _MONGOLOCK_WATCH_STARTING = 0, /* the stream is being opened: sleep by backoff */
+   _MONGOLOCK_WATCH_STARTING = 0, /* the stream is being opened: sleep as with it, at most 2 s */
    _MONGOLOCK_WATCH_STREAM,       /* events arrive: sleep until the holder's expiry or a wake */
    _MONGOLOCK_WATCH_BACKOFF,      /* no stream (standalone, or it failed): today's backoff */
 } _mongolock_watch_mode_t;
@@ -313,17 +313,18 @@ _mongolock_watch_note_answer (mongolock_client_t *client, _mongolock_watch_entry
 _mongolock_watch_mode_t
 _mongolock_watch_mode (mongolock_client_t *client, _mongolock_watch_entry_t *e, bson_error_t *why);
 
-/* Sleeps until until_ms, a release of e's key (or a change of mode), or cancellation.
+/* Sleeps until until_ms, a release of e's key, a change of its stream's mode
+ * (*mode_changed set: choose the sleep again, no attempt is due), or cancellation.
  * Returns false when cancelled. */
 bool
 _mongolock_watch_sleep (mongolock_client_t *client, _mongolock_watch_entry_t *e, int64_t until_ms,
-                        mongolock_cancel_t *cancel);
+                        mongolock_cancel_t *cancel, bool *mode_changed);
 
 void
 _mongolock_watch_unregister (mongolock_client_t *client, _mongolock_watch_entry_t *e);
 
 /* Client life: init before any handle; shutdown stops every watcher thread (each within
- * one getMore's await, about a second). */
+ * one getMore's await, at most about half a second). */
 void
 _mongolock_watch_init (mongolock_client_t *client);
 void

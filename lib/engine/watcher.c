@@ -18,8 +18,10 @@
 
 #include <string.h>
 
-/* A getMore waits this long for events; it also bounds how long client destroy waits. */
-#define AWAIT_MS 1000
+/* A getMore waits this long for events; it also bounds how long client destroy waits
+ * for the watcher (a libmongoc change stream cannot be interrupted), so it is a trade
+ * between idle getMores (2/s per waiting client) and a prompt destroy. */
+#define AWAIT_MS 500
 /* A stream without waiters for this long is closed (no command then). */
 #define IDLE_CLOSE_MS 3000
 /* Failures in a row (without a getMore in between that worked) before falling back. */
@@ -84,13 +86,12 @@ same_id (const bson_value_t *a, const bson_value_t *b)
    return eq;
 }
 
-/* Wakes every waiter of s (under mu): the mode changed, or the stream opened without
- * covering what they may have missed. */
+/* Tells every sleeping waiter of s that the mode changed (under mu): they choose their
+ * sleep again, without an attempt. */
 static void
-wake_all_locked (stream_t *s)
+notify_mode_locked (stream_t *s)
 {
    for (_mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
-      e->woken = true;
       pthread_cond_signal (&e->cond);
    }
 }
@@ -101,7 +102,7 @@ static void
 wake_uncovered_locked (stream_t *s, uint32_t start_t)
 {
    for (_mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
-      if (start_t == 0 || e->since_t == 0 || e->since_t <= start_t) {
+      if (start_t == 0 || e->since_t == 0 || e->since_t < start_t) {
          e->woken = true;
          pthread_cond_signal (&e->cond);
       }
@@ -109,10 +110,11 @@ wake_uncovered_locked (stream_t *s, uint32_t start_t)
 }
 
 /* Where a new stream should start to hold every release after the waiters' busy answers:
- * a second before the earliest (a no-op write's operationTime may be a little after the
- * state it read); 0 when some waiter's answer time is unknown. Under mu. */
+ * margin seconds before the earliest (a no-op write's operationTime may be a little after
+ * the state it read, so 1 unless the history is too short); 0 when some waiter's answer
+ * time is unknown. Under mu. */
 static uint32_t
-start_time_locked (const stream_t *s)
+start_time_locked (const stream_t *s, uint32_t margin)
 {
    uint32_t min = 0;
    for (const _mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
@@ -121,7 +123,7 @@ start_time_locked (const stream_t *s)
       }
       min = min == 0 || e->since_t < min ? e->since_t : min;
    }
-   return min > 1 ? min - 1 : 0;
+   return min > margin ? min - margin : 0;
 }
 
 /* Wakes the waiters of the event's documentKey._id (under mu). */
@@ -179,7 +181,7 @@ failed_locked (stream_t *s, const bson_error_t *err, int *failures, int64_t *ret
       s->why = *err;
       if (s->mode != _MONGOLOCK_WATCH_BACKOFF) {
          s->mode = _MONGOLOCK_WATCH_BACKOFF;
-         wake_all_locked (s);
+         notify_mode_locked (s);
       }
       *failures = 0;
       *retry_at = _mongolock_now_ms () + FALLBACK_RETRY_MS;
@@ -197,6 +199,7 @@ stream_main (void *arg)
    mongoc_collection_t *coll = mongoc_client_get_collection (c, s->db, s->coll);
    bson_t *pipeline = pipeline_new (s->owner_field);
    bson_t *resume = NULL; /* the last resume token of a stream that failed */
+   int margin = 1; /* seconds before the waiters' answers to start at; -1: start now */
    mongoc_change_stream_t *cs = NULL;
    int failures = 0;
    int64_t retry_at = 0, busy_ms = _mongolock_now_ms ();
@@ -228,9 +231,9 @@ stream_main (void *arg)
          uint32_t start_t = 0;
          if (resume) {
             BSON_APPEND_DOCUMENT (opts, "resumeAfter", resume);
-         } else {
+         } else if (margin >= 0) {
             pthread_mutex_lock (&w->mu);
-            start_t = start_time_locked (s);
+            start_t = start_time_locked (s, (uint32_t) margin);
             pthread_mutex_unlock (&w->mu);
             if (start_t) {
                BSON_APPEND_TIMESTAMP (opts, "startAtOperationTime", start_t, 0);
@@ -240,7 +243,13 @@ stream_main (void *arg)
          bson_destroy (opts);
          bool bad = mongoc_change_stream_error_document (cs, &err, &doc);
          pthread_mutex_lock (&w->mu);
-         if (bad) {
+         if (bad && start_t && err.code == 286) {
+            /* ChangeStreamHistoryLost: the oplog begins after start_t (a young replica
+             * set). Try again at once without the margin, then at "now" (every waiter
+             * then tries once more). */
+            margin--;
+            retry_at = 0;
+         } else if (bad) {
             if (resume && !is_permanent (&err)) {
                /* The token may be too old (history lost): open afresh next time. */
                bson_destroy (resume);
@@ -248,7 +257,9 @@ stream_main (void *arg)
             }
             failed_locked (s, &err, &failures, &retry_at);
          } else {
+            margin = 1;
             s->mode = _MONGOLOCK_WATCH_STREAM;
+            notify_mode_locked (s);
             if (!resume) {
                wake_uncovered_locked (s, start_t); /* a resumed stream missed nothing */
             }
@@ -376,14 +387,17 @@ _mongolock_watch_mode (mongolock_client_t *client, _mongolock_watch_entry_t *e, 
 
 bool
 _mongolock_watch_sleep (mongolock_client_t *client, _mongolock_watch_entry_t *e, int64_t until_ms,
-                        mongolock_cancel_t *cancel)
+                        mongolock_cancel_t *cancel, bool *mode_changed)
 {
    _mongolock_waiter_t cw = {&client->watch.mu, &e->cond, NULL, NULL};
    _mongolock_cancel_add (cancel, &cw); /* lock order: the flag's lock, then watch.mu */
    pthread_mutex_lock (&client->watch.mu);
-   while (!e->woken && !client->watch.stop && !mongolock_cancel_is_raised (cancel) && _mongolock_now_ms () < until_ms) {
+   _mongolock_watch_mode_t mode = e->stream->mode;
+   while (!e->woken && e->stream->mode == mode && !client->watch.stop && !mongolock_cancel_is_raised (cancel) &&
+          _mongolock_now_ms () < until_ms) {
       _mongolock_cond_wait_until (&e->cond, &client->watch.mu, until_ms);
    }
+   *mode_changed = !e->woken && e->stream->mode != mode;
    pthread_mutex_unlock (&client->watch.mu);
    _mongolock_cancel_remove (cancel, &cw);
    return !mongolock_cancel_is_raised (cancel);

@@ -101,6 +101,9 @@ lt_events_cb (const mongolock_event_t *event, void *data)
    lt_events_t *ev = data;
    pthread_mutex_lock (&ev->mu);
    ev->count[mongolock_event_type (event)]++;
+   if (mongolock_event_wait_mode (event)) {
+      snprintf (ev->wait_mode, sizeof ev->wait_mode, "%s", mongolock_event_wait_mode (event));
+   }
    ev->last_wait_ms = mongolock_event_wait_ms (event);
    ev->last_attempts = mongolock_event_attempts (event);
    ev->last_error_code = mongolock_event_error (event) ? mongolock_event_error (event)->code : 0;

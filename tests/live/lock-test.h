@@ -44,6 +44,7 @@ struct lt_events {
    int last_attempts;
    uint32_t last_error_code;
    char last_error[512]; /* message of the last event that had an error */
+   char wait_mode[32];   /* of the last MONGOLOCK_EVENT_WAIT_MODE, "" before any */
 };
 
 void lt_events_init (lt_events_t *ev);

@@ -161,7 +161,12 @@ Test (lock, acquire_times_out_with_distinct_code_and_events)
    cr_assert_geq (took, 300, "gave up early after %" PRId64 " ms", took);
    cr_assert_lt (took, 2000, "never sleeps far past the deadline (%" PRId64 " ms)", took);
    cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_TIMED_OUT), 1);
-   cr_assert_geq (lt_events_count (&ev, MONGOLOCK_EVENT_CONTENDED), 2, "backoff retried");
+   if (strcmp (ev.wait_mode, "backoff") == 0) {
+      cr_assert_geq (lt_events_count (&ev, MONGOLOCK_EVENT_CONTENDED), 2, "backoff retried");
+   } else {
+      /* A change stream (open or opening) wakes it on release only (docs/wake-up.md). */
+      cr_assert_geq (lt_events_count (&ev, MONGOLOCK_EVENT_CONTENDED), 1);
+   }
    cr_assert_eq (lt_events_count (&ev, MONGOLOCK_EVENT_ACQUIRED), 0);
    cr_assert_eq (ev.last_error_code, MONGOLOCK_ERROR_TIMEOUT);
    mongolock_lock_destroy (a);

@@ -135,7 +135,7 @@ assert_mode (rec_t *r, bool rs)
 {
    pthread_mutex_lock (&r->mu);
    if (rs) {
-      cr_assert_str_eq (r->mode, "change-stream");
+      cr_assert_str_eq (r->mode, "change-stream", "why: %u", r->why_code);
       cr_assert_eq (r->why_code, 0);
    } else {
       cr_assert_str_eq (r->mode, "backoff", "a standalone has no change streams");
@@ -332,7 +332,7 @@ Test (wake, destroy_returns_promptly)
    cr_assert (lt_try (holder));
    rec_t r;
    rec_init (&r);
-   mongolock_lock_t *wl = waiter_lock (waiter_c, "k", 1500, 20, 100, &r);
+   mongolock_lock_t *wl = waiter_lock (waiter_c, "k", 4000, 20, 100, &r);
    bson_error_t error;
    cr_assert_not (mongolock_lock_acquire (wl, &error), "the lock is held");
    cr_assert_eq (error.code, MONGOLOCK_ERROR_TIMEOUT, "%s", error.message);
