@@ -56,7 +56,8 @@ dispatch (int argc, char **argv)
    /* "+": stop at the subcommand; its options are parsed by the subcommand. */
    while ((opt = getopt_long (argc, argv, "+:hV", longopts, NULL)) != -1) {
       if (opt == 'V') {
-         printf ("mongolock %s (libmongoc %s)\n", MONGOLOCK_VERSION_S, mongoc_get_version ());
+         printf ("mongolock %s (libmongolock %s, libmongoc %s)\n", MONGOLOCK_VERSION_S, mongolock_get_version (),
+                 mongoc_get_version ());
          return CLI_EXIT_OK;
       }
       if (opt == 'h') {

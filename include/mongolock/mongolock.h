@@ -9,6 +9,7 @@
 
 #include <mongolock/mongolock-macros.h>
 #include <mongolock/mongolock-version.h>
+#include <mongolock/mongolock-version-functions.h>
 #include <mongolock/mongolock-error.h>
 #include <mongolock/mongolock-cancel.h>
 #include <mongolock/mongolock-client.h>

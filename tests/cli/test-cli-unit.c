@@ -372,3 +372,16 @@ Test (cli, spec_file_missing_66_invalid_65_before_any_connection)
    cli_rmdir (dir);
    free (dir);
 }
+
+/* --version names the library the tool runs with (mongolock_get_version), not only the
+ * headers it was compiled against. */
+Test (cli, version_prints_the_library_version)
+{
+   cli_result_t r;
+   cli_run (&r, ARGS ("--version"));
+   cli_assert_code (&r, 0);
+   char want[64];
+   snprintf (want, sizeof want, "libmongolock %s", mongolock_get_version ());
+   cr_assert (strstr (r.out, want), "--version lacks \"%s\":\n%s", want, r.out);
+   cli_result_destroy (&r);
+}
