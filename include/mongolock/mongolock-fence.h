@@ -1,29 +1,44 @@
 #ifndef MONGOLOCK_FENCE_H
 #define MONGOLOCK_FENCE_H
 
+/**
+ * @file
+ * @brief Fenced writes: business writes conditional on a lock's fencing token.
+ *
+ * A business document records in a fence field the fencing token of the last lock holder
+ * that wrote it. A write carrying token T applies only when the stored token is missing or
+ * <= T, and stores T. A holder whose lease expired while it was paused carries an older
+ * token than the holder that took over and wrote since, so its late write matches nothing
+ * and is rejected.
+ */
+
 #include <mongoc/mongoc.h>
 
 #include <mongolock/mongolock-macros.h>
 
 MONGOLOCK_BEGIN_DECLS
 
-/*
- * Fenced writes: a business document records in fence_field the fencing token of the
- * last lock holder that wrote it. A write carrying token T applies only when the stored
- * token is missing or <= T, and stores T. A holder whose lease expired while it was paused
- * carries an older token than the holder that took over and wrote since, so its late
- * write matches nothing and is rejected.
- */
-
-/*
- * Builds the fenced form of an update. selector: borrowed filter. update: borrowed
- * operator update ({"$set": ..., "$inc": ...}); replacement documents and pipelines are
- * refused, and so is an update that itself writes fence_field. fence_field: a top-level
- * field name. token > 0.
- * filter_out and update_out (OUT, always initialised, the caller's to destroy) receive
- *   filter: {$and: [selector, {fence_field: {$not: {$gt: token}}}]}
- *   update: update with fence_field: token added to its $set.
- * Does not block (no I/O).
+/**
+ * @brief Builds the fenced form of an update (no I/O).
+ *
+ * The results are
+ *   - filter: `{$and: [selector, {fence_field: {$not: {$gt: token}}}]}`
+ *   - update: @p update with `fence_field: token` added to its `$set`.
+ *
+ * @param selector    Borrowed: the filter of the business write.
+ * @param update      Borrowed: an operator update (`{"$set": ..., "$inc": ...}`);
+ *                    replacement documents and pipelines are refused, and so is an update
+ *                    that itself writes @p fence_field.
+ * @param fence_field Borrowed: a top-level field name.
+ * @param token       The lock's fencing token (mongolock_lock_token()), > 0.
+ * @param filter_out  OUT, always initialised, the caller's to destroy: the fenced filter.
+ * @param update_out  OUT, always initialised, the caller's to destroy: the fenced update.
+ * @param error       OUT, optional: set when false is returned.
+ * @return true when built; false with #MONGOLOCK_ERROR_INVALID_ARGUMENT for a NULL
+ *         argument, a token <= 0, an empty or non-operator update, or one that writes the
+ *         fence field.
+ *
+ * Thread safety: any thread (touches only its arguments). Blocking: does not block.
  */
 MONGOLOCK_EXPORT bool
 mongolock_fence_build (const bson_t *selector,
@@ -34,13 +49,27 @@ mongolock_fence_build (const bson_t *selector,
                        bson_t *update_out,
                        bson_error_t *error);
 
-/*
- * Runs the fenced update on one document of collection (borrowed). *applied (OUT,
- * required) is true when a document matched and was written, false when none matched:
- * either no document matches selector or a newer token has written it (a stale holder).
- * opts: borrowed, optional, passed to mongoc_collection_update_one (writeConcern, ...);
- * "upsert" is refused, since a rejected stale write must not insert.
- * Blocks: one update on the application's collection, bounded by that client's own URI
+/**
+ * @brief Runs the fenced update on one document of @p collection.
+ *
+ * @param collection  Borrowed: the application's collection.
+ * @param selector    Borrowed: as for mongolock_fence_build().
+ * @param update      Borrowed: as for mongolock_fence_build().
+ * @param fence_field Borrowed: as for mongolock_fence_build().
+ * @param token       The lock's fencing token, > 0.
+ * @param opts        Borrowed, optional: passed to mongoc_collection_update_one()
+ *                    (writeConcern, ...); "upsert" is refused, since a rejected stale
+ *                    write must not insert.
+ * @param applied     OUT, required: true when a document matched and was written; false
+ *                    when none matched: either no document matches @p selector or a newer
+ *                    token has written it (a stale holder).
+ * @param error       OUT, optional: set when false is returned.
+ * @return true when the update ran (whatever @p applied says); false with
+ *         #MONGOLOCK_ERROR_INVALID_ARGUMENT (as mongolock_fence_build(), a NULL
+ *         collection or applied, or upsert in @p opts) or the driver's or server's error.
+ *
+ * Thread safety: as the collection (a mongoc_collection_t is used by one thread at a time).
+ * Blocking: one update on the application's collection, bounded by that client's own URI
  * timeouts (mongolock does not run it on its workers).
  */
 MONGOLOCK_EXPORT bool

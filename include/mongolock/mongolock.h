@@ -1,5 +1,6 @@
-/*
- * mongolock: distributed locks stored in MongoDB.
+/**
+ * @file
+ * @brief mongolock: distributed locks stored in MongoDB.
  *
  * Include only this header. The application calls mongoc_init() once before using
  * mongolock and mongoc_cleanup() once at exit; mongolock never calls either.
