@@ -8,10 +8,13 @@
 #    tests connect with replicaSet=rs0. Unset or "standalone": a standalone (the default).
 #  - MONGOLOCK_TEST_WRAPPER (optional): a command put before the test binary only, e.g.
 #    "valgrind --error-exitcode=99 --leak-check=full" (never before the server).
+#  - MONGOLOCK_TEST_SET_URI=1 (optional): also export MONGOLOCK_URI, the server's URI, for
+#    programs that read it as a user's would (the README's examples).
 set -uo pipefail
 exe="$1"; shift
 read -r -a wrapper <<< "${MONGOLOCK_TEST_WRAPPER:-}"
 if [ -n "${MONGOLOCK_TEST_URI:-}" ]; then
+  [ -n "${MONGOLOCK_TEST_SET_URI:-}" ] && export MONGOLOCK_URI="$MONGOLOCK_TEST_URI"
   exec "${wrapper[@]}" "$exe" "$@"
 fi
 server="${MONGOD_LITE:?MONGOD_LITE must point at tests/mongod-lite/server.js}"
@@ -43,6 +46,7 @@ for _ in $(seq 1 300); do   # up to 30 s on a loaded machine
 done
 [ -n "$port" ] || { echo "run-live: the test server did not become ready" >&2; cat "$out.err" >&2; exit 1; }
 export MONGOLOCK_TEST_URI="mongodb://127.0.0.1:$port/?$uri_opts"
+[ -n "${MONGOLOCK_TEST_SET_URI:-}" ] && export MONGOLOCK_URI="$MONGOLOCK_TEST_URI"
 "${wrapper[@]}" "$exe" "$@"
 rc=$?
 if [ -s "$out.err" ]; then echo "--- test server stderr ---" >&2; tail -n 50 "$out.err" >&2; fi
