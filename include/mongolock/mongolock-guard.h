@@ -295,8 +295,9 @@ mongolock_guard_opts_set_degraded_mode (mongolock_guard_opts_t *opts, mongolock_
  *
  * Once a call finds the store unreachable, calls for the next @p retry_ms run under the
  * local mutex at once, without trying the store (each try on an unreachable store costs
- * up to the wait). The first call after that tries the store again; any call that reaches
- * it clears the mark. Their DEGRADED events carry the error that marked the store.
+ * up to the wait, or the client's timeout with a wait of 0). The first call after that
+ * tries the store again; any call that reaches it clears the mark. Their DEGRADED events
+ * carry the error that marked the store.
  * @param opts      Borrowed.
  * @param retry_ms  0..#MONGOLOCK_GUARD_STORE_RETRY_MAX_MS (default
  *                  #MONGOLOCK_GUARD_DEFAULT_STORE_RETRY_MS); 0 tries the store on every call.
