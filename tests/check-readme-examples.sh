@@ -3,7 +3,8 @@
 # what the README shows is what meson compiles and CI runs (under valgrind). Each ```c block
 # must follow a marker line naming its file:
 #   <!-- example: examples/readme-lock.c -->
-# and equal that file byte for byte. Fails with a diff on the first block that drifted.
+# and equal that file byte for byte, except for a first line holding the file's SPDX
+# licence comment, which the README leaves out. Fails with a diff for each block that drifted.
 # Usage: tests/check-readme-examples.sh [SOURCE_ROOT]
 set -euo pipefail
 root="${1:-$(dirname "$0")/..}"
@@ -29,6 +30,9 @@ while i < len(lines):
             path = os.path.join(root, m.group(1))
             try:
                 want = open(path, encoding="utf-8").read()
+                first, _, rest = want.partition("\n")
+                if "SPDX-License-Identifier:" in first:
+                    want = rest
             except OSError as e:
                 print(f"README.md:{start + 1}: {e}")
                 bad += 1
