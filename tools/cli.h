@@ -169,9 +169,16 @@ char *
 cli_json_escape_controls (const char *json);
 
 /* Prints a BSON document as one line of relaxed extended JSON to stdout, every control
- * character escaped (strings must be valid UTF-8: see cli_utf8_sanitize). */
+ * character escaped (strings must be valid UTF-8: see cli_utf8_sanitize), and every
+ * 64-bit integer a double cannot hold exactly (beyond +-2^53) written as
+ * {"$numberLong": "N"}, so that JavaScript and jq do not round it (json.c). */
 void
 cli_print_json (const bson_t *doc);
+
+/* Appends a fencing token as a decimal string ("1883370142481514496"): tokens are about
+ * 2^60, and a JSON number that large is rounded by JavaScript and jq (json.c). */
+void
+cli_append_token (bson_t *doc, const char *key, int64_t token);
 
 /* status --docs DB.COLL (status-docs.c): lists locked documents; returns the exit code. */
 int

@@ -13,7 +13,7 @@ static const char status_help[] =
    "\n"
    "  --prefix P              only locks whose key starts with P\n"
    "  --json                  one JSON document: {\"locks\": [{key, state, held, holder,\n"
-   "                          token, remainingMs, expiresAt}, ...]}\n"
+   "                          token (a string), remainingMs, expiresAt}, ...]}\n"
    "  --docs DB.COLL          instead: documents of a business collection locked in place\n"
    "                          (document locks, default field names), held or expired\n";
 
@@ -97,7 +97,7 @@ print_json (const bson_t *locks, mongolock_client_t *client)
       } else {
          BSON_APPEND_NULL (&item, "holder");
       }
-      BSON_APPEND_INT64 (&item, "token", row.token);
+      cli_append_token (&item, "token", row.token);
       if (row.has_remaining) {
          BSON_APPEND_INT64 (&item, "remainingMs", row.remaining_ms);
       } else {

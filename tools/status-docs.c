@@ -35,6 +35,41 @@ id_json (const bson_t *item)
    return out;
 }
 
+/* The library's listing with each lock's token as a decimal string (json.c says why). */
+static void
+copy_with_string_tokens (const bson_t *out, bson_t *doc)
+{
+   bson_iter_t it;
+   bson_iter_init (&it, out);
+   while (bson_iter_next (&it)) {
+      bson_iter_t arr;
+      if (strcmp (bson_iter_key (&it), "locks") != 0 || !BSON_ITER_HOLDS_ARRAY (&it) || !bson_iter_recurse (&it, &arr)) {
+         bson_append_iter (doc, NULL, 0, &it);
+         continue;
+      }
+      bson_t locks;
+      BSON_APPEND_ARRAY_BEGIN (doc, "locks", &locks);
+      while (bson_iter_next (&arr)) {
+         bson_iter_t f;
+         if (!BSON_ITER_HOLDS_DOCUMENT (&arr) || !bson_iter_recurse (&arr, &f)) {
+            bson_append_iter (&locks, NULL, 0, &arr);
+            continue;
+         }
+         bson_t item;
+         BSON_APPEND_DOCUMENT_BEGIN (&locks, bson_iter_key (&arr), &item);
+         while (bson_iter_next (&f)) {
+            if (strcmp (bson_iter_key (&f), "token") == 0 && BSON_ITER_HOLDS_NUMBER (&f)) {
+               cli_append_token (&item, "token", bson_iter_as_int64 (&f));
+            } else {
+               bson_append_iter (&item, NULL, 0, &f);
+            }
+         }
+         bson_append_document_end (&locks, &item);
+      }
+      bson_append_array_end (doc, &locks);
+   }
+}
+
 static void
 print_table (const bson_t *out)
 {
@@ -100,7 +135,7 @@ cli_status_docs (cli_conn_t *conn, const char *ns, bool json)
          bson_t doc = BSON_INITIALIZER;
          BSON_APPEND_UTF8 (&doc, "database", db);
          BSON_APPEND_UTF8 (&doc, "collection", dot + 1);
-         bson_concat (&doc, &out);
+         copy_with_string_tokens (&out, &doc);
          cli_print_json (&doc);
          bson_destroy (&doc);
       } else {

@@ -372,3 +372,41 @@ Test (cli, spec_file_missing_66_invalid_65_before_any_connection)
    cli_rmdir (dir);
    free (dir);
 }
+
+/* JSON output keeps every 64-bit integer exact for JavaScript and jq: tokens as decimal
+ * strings, other integers beyond 2^53 as {"$numberLong": "..."}, nested ones included. */
+Test (cli, json_output_never_has_a_number_a_double_would_round)
+{
+   bson_t *doc = BCON_NEW ("small", BCON_INT64 (INT64_C (1) << 53), "big", BCON_INT64 ((INT64_C (1) << 53) + 1),
+                           "neg", BCON_INT64 (-INT64_C (1883370142481514496)), "nested", "[", "{", "v",
+                           BCON_INT64 (INT64_C (1883370142481514497)), "}", "]", "i32", BCON_INT32 (7));
+   cli_append_token (doc, "token", INT64_C (1883370142481514496));
+   fflush (stdout);
+   int saved = dup (1);
+   char path[] = "/tmp/mlcli-json-XXXXXX";
+   int fd = mkstemp (path);
+   cr_assert (fd >= 0 && saved >= 0);
+   dup2 (fd, 1);
+   cli_print_json (doc);
+   fflush (stdout);
+   dup2 (saved, 1);
+   close (saved);
+   close (fd);
+   char *out = cli_read (path);
+   unlink (path);
+   cr_assert_str_eq (out,
+                     "{ \"small\" : 9007199254740992, \"big\" : { \"$numberLong\" : \"9007199254740993\" }, "
+                     "\"neg\" : { \"$numberLong\" : \"-1883370142481514496\" }, \"nested\" : [ { \"v\" : { "
+                     "\"$numberLong\" : \"1883370142481514497\" } } ], \"i32\" : 7, \"token\" : "
+                     "\"1883370142481514496\" }\n");
+   /* Extended JSON parsers read the wrapped values back exactly. */
+   bson_error_t error;
+   bson_t *back = bson_new_from_json ((const uint8_t *) out, -1, &error);
+   cr_assert (back, "%s", error.message);
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, back) && bson_iter_find_descendant (&it, "nested.0.v", &it));
+   cr_assert (BSON_ITER_HOLDS_INT64 (&it) && bson_iter_int64 (&it) == INT64_C (1883370142481514497));
+   bson_destroy (back);
+   free (out);
+   bson_destroy (doc);
+}
