@@ -158,6 +158,15 @@ cli_report_error (const char *what, const bson_error_t *error);
 char *
 cli_escape_text (const char *s);
 
+/* Terminal columns s takes (UTF-8: a code point is one column, combining marks none, East
+ * Asian wide characters two; an invalid byte one). */
+int
+cli_display_width (const char *s);
+
+/* Prints s to stdout, then spaces up to width columns (none when s is wider). */
+void
+cli_print_padded (const char *s, int width);
+
 /* s with every byte that is not part of valid UTF-8 replaced by U+FFFD (JSON strings must
  * be UTF-8; libbson refuses to print a document holding such a string). Caller frees. */
 char *

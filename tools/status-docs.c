@@ -77,6 +77,23 @@ print_table (const bson_t *out)
    if (!bson_iter_init_find (&it, out, "locks") || !bson_iter_recurse (&it, &arr)) {
       return;
    }
+   /* First the widest _id, so that every row lines up. */
+   int id_w = 3;
+   bson_iter_t first = arr;
+   while (bson_iter_next (&first)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t item;
+      if (BSON_ITER_HOLDS_DOCUMENT (&first)) {
+         bson_iter_document (&first, &len, &data);
+         bson_init_static (&item, data, len);
+         char *id = id_json (&item), *shown = cli_escape_text (id);
+         int w = cli_display_width (shown);
+         id_w = w > id_w ? w : id_w;
+         bson_free (shown);
+         bson_free (id);
+      }
+   }
    int n = 0;
    while (bson_iter_next (&arr)) {
       uint32_t len;
@@ -88,7 +105,8 @@ print_table (const bson_t *out)
       bson_iter_document (&arr, &len, &data);
       bson_init_static (&item, data, len);
       if (n++ == 0) {
-         printf ("%-24s  %-7s  %8s  %-20s  %s\n", "_ID", "STATE", "LEFT", "TOKEN", "HOLDER");
+         cli_print_padded ("_ID", id_w);
+         printf ("  %-7s  %8s  %-20s  %s\n", "STATE", "LEFT", "TOKEN", "HOLDER");
       }
       bool held = bson_iter_init_find (&it, &item, "held") && BSON_ITER_HOLDS_BOOL (&it) && bson_iter_bool (&it);
       int64_t left = bson_iter_init_find (&it, &item, "remainingMs") && BSON_ITER_HOLDS_NUMBER (&it)
@@ -103,12 +121,12 @@ print_table (const bson_t *out)
       if (held) {
          cli_format_duration (left, left_s, sizeof left_s);
       }
-      char *id = id_json (&item);
-      print_escaped (id);
-      int pad = 24 - (int) strlen (id);
-      printf ("%*s  %-7s  %8s  %-20" PRId64 "  ", pad > 0 ? pad : 0, "", held ? "held" : "expired", left_s, token);
+      char *id = id_json (&item), *shown = cli_escape_text (id);
+      cli_print_padded (shown, id_w);
+      printf ("  %-7s  %8s  %-20" PRId64 "  ", held ? "held" : "expired", left_s, token);
       print_escaped (owner);
       putchar ('\n');
+      bson_free (shown);
       bson_free (id);
    }
    if (n == 0) {

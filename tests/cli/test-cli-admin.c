@@ -421,3 +421,97 @@ Test (cli_admin, status_with_stdout_closed_or_a_broken_pipe)
    }
    fx_fini (&fx);
 }
+
+/* Column where the STATE column starts on each line of a status table, counted in terminal
+ * columns (UTF-8 continuation bytes take none). */
+static int
+state_column (const char *line, size_t len)
+{
+   int col = 0;
+   for (size_t i = 0; i < len; i++) {
+      if (strncmp (line + i, "  held", 6) == 0 || strncmp (line + i, "  free", 6) == 0 ||
+          strncmp (line + i, "  expired", 9) == 0 || strncmp (line + i, "  STATE", 7) == 0) {
+         return col + 2;
+      }
+      col += ((unsigned char) line[i] & 0xC0) != 0x80;
+   }
+   return -1;
+}
+
+/* Long keys (beyond 60 columns) and keys with multi-byte characters keep the table aligned. */
+Test (cli_admin, status_table_stays_aligned_for_long_and_non_ascii_keys)
+{
+   fx_t fx;
+   fx_init (&fx);
+   const char *keys[] = {"a", "caf\xc3\xa9/\xc3\xa9t\xc3\xa9",
+                         "reports/2026/12/01/a-very-long-lock-name-for-the-nightly-billing-export-of-tenant-42", "z"};
+   mongolock_lock_t *locks[4];
+   for (int i = 0; i < 4; i++) {
+      locks[i] = take (&fx, keys[i], 60000);
+   }
+   cli_result_t r;
+   tool (&fx, &r, "status", NULL, NULL, NULL);
+   cli_assert_code (&r, 0);
+   cr_assert_eq (cli_count_lines (r.out, ""), 5, "%s", r.out);
+   int col = -1;
+   for (const char *s = r.out; *s;) {
+      const char *end = strchr (s, '\n');
+      size_t len = end ? (size_t) (end - s) : strlen (s);
+      int c = state_column (s, len);
+      cr_assert_gt (c, 0, "no state in line: %.*s", (int) len, s);
+      if (col < 0) {
+         col = c;
+      }
+      cr_assert_eq (c, col, "misaligned:\n%s", r.out);
+      s = end ? end + 1 : s + len;
+   }
+   cr_assert_eq (col, (int) strlen (keys[2]) + 2, "%s", r.out);
+   cli_result_destroy (&r);
+   for (int i = 0; i < 4; i++) {
+      mongolock_lock_destroy (locks[i]);
+   }
+   fx_fini (&fx);
+}
+
+/* release --force prints one of the three lines the man page shows, and the man page shows
+ * exactly those. */
+Test (cli_admin, release_force_prints_what_the_man_page_says)
+{
+   const char *man_path = getenv ("MONGOLOCK_MAN");
+   cr_assert (man_path);
+   char *man = cli_read (man_path);
+   cr_assert (man);
+   cr_assert (strstr (man, "\nreleased lock \"KEY\" held by HOLDER (token N)\n"
+                           "lock \"KEY\" was not held: the lease of HOLDER (token N) had already expired\n"
+                           "lock \"KEY\" was not held (already free; last token N)\n"),
+              "the man page does not show release's three lines");
+   free (man);
+   fx_t fx;
+   fx_init (&fx);
+   char expected[512];
+   cli_result_t r;
+   mongolock_lock_t *l = take (&fx, "k", 60000);
+   tool (&fx, &r, "release", "--force", "k", NULL);
+   cli_assert_code (&r, 0);
+   snprintf (expected, sizeof expected, "released lock \"k\" held by %s (token %" PRId64 ")\n", mongolock_lock_owner (l),
+             mongolock_lock_token (l));
+   cr_assert_str_eq (r.out, expected);
+   cli_result_destroy (&r);
+   tool (&fx, &r, "release", "--force", "k", NULL);
+   cli_assert_code (&r, 0);
+   snprintf (expected, sizeof expected, "lock \"k\" was not held (already free; last token %" PRId64 ")\n",
+             mongolock_lock_token (l));
+   cr_assert_str_eq (r.out, expected);
+   cli_result_destroy (&r);
+   mongolock_lock_t *e = take (&fx, "e", 200);
+   wait_expired (e);
+   tool (&fx, &r, "release", "--force", "e", NULL);
+   cli_assert_code (&r, 0);
+   snprintf (expected, sizeof expected, "lock \"e\" was not held: the lease of %s (token %" PRId64 ") had already expired\n",
+             mongolock_lock_owner (e), mongolock_lock_token (e));
+   cr_assert_str_eq (r.out, expected);
+   cli_result_destroy (&r);
+   mongolock_lock_destroy (l);
+   mongolock_lock_destroy (e);
+   fx_fini (&fx);
+}
