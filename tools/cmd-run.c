@@ -180,17 +180,25 @@ sigwatch_main (void *arg)
    }
 }
 
-/* Takes the lock with the library's own wait (deadline, backoff, transient errors tried
- * again), cancelled at once by a stop signal (exit 128+signal). */
 static bool
 is_timeout (const bson_error_t *error)
 {
    return error->domain == MONGOLOCK_ERROR_DOMAIN && error->code == MONGOLOCK_ERROR_TIMEOUT;
 }
 
+/* Takes the lock with the library's own wait (deadline, backoff, transient errors tried
+ * again), cancelled at once by a stop signal (exit 128+signal). Returns CLI_EXIT_OK when
+ * acquired; *busy tells "held by another for the whole wait" (the caller exits with -E's
+ * code, which may even be 0) from every other failure. */
 static int
-acquire (mongolock_lock_t *lock, mongolock_client_t *client, mongolock_cancel_t *cancel, const run_opts_t *o, int sigfd)
+acquire (mongolock_lock_t *lock,
+         mongolock_client_t *client,
+         mongolock_cancel_t *cancel,
+         const run_opts_t *o,
+         int sigfd,
+         bool *busy)
 {
+   *busy = false;
    int64_t wait_ms = o->wait_ms;
    bool verbose = o->verbose;
    int64_t start = mono_ms ();
@@ -252,7 +260,8 @@ acquire (mongolock_lock_t *lock, mongolock_client_t *client, mongolock_cancel_t 
    }
    if (ok || is_timeout (&error)) {
       report_busy (lock, now - start, wait_ms);
-      return CLI_EXIT_BUSY; /* the caller maps it to -E's code, which may even be 0 */
+      *busy = true;
+      return CLI_EXIT_BUSY;
    }
    char what[600];
    snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
@@ -512,10 +521,14 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
       mongolock_lock_opts_destroy (lo);
       if (!lock) {
          rc = cli_report_error ("invalid lock", &error);
-      } else if ((rc = acquire (lock, conn.client, cancel, &o, sigfd)) == CLI_EXIT_OK) {
-         rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
-      } else if (rc == CLI_EXIT_BUSY) {
-         rc = o.busy_code;
+      } else {
+         bool busy = false;
+         rc = acquire (lock, conn.client, cancel, &o, sigfd, &busy);
+         if (rc == CLI_EXIT_OK) {
+            rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
+         } else if (busy) {
+            rc = o.busy_code;
+         }
       }
       mongolock_lock_destroy (lock);
       mongolock_cancel_destroy (cancel);
