@@ -29,6 +29,7 @@ case "${MONGOLOCK_TEST_MODE:-standalone}" in
   replset) mode_args=(--replset rs0 --enable-test-commands); uri_opts="replicaSet=rs0&$uri_opts" ;;
   *) echo "run-live: MONGOLOCK_TEST_MODE must be standalone or replset" >&2; exit 2 ;;
 esac
+. "$(dirname "$0")/ready-port.sh"
 out=$(mktemp)
 node "$server" --port 0 "${mode_args[@]+"${mode_args[@]}"}" ${MONGOD_LITE_ARGS:-} >"$out" 2>"$out.err" &
 pid=$!
@@ -37,7 +38,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 port=""
 for _ in $(seq 1 300); do   # up to 30 s on a loaded machine
-  port=$(sed -n 's/^READY \([0-9][0-9]*\)$/\1/p' "$out" | head -n1)
+  port=$(mltest_ready_port "$out")   # a complete line only: the server may be writing it
   [ -n "$port" ] && break
   if ! kill -0 "$pid" 2>/dev/null; then
     echo "run-live: the test server exited before it was ready:" >&2; cat "$out.err" >&2; exit 1

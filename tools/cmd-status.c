@@ -13,7 +13,7 @@ static const char status_help[] =
    "\n"
    "  --prefix P              only locks whose key starts with P\n"
    "  --json                  one JSON document: {\"locks\": [{key, state, held, holder,\n"
-   "                          token, remainingMs, expiresAt}, ...]}\n"
+   "                          token (a string), remainingMs, expiresAt}, ...]}\n"
    "  --docs DB.COLL          instead: documents of a business collection locked in place\n"
    "                          (document locks, default field names), held or expired\n";
 
@@ -97,7 +97,7 @@ print_json (const bson_t *locks, mongolock_client_t *client)
       } else {
          BSON_APPEND_NULL (&item, "holder");
       }
-      BSON_APPEND_INT64 (&item, "token", row.token);
+      cli_append_token (&item, "token", row.token);
       if (row.has_remaining) {
          BSON_APPEND_INT64 (&item, "remainingMs", row.remaining_ms);
       } else {
@@ -131,9 +131,9 @@ print_table (const bson_t *locks, const char *prefix)
       lock_row_t row;
       read_row (&doc, &row);
       char *key = cli_escape_text (row.key);
-      int w = (int) strlen (key);
+      int w = cli_display_width (key);
       bson_free (key);
-      key_w = w > key_w ? (w > 60 ? 60 : w) : key_w;
+      key_w = w > key_w ? w : key_w; /* every key fits: the columns stay aligned */
       n++;
    }
    if (n == 0) {
@@ -142,7 +142,8 @@ print_table (const bson_t *locks, const char *prefix)
       bson_free (p);
       return;
    }
-   printf ("%-*s  %-7s  %8s  %-20s  %s\n", key_w, "KEY", "STATE", "LEFT", "TOKEN", "HOLDER");
+   cli_print_padded ("KEY", key_w);
+   printf ("  %-7s  %8s  %-20s  %s\n", "STATE", "LEFT", "TOKEN", "HOLDER");
    bson_iter_init (&it, locks);
    while (bson_iter_next (&it)) {
       bson_t doc;
@@ -157,7 +158,8 @@ print_table (const bson_t *locks, const char *prefix)
          cli_format_duration (row.remaining_ms, left, sizeof left);
       }
       char *key = cli_escape_text (row.key), *holder = cli_escape_text (row.holder ? row.holder : "-");
-      printf ("%-*s  %-7s  %8s  %-20" PRId64 "  %s\n", key_w, key, row_state (&row), left, row.token, holder);
+      cli_print_padded (key, key_w);
+      printf ("  %-7s  %8s  %-20" PRId64 "  %s\n", row_state (&row), left, row.token, holder);
       bson_free (key);
       bson_free (holder);
    }

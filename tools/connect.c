@@ -293,19 +293,3 @@ cli_report_error (const char *what, const bson_error_t *error)
    }
    return code;
 }
-
-void
-cli_print_json (const bson_t *doc)
-{
-   size_t len;
-   char *json = bson_as_relaxed_extended_json (doc, &len);
-   if (json) {
-      char *safe = cli_json_escape_controls (json);
-      fputs (safe, stdout);
-      fputc ('\n', stdout);
-      bson_free (safe);
-      bson_free (json);
-   } else {
-      cli_error ("cannot print the result as JSON (a string is not valid UTF-8)");
-   }
-}
