@@ -147,6 +147,21 @@ main (int argc, char **argv)
          return 1;
       }
    }
+   /* One round trip for scale: the p50 of ping. */
+   long npings = cycles < 1000 ? cycles : 1000;
+   int64_t *pings = malloc (sizeof *pings * (size_t) npings);
+   mongoc_client_t *pc = mongoc_client_pool_pop (pool);
+   bson_t ping = BSON_INITIALIZER;
+   BSON_APPEND_INT32 (&ping, "ping", 1);
+   for (long i = 0; i < npings; i++) {
+      int64_t s = measure_now_us ();
+      mongoc_client_command_simple (pc, "admin", &ping, NULL, NULL, NULL);
+      pings[i] = measure_now_us () - s;
+   }
+   bson_destroy (&ping);
+   mongoc_client_pool_push (pool, pc);
+   int64_t rtt = measure_percentile (pings, npings, 50);
+   free (pings);
    memset (commands_by_name, 0, sizeof commands_by_name);
    measure_heap_t h0, h1;
    measure_heap (&h0);
@@ -171,10 +186,10 @@ main (int argc, char **argv)
    const char *name = minimal ? "minimal libmongoc lock" : "mongolock";
    if (kv) {
       printf ("impl=%s\ncycles=%ld\ncommands=%.2f\nbytes=%.0f\nallocs=%.1f\nheap_growth_bytes=%" PRId64
-              "\nheap_growth_blocks=%" PRId64 "\ncpu_us=%.1f\np50_us=%" PRId64 "\np99_us=%" PRId64 "\ncycles_per_s=%.0f\n",
+              "\nheap_growth_blocks=%" PRId64 "\ncpu_us=%.1f\np50_us=%" PRId64 "\np99_us=%" PRId64 "\ncycles_per_s=%.0f\nrtt_us=%" PRId64 "\n",
               minimal ? "minimal" : "mongolock", cycles, (double) total / n, (double) bytes / n,
               (double) (h1.allocs - h0.allocs) / n, h1.live_bytes - h0.live_bytes, h1.live_blocks - h0.live_blocks,
-              cpu / n, p50, p99, n / wall_s);
+              cpu / n, p50, p99, n / wall_s, rtt);
    } else {
       printf ("%s bench-acquire: %ld uncontended acquire+release cycles\n\n", name, cycles);
       printf ("| metric                          | value      |\n");
@@ -190,6 +205,7 @@ main (int argc, char **argv)
       printf ("| latency p50 (us)                | %10" PRId64 " |\n", p50);
       printf ("| latency p99 (us)                | %10" PRId64 " |\n", p99);
       printf ("| cycles per second               | %10.0f |\n", n / wall_s);
+      printf ("| one round trip (ping) p50 (us)  | %10" PRId64 " |\n", rtt);
    }
    free (lat);
    if (minimal) {

@@ -10,8 +10,13 @@
  * tokens increase; both violation counts must be 0.
  *
  *   bench-contention [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]
- *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]...
+ *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]... [--distinct] [--kv]
  *
+ * --distinct gives each process its own key (scaling without contention); --kv prints one
+ * "row key=value..." line per run for bench/run-bench.sh: acquisitions/s, hand-off to another
+ * process (from the releaser's release call to the next holder's acquire return) p50/p99,
+ * commands/s sent by each process beyond one acquire and one release per acquisition, wait
+ * p99/max and Jain's fairness index of acquisitions per process.
  * --think-us sleeps between a release and the next acquire (default 0: a tight loop, where
  * the releasing process competes at once). URI defaults to MONGOLOCK_URI. --backoff may be repeated to compare settings; each
  * setting prints one Markdown table. Exits 1 on an overlap, a token out of order or a
@@ -47,10 +52,13 @@ typedef struct {
    int64_t base_ms, cap_ms;
 } backoff_t;
 
-/* One acquisition: its wait and how many findAndModify attempts it took. */
+/* One acquisition: its wait, how many findAndModify attempts it took, and (one shared
+ * key) how long after another process's release it came: -1 when the previous holder was
+ * this process or there was none. */
 typedef struct {
    int64_t wait_us;
    int64_t attempts;
+   int64_t handoff_us;
 } sample_t;
 
 typedef struct {
@@ -64,6 +72,8 @@ typedef struct {
    int64_t wait_ms;
    backoff_t backoff[MAX_BACKOFFS];
    int nbackoff;
+   bool distinct; /* each process its own key: scaling, no contention */
+   bool kv;       /* key=value lines for bench/run-bench.sh instead of tables */
    char db[64];
 } config_t;
 
@@ -85,6 +95,8 @@ typedef struct {
 typedef struct {
    pthread_barrier_t start; /* the processes and the parent */
    _Atomic long holder;     /* index + 1 of the process inside the critical section, 0 when none */
+   _Atomic long releaser;   /* index + 1 of the process that released last, 0 before any */
+   _Atomic int64_t released_us; /* when it had released (monotonic; every process shares the clock) */
    _Atomic int64_t last_token;
    _Atomic long overlaps;
    _Atomic long token_violations;
@@ -99,6 +111,8 @@ typedef struct {
    long commands[CMD_KINDS];
    long overlaps, token_violations;
    double p50_ms, p99_ms, max_ms, contended_p50_ms, contended_p99_ms, held_pct, mean_held_ms;
+   long handoffs;
+   double handoff_p50_ms, handoff_p99_ms, jain;
 } result_t;
 
 static long commands[CMD_KINDS]; /* this process's, from the APM callback */
@@ -236,10 +250,21 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
       }
       consecutive = 0;
       int64_t t1 = now_us ();
+      long prev = atomic_load (&s->releaser);
+      int64_t handoff = !cfg->distinct && prev != 0 && prev != me + 1 ? t1 - atomic_load (&s->released_us) : -1;
       if (st->samples < capacity) {
-         samples[st->samples++] = (sample_t){t1 - t0, commands[CMD_FIND_AND_MODIFY] - attempts0};
+         samples[st->samples++] = (sample_t){t1 - t0, commands[CMD_FIND_AND_MODIFY] - attempts0, handoff};
       }
-      critical_section (s, me + 1, mongolock_lock_token (lock), cfg->hold_us);
+      if (cfg->distinct) {
+         if (cfg->hold_us > 0) {
+            sleep_us (cfg->hold_us);
+         }
+      } else {
+         critical_section (s, me + 1, mongolock_lock_token (lock), cfg->hold_us);
+         /* Recorded before the release is sent: the hand-off includes the release's trip. */
+         atomic_store (&s->released_us, now_us ());
+         atomic_store (&s->releaser, me + 1);
+      }
       if (!mongolock_lock_release (lock, &error)) {
          st->errors++;
          note_error (st, "release", &error);
@@ -340,6 +365,22 @@ summarize (shared_t *s, const sample_t *samples, long capacity, result_t *r)
    r->max_ms = n > 0 ? (double) all[n - 1].wait_us / 1000.0 : 0;
    r->contended_p50_ms = percentile_ms (contended, r->contended, 50);
    r->contended_p99_ms = percentile_ms (contended, r->contended, 99);
+   /* Hand-offs, sorted by their own value (reusing the contended buffer). */
+   for (long i = 0; i < n; i++) {
+      if (all[i].handoff_us >= 0) {
+         contended[r->handoffs++] = (sample_t){all[i].handoff_us, 0, 0};
+      }
+   }
+   qsort (contended, (size_t) r->handoffs, sizeof *contended, cmp_wait);
+   r->handoff_p50_ms = percentile_ms (contended, r->handoffs, 50);
+   r->handoff_p99_ms = percentile_ms (contended, r->handoffs, 99);
+   /* Jain's fairness index of the acquisitions per process: 1 when all got the same. */
+   double sum = 0, sq = 0;
+   for (int p = 0; p < r->procs; p++) {
+      sum += (double) s->proc[p].in_window;
+      sq += (double) s->proc[p].in_window * (double) s->proc[p].in_window;
+   }
+   r->jain = sq > 0 ? sum * sum / ((double) r->procs * sq) : 0;
    free (all);
    free (contended);
    r->overlaps = atomic_load (&s->overlaps);
@@ -371,13 +412,18 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    pthread_barrierattr_destroy (&attr);
 
    char key[96];
-   snprintf (key, sizeof key, "contention/b%" PRId64 "-c%" PRId64 "/p%d", bo->base_ms, bo->cap_ms, procs);
+   snprintf (key, sizeof key, "contention/b%" PRId64 "-c%" PRId64 "/p%d%s", bo->base_ms, bo->cap_ms, procs,
+             cfg->distinct ? "/" : "");
    pid_t pids[MAX_PROCS];
    fflush (stdout);
    fflush (stderr);
    for (int p = 0; p < procs; p++) {
       pids[p] = fork ();
       if (pids[p] == 0) {
+         if (cfg->distinct) {
+            size_t len = strlen (key);
+            snprintf (key + len, sizeof key - len, "%d", p);
+         }
          _exit (proc_main (cfg, bo, key, s, p, samples + (long) p * capacity, capacity));
       }
       if (pids[p] < 0) {
@@ -411,6 +457,24 @@ print_table_header (const backoff_t *bo)
            "| contended p99 ms | hold+release ms | cmds/acq | fAM/acq | fairness min/max | lock held %% "
            "| overlaps | token errors | timeouts | errors |\n");
    printf ("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+}
+
+/* One result as key=value lines (bench/run-bench.sh reads them). */
+static void
+print_kv (const config_t *cfg, const result_t *r)
+{
+   long fam = r->commands[CMD_FIND_AND_MODIFY];
+   long total = fam + r->commands[CMD_UPDATE] + r->commands[CMD_OTHER];
+   /* Commands beyond one acquire and one release per acquisition were sent while waiting. */
+   double waiting_cmds = (double) (total - 2 * r->acquisitions);
+   printf ("row procs=%d keys=%s acq_per_s=%.1f handoff_p50_ms=%.3f handoff_p99_ms=%.3f handoffs=%ld "
+           "wait_cmds_per_proc_s=%.2f wait_p99_ms=%.2f wait_max_ms=%.2f jain=%.3f cmds_per_acq=%.2f "
+           "overlaps=%ld token_errors=%ld timeouts=%ld errors=%ld\n",
+           r->procs, cfg->distinct ? "distinct" : "one", (double) r->in_window / r->seconds, r->handoff_p50_ms,
+           r->handoff_p99_ms, r->handoffs, (waiting_cmds > 0 ? waiting_cmds : 0) / r->procs / r->seconds, r->p99_ms,
+           r->max_ms, r->jain, r->acquisitions > 0 ? (double) total / (double) r->acquisitions : 0, r->overlaps,
+           r->token_violations, r->timeouts, r->errors + r->crashed);
+   fflush (stdout);
 }
 
 static void
@@ -511,7 +575,7 @@ usage (const char *argv0)
 {
    fprintf (stderr,
             "usage: %s [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]\n"
-            "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]...\n"
+            "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]... [--distinct] [--kv]\n"
             "URI defaults to MONGOLOCK_URI. Procs 1..%d; --backoff may be repeated (up to %d).\n",
             argv0, MONGOLOCK_DEFAULT_LEASE_MS, MONGOLOCK_DEFAULT_WAIT_MS, MAX_PROCS, MAX_BACKOFFS);
    return 2;
@@ -544,6 +608,9 @@ parse_args (int argc, char **argv, config_t *cfg)
       } else if (strcmp (a, "--wait-ms") == 0) {
          ok = int_arg (val, 0, MONGOLOCK_WAIT_MAX_MS, &v);
          cfg->wait_ms = v;
+      } else if (strcmp (a, "--distinct") == 0 || strcmp (a, "--kv") == 0) {
+         *(a[2] == 'd' ? &cfg->distinct : &cfg->kv) = true;
+         continue;
       } else if (strcmp (a, "--backoff") == 0) {
          int n;
          ok = cfg->nbackoff < MAX_BACKOFFS && list_arg (val, 1, MONGOLOCK_BACKOFF_MAX_MS, list, 2, &n) && n == 2 &&
@@ -589,17 +656,25 @@ main (int argc, char **argv)
    }
    snprintf (cfg.db, sizeof cfg.db, "mongolock_bench_contention_%ld", (long) getpid ());
    mongoc_init ();
-   print_config (&cfg);
+   if (!cfg.kv) {
+      print_config (&cfg);
+   }
    int rc = 0;
    for (int b = 0; b < cfg.nbackoff && rc != 2; b++) {
-      print_table_header (&cfg.backoff[b]);
+      if (!cfg.kv) {
+         print_table_header (&cfg.backoff[b]);
+      }
       for (int k = 0; k < cfg.nprocs; k++) {
          result_t r;
          if (!run_one (&cfg, &cfg.backoff[b], cfg.procs[k], &r)) {
             rc = 2;
             break;
          }
-         print_row (&r);
+         if (cfg.kv) {
+            print_kv (&cfg, &r);
+         } else {
+            print_row (&r);
+         }
          if (r.overlaps || r.token_violations || r.crashed) {
             rc = 1;
          }
