@@ -12,6 +12,8 @@
  *   bench-contention [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]
  *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]... [--distinct] [--kv]
  *
+ * --minimal-poll-ms N runs the minimal hand-written libmongoc lock (minimal-lock.c) instead,
+ * polling every N ms while busy (its commands are counted the same way).
  * --distinct gives each process its own key (scaling without contention); --kv prints one
  * "row key=value..." line per run for bench/run-bench.sh: acquisitions/s, hand-off to another
  * process (from the releaser's release call to the next holder's acquire return) p50/p99,
@@ -22,6 +24,8 @@
  * setting prints one Markdown table. Exits 1 on an overlap, a token out of order or a
  * process that crashed, 2 on bad usage.
  */
+#include "minimal-lock.h"
+
 #include <mongolock/mongolock.h>
 #include <pthread.h>
 #include <sched.h>
@@ -74,6 +78,7 @@ typedef struct {
    int nbackoff;
    bool distinct; /* each process its own key: scaling, no contention */
    bool kv;       /* key=value lines for bench/run-bench.sh instead of tables */
+   int minimal_poll_ms; /* > 0: the minimal libmongoc lock (minimal-lock.c), polling this often */
    char db[64];
 } config_t;
 
@@ -178,6 +183,9 @@ typedef struct {
    mongoc_apm_callbacks_t *cbs;
    mongolock_client_t *client;
    mongolock_lock_t *lock;
+   mongoc_client_t *mc;       /* the minimal lock's */
+   mongoc_collection_t *coll; /* the minimal lock's */
+   const char *key;
 } proc_conn_t;
 
 static bool
@@ -211,6 +219,15 @@ proc_connect (const config_t *cfg, const backoff_t *bo, const char *key, proc_co
    if (!c->lock) {
       return false;
    }
+   c->key = key;
+   if (cfg->minimal_poll_ms > 0) {
+      c->mc = mongoc_client_pool_pop (c->pool);
+      c->coll = mongoc_client_get_collection (c->mc, cfg->db, "minimal_locks");
+      mongoc_write_concern_t *wc = mongoc_write_concern_new ();
+      mongoc_write_concern_set_w (wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+      mongoc_collection_set_write_concern (c->coll, wc);
+      mongoc_write_concern_destroy (wc);
+   }
    /* Opens the connection (the handshake is not a counted command). */
    char *holder = NULL;
    ok = mongolock_lock_get_holder (c->lock, &holder, NULL, error);
@@ -221,6 +238,10 @@ proc_connect (const config_t *cfg, const backoff_t *bo, const char *key, proc_co
 static void
 proc_disconnect (proc_conn_t *c)
 {
+   if (c->coll) {
+      mongoc_collection_destroy (c->coll);
+      mongoc_client_pool_push (c->pool, c->mc);
+   }
    mongolock_lock_destroy (c->lock);
    mongolock_client_destroy (c->client);
    mongoc_client_pool_destroy (c->pool);
@@ -228,9 +249,31 @@ proc_disconnect (proc_conn_t *c)
    mongoc_uri_destroy (c->uri);
 }
 
-static void
-proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sample_t *samples, long capacity)
+/* The minimal lock's acquire: poll until held (true), the wait runs out or it fails. */
+static bool
+minimal_acquire (const config_t *cfg, const proc_conn_t *c, const char *owner, bson_error_t *error)
 {
+   int64_t deadline = now_us () + cfg->wait_ms * 1000;
+   for (;;) {
+      int got = minimal_lock_acquire (c->coll, c->key, owner, cfg->lease_ms, error);
+      if (got != 0) {
+         return got == 1;
+      }
+      if (now_us () >= deadline) {
+         bson_set_error (error, MONGOLOCK_ERROR_DOMAIN, MONGOLOCK_ERROR_TIMEOUT, "busy");
+         return false;
+      }
+      sleep_us ((int64_t) cfg->minimal_poll_ms * 1000);
+   }
+}
+
+static void
+proc_loop (const config_t *cfg, const proc_conn_t *c, shared_t *s, int me, sample_t *samples, long capacity)
+{
+   mongolock_lock_t *lock = c->lock;
+   char owner[64];
+   snprintf (owner, sizeof owner, "bench-%d-%ld", me, (long) getpid ());
+   int64_t fake_token = 0; /* the minimal lock has no fencing token: order is not checked */
    proc_stats_t *st = &s->proc[me];
    bson_error_t error;
    int64_t end = now_us () + (int64_t) cfg->seconds * 1000000;
@@ -238,7 +281,7 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
    while (now_us () < end && consecutive < MAX_CONSECUTIVE_ERRORS) {
       long attempts0 = commands[CMD_FIND_AND_MODIFY];
       int64_t t0 = now_us ();
-      if (!mongolock_lock_acquire (lock, &error)) {
+      if (!(c->coll ? minimal_acquire (cfg, c, owner, &error) : mongolock_lock_acquire (lock, &error))) {
          if (error.domain == MONGOLOCK_ERROR_DOMAIN && error.code == MONGOLOCK_ERROR_TIMEOUT) {
             st->timeouts++;
          } else {
@@ -260,12 +303,13 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
             sleep_us (cfg->hold_us);
          }
       } else {
-         critical_section (s, me + 1, mongolock_lock_token (lock), cfg->hold_us);
+         fake_token = atomic_load (&s->last_token) + 1;
+         critical_section (s, me + 1, c->coll ? fake_token : mongolock_lock_token (lock), cfg->hold_us);
          /* Recorded before the release is sent: the hand-off includes the release's trip. */
          atomic_store (&s->released_us, now_us ());
          atomic_store (&s->releaser, me + 1);
       }
-      if (!mongolock_lock_release (lock, &error)) {
+      if (!(c->coll ? minimal_lock_release (c->coll, c->key, owner, &error) == 1 : mongolock_lock_release (lock, &error))) {
          st->errors++;
          note_error (st, "release", &error);
       }
@@ -297,7 +341,7 @@ proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *
    memset (commands, 0, sizeof commands);
    pthread_barrier_wait (&s->start); /* every process reaches it, connected or not */
    if (st->connected) {
-      proc_loop (cfg, conn.lock, s, me, samples, capacity);
+      proc_loop (cfg, &conn, s, me, samples, capacity);
    }
    memcpy (st->commands, commands, sizeof commands);
    proc_disconnect (&conn);
@@ -576,6 +620,7 @@ usage (const char *argv0)
    fprintf (stderr,
             "usage: %s [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]\n"
             "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]... [--distinct] [--kv]\n"
+            "          [--minimal-poll-ms N]\n"
             "URI defaults to MONGOLOCK_URI. Procs 1..%d; --backoff may be repeated (up to %d).\n",
             argv0, MONGOLOCK_DEFAULT_LEASE_MS, MONGOLOCK_DEFAULT_WAIT_MS, MAX_PROCS, MAX_BACKOFFS);
    return 2;
@@ -608,6 +653,9 @@ parse_args (int argc, char **argv, config_t *cfg)
       } else if (strcmp (a, "--wait-ms") == 0) {
          ok = int_arg (val, 0, MONGOLOCK_WAIT_MAX_MS, &v);
          cfg->wait_ms = v;
+      } else if (strcmp (a, "--minimal-poll-ms") == 0) {
+         ok = int_arg (val, 1, 10000, &v);
+         cfg->minimal_poll_ms = (int) v;
       } else if (strcmp (a, "--distinct") == 0 || strcmp (a, "--kv") == 0) {
          *(a[2] == 'd' ? &cfg->distinct : &cfg->kv) = true;
          continue;

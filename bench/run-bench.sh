@@ -44,6 +44,8 @@ case "${2:-}" in
     echo "==> $dir: contention, $procs processes, ${secs} s each" >&2
     "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv > "$dir/mongolock.rows"
     "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv --distinct >> "$dir/mongolock.rows"
+    "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv --minimal-poll-ms 10 > "$dir/minimal.rows"
+    "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv --minimal-poll-ms 10 --distinct >> "$dir/minimal.rows"
     exit 0 ;;
   __all)     # inside with-redis.sh: REDIS_ADDR is the Redis server
     tmp="$3"
@@ -108,7 +110,7 @@ md="$out/bench.md"
   echo "release call to the next acquisition by another process (ms, and in RTTs of that server);"
   echo "waiting cmds/s: commands beyond one acquire and one release per acquisition, per process and"
   echo "second; Jain: fairness of acquisitions per process (1 = equal). mongolock waits with its default"
-  echo "backoff; the minimal lock is not run under contention."
+  echo "backoff; the minimal lock and Redis poll at a fixed interval."
   echo
   echo "| lock | server | keys | P | acquisitions/s | hand-off p50 ms (RTTs) | hand-off p99 ms (RTTs) | waiting cmds/s | wait p99 ms | wait max ms | Jain |"
   echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -121,7 +123,10 @@ md="$out/bench.md"
         printf "| %s | %s | %s | %s | %.0f | %s | %s | %.1f | %.1f | %.1f | %.3f |\n", label, server, v["keys"], v["procs"],
           v["acq_per_s"], h50, h99, v["wait_cmds_per_proc_s"], v["wait_p99_ms"], v["wait_max_ms"], v["jain"] }' "$4"
   }
-  for m in "${modes[@]}"; do row mongolock "$m" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/mongolock.rows"; done
+  for m in "${modes[@]}"; do
+    row mongolock "$m" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/mongolock.rows"
+    row "minimal, poll 10 ms" "$m" "$(kv "$tmp/$m/minimal.kv" rtt_us)" "$tmp/$m/minimal.rows"
+  done
   row "redis, poll 10 ms" redis "$redis_rtt" "$tmp/redis10.rows"
   row "redis, poll 50 ms" redis "$redis_rtt" "$tmp/redis50.rows"
   bad=$(cat "$tmp"/*/*.rows "$tmp"/*.rows | grep -E -c 'overlaps=[1-9]|token_errors=[1-9]' || true)
@@ -143,7 +148,10 @@ if [ "${MONGOLOCK_BENCH_PLOT:-1}" != 0 ]; then
     printf '\n\n' >> "$data"
     series+=("$1")
   }
-  for m in "${modes[@]}"; do add "mongolock ($m)" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/mongolock.rows"; done
+  for m in "${modes[@]}"; do
+    add "mongolock ($m)" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/mongolock.rows"
+    add "minimal, poll 10 ms ($m)" "$(kv "$tmp/$m/minimal.kv" rtt_us)" "$tmp/$m/minimal.rows"
+  done
   add "redis, poll 10 ms" "$redis_rtt" "$tmp/redis10.rows"
   add "redis, poll 50 ms" "$redis_rtt" "$tmp/redis50.rows"
   {
