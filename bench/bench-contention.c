@@ -10,13 +10,22 @@
  * tokens increase; both violation counts must be 0.
  *
  *   bench-contention [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]
- *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]...
+ *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]... [--distinct] [--kv]
  *
+ * --minimal-poll-ms N runs the minimal hand-written libmongoc lock (minimal-lock.c) instead,
+ * polling every N ms while busy (its commands are counted the same way).
+ * --distinct gives each process its own key (scaling without contention); --kv prints one
+ * "row key=value..." line per run for bench/run-bench.sh: acquisitions/s, hand-off to another
+ * process (from the releaser's release call to the next holder's acquire return) p50/p99,
+ * commands/s sent by each process beyond one acquire and one release per acquisition, wait
+ * p99/max and Jain's fairness index of acquisitions per process.
  * --think-us sleeps between a release and the next acquire (default 0: a tight loop, where
  * the releasing process competes at once). URI defaults to MONGOLOCK_URI. --backoff may be repeated to compare settings; each
  * setting prints one Markdown table. Exits 1 on an overlap, a token out of order or a
  * process that crashed, 2 on bad usage.
  */
+#include "minimal-lock.h"
+
 #include <mongolock/mongolock.h>
 #include <pthread.h>
 #include <sched.h>
@@ -47,10 +56,13 @@ typedef struct {
    int64_t base_ms, cap_ms;
 } backoff_t;
 
-/* One acquisition: its wait and how many findAndModify attempts it took. */
+/* One acquisition: its wait, how many findAndModify attempts it took, and (one shared
+ * key) how long after another process's release it came: -1 when the previous holder was
+ * this process or there was none. */
 typedef struct {
    int64_t wait_us;
    int64_t attempts;
+   int64_t handoff_us;
 } sample_t;
 
 typedef struct {
@@ -64,6 +76,9 @@ typedef struct {
    int64_t wait_ms;
    backoff_t backoff[MAX_BACKOFFS];
    int nbackoff;
+   bool distinct; /* each process its own key: scaling, no contention */
+   bool kv;       /* key=value lines for bench/run-bench.sh instead of tables */
+   int minimal_poll_ms; /* > 0: the minimal libmongoc lock (minimal-lock.c), polling this often */
    char db[64];
 } config_t;
 
@@ -85,6 +100,8 @@ typedef struct {
 typedef struct {
    pthread_barrier_t start; /* the processes and the parent */
    _Atomic long holder;     /* index + 1 of the process inside the critical section, 0 when none */
+   _Atomic long releaser;   /* index + 1 of the process that released last, 0 before any */
+   _Atomic int64_t released_us; /* when it had released (monotonic; every process shares the clock) */
    _Atomic int64_t last_token;
    _Atomic long overlaps;
    _Atomic long token_violations;
@@ -99,6 +116,8 @@ typedef struct {
    long commands[CMD_KINDS];
    long overlaps, token_violations;
    double p50_ms, p99_ms, max_ms, contended_p50_ms, contended_p99_ms, held_pct, mean_held_ms;
+   long handoffs;
+   double handoff_p50_ms, handoff_p99_ms, jain;
 } result_t;
 
 static long commands[CMD_KINDS]; /* this process's, from the APM callback */
@@ -164,6 +183,9 @@ typedef struct {
    mongoc_apm_callbacks_t *cbs;
    mongolock_client_t *client;
    mongolock_lock_t *lock;
+   mongoc_client_t *mc;       /* the minimal lock's */
+   mongoc_collection_t *coll; /* the minimal lock's */
+   const char *key;
 } proc_conn_t;
 
 static bool
@@ -197,6 +219,15 @@ proc_connect (const config_t *cfg, const backoff_t *bo, const char *key, proc_co
    if (!c->lock) {
       return false;
    }
+   c->key = key;
+   if (cfg->minimal_poll_ms > 0) {
+      c->mc = mongoc_client_pool_pop (c->pool);
+      c->coll = mongoc_client_get_collection (c->mc, cfg->db, "minimal_locks");
+      mongoc_write_concern_t *wc = mongoc_write_concern_new ();
+      mongoc_write_concern_set_w (wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+      mongoc_collection_set_write_concern (c->coll, wc);
+      mongoc_write_concern_destroy (wc);
+   }
    /* Opens the connection (the handshake is not a counted command). */
    char *holder = NULL;
    ok = mongolock_lock_get_holder (c->lock, &holder, NULL, error);
@@ -207,6 +238,10 @@ proc_connect (const config_t *cfg, const backoff_t *bo, const char *key, proc_co
 static void
 proc_disconnect (proc_conn_t *c)
 {
+   if (c->coll) {
+      mongoc_collection_destroy (c->coll);
+      mongoc_client_pool_push (c->pool, c->mc);
+   }
    mongolock_lock_destroy (c->lock);
    mongolock_client_destroy (c->client);
    mongoc_client_pool_destroy (c->pool);
@@ -214,9 +249,31 @@ proc_disconnect (proc_conn_t *c)
    mongoc_uri_destroy (c->uri);
 }
 
-static void
-proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sample_t *samples, long capacity)
+/* The minimal lock's acquire: poll until held (true), the wait runs out or it fails. */
+static bool
+minimal_acquire (const config_t *cfg, const proc_conn_t *c, const char *owner, bson_error_t *error)
 {
+   int64_t deadline = now_us () + cfg->wait_ms * 1000;
+   for (;;) {
+      int got = minimal_lock_acquire (c->coll, c->key, owner, cfg->lease_ms, error);
+      if (got != 0) {
+         return got == 1;
+      }
+      if (now_us () >= deadline) {
+         bson_set_error (error, MONGOLOCK_ERROR_DOMAIN, MONGOLOCK_ERROR_TIMEOUT, "busy");
+         return false;
+      }
+      sleep_us ((int64_t) cfg->minimal_poll_ms * 1000);
+   }
+}
+
+static void
+proc_loop (const config_t *cfg, const proc_conn_t *c, shared_t *s, int me, sample_t *samples, long capacity)
+{
+   mongolock_lock_t *lock = c->lock;
+   char owner[64];
+   snprintf (owner, sizeof owner, "bench-%d-%ld", me, (long) getpid ());
+   int64_t fake_token = 0; /* the minimal lock has no fencing token: order is not checked */
    proc_stats_t *st = &s->proc[me];
    bson_error_t error;
    int64_t end = now_us () + (int64_t) cfg->seconds * 1000000;
@@ -224,7 +281,7 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
    while (now_us () < end && consecutive < MAX_CONSECUTIVE_ERRORS) {
       long attempts0 = commands[CMD_FIND_AND_MODIFY];
       int64_t t0 = now_us ();
-      if (!mongolock_lock_acquire (lock, &error)) {
+      if (!(c->coll ? minimal_acquire (cfg, c, owner, &error) : mongolock_lock_acquire (lock, &error))) {
          if (error.domain == MONGOLOCK_ERROR_DOMAIN && error.code == MONGOLOCK_ERROR_TIMEOUT) {
             st->timeouts++;
          } else {
@@ -236,11 +293,23 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
       }
       consecutive = 0;
       int64_t t1 = now_us ();
+      long prev = atomic_load (&s->releaser);
+      int64_t handoff = !cfg->distinct && prev != 0 && prev != me + 1 ? t1 - atomic_load (&s->released_us) : -1;
       if (st->samples < capacity) {
-         samples[st->samples++] = (sample_t){t1 - t0, commands[CMD_FIND_AND_MODIFY] - attempts0};
+         samples[st->samples++] = (sample_t){t1 - t0, commands[CMD_FIND_AND_MODIFY] - attempts0, handoff};
       }
-      critical_section (s, me + 1, mongolock_lock_token (lock), cfg->hold_us);
-      if (!mongolock_lock_release (lock, &error)) {
+      if (cfg->distinct) {
+         if (cfg->hold_us > 0) {
+            sleep_us (cfg->hold_us);
+         }
+      } else {
+         fake_token = atomic_load (&s->last_token) + 1;
+         critical_section (s, me + 1, c->coll ? fake_token : mongolock_lock_token (lock), cfg->hold_us);
+         /* Recorded before the release is sent: the hand-off includes the release's trip. */
+         atomic_store (&s->released_us, now_us ());
+         atomic_store (&s->releaser, me + 1);
+      }
+      if (!(c->coll ? minimal_lock_release (c->coll, c->key, owner, &error) == 1 : mongolock_lock_release (lock, &error))) {
          st->errors++;
          note_error (st, "release", &error);
       }
@@ -272,7 +341,7 @@ proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *
    memset (commands, 0, sizeof commands);
    pthread_barrier_wait (&s->start); /* every process reaches it, connected or not */
    if (st->connected) {
-      proc_loop (cfg, conn.lock, s, me, samples, capacity);
+      proc_loop (cfg, &conn, s, me, samples, capacity);
    }
    memcpy (st->commands, commands, sizeof commands);
    proc_disconnect (&conn);
@@ -340,6 +409,22 @@ summarize (shared_t *s, const sample_t *samples, long capacity, result_t *r)
    r->max_ms = n > 0 ? (double) all[n - 1].wait_us / 1000.0 : 0;
    r->contended_p50_ms = percentile_ms (contended, r->contended, 50);
    r->contended_p99_ms = percentile_ms (contended, r->contended, 99);
+   /* Hand-offs, sorted by their own value (reusing the contended buffer). */
+   for (long i = 0; i < n; i++) {
+      if (all[i].handoff_us >= 0) {
+         contended[r->handoffs++] = (sample_t){all[i].handoff_us, 0, 0};
+      }
+   }
+   qsort (contended, (size_t) r->handoffs, sizeof *contended, cmp_wait);
+   r->handoff_p50_ms = percentile_ms (contended, r->handoffs, 50);
+   r->handoff_p99_ms = percentile_ms (contended, r->handoffs, 99);
+   /* Jain's fairness index of the acquisitions per process: 1 when all got the same. */
+   double sum = 0, sq = 0;
+   for (int p = 0; p < r->procs; p++) {
+      sum += (double) s->proc[p].in_window;
+      sq += (double) s->proc[p].in_window * (double) s->proc[p].in_window;
+   }
+   r->jain = sq > 0 ? sum * sum / ((double) r->procs * sq) : 0;
    free (all);
    free (contended);
    r->overlaps = atomic_load (&s->overlaps);
@@ -371,13 +456,18 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    pthread_barrierattr_destroy (&attr);
 
    char key[96];
-   snprintf (key, sizeof key, "contention/b%" PRId64 "-c%" PRId64 "/p%d", bo->base_ms, bo->cap_ms, procs);
+   snprintf (key, sizeof key, "contention/b%" PRId64 "-c%" PRId64 "/p%d%s", bo->base_ms, bo->cap_ms, procs,
+             cfg->distinct ? "/" : "");
    pid_t pids[MAX_PROCS];
    fflush (stdout);
    fflush (stderr);
    for (int p = 0; p < procs; p++) {
       pids[p] = fork ();
       if (pids[p] == 0) {
+         if (cfg->distinct) {
+            size_t len = strlen (key);
+            snprintf (key + len, sizeof key - len, "%d", p);
+         }
          _exit (proc_main (cfg, bo, key, s, p, samples + (long) p * capacity, capacity));
       }
       if (pids[p] < 0) {
@@ -411,6 +501,24 @@ print_table_header (const backoff_t *bo)
            "| contended p99 ms | hold+release ms | cmds/acq | fAM/acq | fairness min/max | lock held %% "
            "| overlaps | token errors | timeouts | errors |\n");
    printf ("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+}
+
+/* One result as key=value lines (bench/run-bench.sh reads them). */
+static void
+print_kv (const config_t *cfg, const result_t *r)
+{
+   long fam = r->commands[CMD_FIND_AND_MODIFY];
+   long total = fam + r->commands[CMD_UPDATE] + r->commands[CMD_OTHER];
+   /* Commands beyond one acquire and one release per acquisition were sent while waiting. */
+   double waiting_cmds = (double) (total - 2 * r->acquisitions);
+   printf ("row procs=%d keys=%s acq_per_s=%.1f handoff_p50_ms=%.3f handoff_p99_ms=%.3f handoffs=%ld "
+           "wait_cmds_per_proc_s=%.2f wait_p99_ms=%.2f wait_max_ms=%.2f jain=%.3f cmds_per_acq=%.2f "
+           "overlaps=%ld token_errors=%ld timeouts=%ld errors=%ld\n",
+           r->procs, cfg->distinct ? "distinct" : "one", (double) r->in_window / r->seconds, r->handoff_p50_ms,
+           r->handoff_p99_ms, r->handoffs, (waiting_cmds > 0 ? waiting_cmds : 0) / r->procs / r->seconds, r->p99_ms,
+           r->max_ms, r->jain, r->acquisitions > 0 ? (double) total / (double) r->acquisitions : 0, r->overlaps,
+           r->token_violations, r->timeouts, r->errors + r->crashed);
+   fflush (stdout);
 }
 
 static void
@@ -511,7 +619,8 @@ usage (const char *argv0)
 {
    fprintf (stderr,
             "usage: %s [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]\n"
-            "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]...\n"
+            "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]... [--distinct] [--kv]\n"
+            "          [--minimal-poll-ms N]\n"
             "URI defaults to MONGOLOCK_URI. Procs 1..%d; --backoff may be repeated (up to %d).\n",
             argv0, MONGOLOCK_DEFAULT_LEASE_MS, MONGOLOCK_DEFAULT_WAIT_MS, MAX_PROCS, MAX_BACKOFFS);
    return 2;
@@ -544,6 +653,12 @@ parse_args (int argc, char **argv, config_t *cfg)
       } else if (strcmp (a, "--wait-ms") == 0) {
          ok = int_arg (val, 0, MONGOLOCK_WAIT_MAX_MS, &v);
          cfg->wait_ms = v;
+      } else if (strcmp (a, "--minimal-poll-ms") == 0) {
+         ok = int_arg (val, 1, 10000, &v);
+         cfg->minimal_poll_ms = (int) v;
+      } else if (strcmp (a, "--distinct") == 0 || strcmp (a, "--kv") == 0) {
+         *(a[2] == 'd' ? &cfg->distinct : &cfg->kv) = true;
+         continue;
       } else if (strcmp (a, "--backoff") == 0) {
          int n;
          ok = cfg->nbackoff < MAX_BACKOFFS && list_arg (val, 1, MONGOLOCK_BACKOFF_MAX_MS, list, 2, &n) && n == 2 &&
@@ -589,17 +704,25 @@ main (int argc, char **argv)
    }
    snprintf (cfg.db, sizeof cfg.db, "mongolock_bench_contention_%ld", (long) getpid ());
    mongoc_init ();
-   print_config (&cfg);
+   if (!cfg.kv) {
+      print_config (&cfg);
+   }
    int rc = 0;
    for (int b = 0; b < cfg.nbackoff && rc != 2; b++) {
-      print_table_header (&cfg.backoff[b]);
+      if (!cfg.kv) {
+         print_table_header (&cfg.backoff[b]);
+      }
       for (int k = 0; k < cfg.nprocs; k++) {
          result_t r;
          if (!run_one (&cfg, &cfg.backoff[b], cfg.procs[k], &r)) {
             rc = 2;
             break;
          }
-         print_row (&r);
+         if (cfg.kv) {
+            print_kv (&cfg, &r);
+         } else {
+            print_row (&r);
+         }
          if (r.overlaps || r.token_violations || r.crashed) {
             rc = 1;
          }
