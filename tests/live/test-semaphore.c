@@ -170,3 +170,30 @@ Test (semaphore, invalid_arguments)
    mongolock_semaphore_destroy (NULL);
    lt_cleanup (c, db);
 }
+
+/* Release and renew touch only this handle's entry: a release (here of an entry that has
+ * expired but is still in the document) leaves the other holder's entry alone. */
+Test (semaphore, release_removes_only_its_own_entry)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_semaphore_t *a = st_sem (c, "k", 2, 300, 0, 0, NULL);
+   mongolock_semaphore_t *b = st_sem (c, "k", 2, 20000, 0, 0, NULL);
+   cr_assert (st_try (a));
+   cr_assert (st_try (b));
+   mltest_sleep_ms (700); /* a's lease is over; nobody acquired, so its entry is still there */
+   cr_assert_eq (st_holders (db, "k"), 2);
+   bson_error_t error;
+   cr_assert_not (mongolock_semaphore_renew (a, &error), "an expired entry is not renewed");
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_LOST, "%s", error.message);
+   cr_assert (st_try (a), "a takes a new permit (new owner, new token) next to b");
+   cr_assert_eq (st_holders (db, "k"), 2, "the expired entry was replaced, not added to");
+   cr_assert (mongolock_semaphore_release (a, &error), "%s", error.message);
+   cr_assert_eq (st_holders (db, "k"), 1);
+   cr_assert (mongolock_semaphore_renew (b, &error), "b's entry survived a's release: %s", error.message);
+   cr_assert (mongolock_semaphore_release (b, &error), "%s", error.message);
+   cr_assert_eq (st_holders (db, "k"), 0);
+   mongolock_semaphore_destroy (a);
+   mongolock_semaphore_destroy (b);
+   lt_cleanup (c, db);
+}
