@@ -53,31 +53,6 @@ static const char ACQUIRE[] =
    "   {'$ifNull': [{'$max': '$holders.expiresAt'}, '$$NOW']}, '$expiresAt']}}},"
    " {'$unset': ['_mlk_live', '_mlk_ok', '_mlk_mine', '_mlk_take']}]}";
 
-/* This holder's entry ($$this), by owner and token. */
-#define IS_MINE "{'$and': [{'$eq': ['$$this.owner', '$$me']}, {'$eq': ['$$this.token', '$$tok']}]}"
-
-/* Renew: only this holder's entry, only while it is live by the server's clock ($expr is
- * allowed: no upsert). A findAndModify, so that the driver retries it across an election
- * (see named.c). Variables: $$me, $$tok, $$lease. */
-static const char RENEW[] =
-   "{'query': {'$expr': {'$gt': [{'$size': {'$filter': {'input': {'$ifNull': ['$holders', []]},"
-   "   'cond': {'$and': [" IS_MINE ", {'$gt': ['$$this.expiresAt', '$$NOW']}]}}}}, 0]}},"
-   " 'update': [{'$set': {"
-   "   'holders': {'$map': {'input': '$holders', 'in': {'$cond': [" IS_MINE ","
-   "     {'$mergeObjects': ['$$this', {'expiresAt': {'$add': ['$$NOW', '$$lease']}}]}, '$$this']}}},"
-   "   'expiresAt': {'$max': ['$expiresAt', {'$add': ['$$NOW', '$$lease']}]}}}],"
-   " 'fields': {'_id': 1}}";
-
-/* Release: removes only this holder's entry (a stale holder's release matches nothing and
- * frees nothing of anyone else's); the document and its last token stay. Variables:
- * $$me, $$tok. */
-static const char RELEASE[] =
-   "{'query': {'$expr': {'$gt': [{'$size': {'$filter': {'input': {'$ifNull': ['$holders', []]},"
-   "   'cond': " IS_MINE "}}}, 0]}},"
-   " 'update': [{'$set': {'holders': {'$filter': {'input': '$holders', 'cond': {'$not': [" IS_MINE "]}}}}},"
-   "   {'$set': {'expiresAt': {'$ifNull': [{'$max': '$holders.expiresAt'}, '$$NOW']}, 'releasedAt': '$$NOW'}}],"
-   " 'fields': {'_id': 1}}";
-
 static bson_t *
 acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms)
 {
@@ -123,28 +98,17 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
 }
 
 static bson_t *
-owner_cmd (const _mongolock_sem_self_t *s, mongolock_client_t *client, const char *me, int64_t token, const char *tmpl,
-           int64_t lease_ms)
-{
-   bson_t *let = BCON_NEW ("me", BCON_UTF8 (me), "tok", BCON_INT64 (token));
-   if (lease_ms > 0) {
-      BSON_APPEND_INT64 (let, "lease", lease_ms);
-   }
-   bson_t *cmd = _mongolock_shape_command ("findAndModify", client->collection, s->key, tmpl, let);
-   bson_destroy (let);
-   return cmd;
-}
-
-static bson_t *
 renew_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token, int64_t lease_ms)
 {
-   return owner_cmd (self, client, me, token, RENEW, lease_ms);
+   const _mongolock_sem_self_t *s = self;
+   return _mongolock_holders_owner_cmd (client, s->key, me, token, lease_ms);
 }
 
 static bson_t *
 release_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token)
 {
-   return owner_cmd (self, client, me, token, RELEASE, 0);
+   const _mongolock_sem_self_t *s = self;
+   return _mongolock_holders_owner_cmd (client, s->key, me, token, 0);
 }
 
 const _mongolock_shape_t _mongolock_semaphore_shape = {

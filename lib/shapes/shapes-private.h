@@ -16,6 +16,12 @@ bson_t *
 _mongolock_shape_command (const char *cmd_name, const char *collection, const char *key, const char *tmpl,
                           const bson_t *let);
 
+/* The renew (lease_ms > 0) or release (lease_ms 0) command of holder (me, token): it
+ * matches and changes only that entry. Returns the caller's command. */
+bson_t *
+_mongolock_holders_owner_cmd (mongolock_client_t *client, const char *key, const char *me, int64_t token,
+                              int64_t lease_ms);
+
 /* What a holders document says. */
 typedef struct {
    char kind[16];          /* "" when missing */

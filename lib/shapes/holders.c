@@ -1,6 +1,7 @@
-/* Command templates for the shapes that keep a list of holders (semaphore, rwlock):
- * written as JSON with single quotes for readability, per-call values passed in the
- * command's 'let' (MongoDB 5.0+), never spliced into the text. */
+/* What the shapes that keep a list of holders (semaphore, rwlock) share: command
+ * templates written as JSON with single quotes for readability, per-call values passed in
+ * the command's 'let' (MongoDB 5.0+), never spliced into the text; renew and release,
+ * which touch only this holder's entry; reading an acquire's reply. */
 #include "shapes-private.h"
 
 #include <string.h>
@@ -52,6 +53,44 @@ _mongolock_shape_command (const char *cmd_name, const char *collection, const ch
    }
    BSON_APPEND_DOCUMENT (cmd, "let", let);
    bson_destroy (body);
+   return cmd;
+}
+
+/* This holder's entry ($$this), by owner and token. */
+#define IS_MINE "{'$and': [{'$eq': ['$$this.owner', '$$me']}, {'$eq': ['$$this.token', '$$tok']}]}"
+
+/* Renew: only this holder's entry, only while it is live by the server's clock ($expr is
+ * allowed: no upsert). A findAndModify, so that the driver retries it across an election
+ * (see named.c). Variables: $$me, $$tok, $$lease. */
+static const char RENEW[] =
+   "{'query': {'$expr': {'$gt': [{'$size': {'$filter': {'input': {'$ifNull': ['$holders', []]},"
+   "   'cond': {'$and': [" IS_MINE ", {'$gt': ['$$this.expiresAt', '$$NOW']}]}}}}, 0]}},"
+   " 'update': [{'$set': {"
+   "   'holders': {'$map': {'input': '$holders', 'in': {'$cond': [" IS_MINE ","
+   "     {'$mergeObjects': ['$$this', {'expiresAt': {'$add': ['$$NOW', '$$lease']}}]}, '$$this']}}},"
+   "   'expiresAt': {'$max': ['$expiresAt', {'$add': ['$$NOW', '$$lease']}]}}}],"
+   " 'fields': {'_id': 1}}";
+
+/* Release: removes only this holder's entry (a stale holder's release matches nothing and
+ * frees nothing of anyone else's); the document and its last token stay. Variables:
+ * $$me, $$tok. */
+static const char RELEASE[] =
+   "{'query': {'$expr': {'$gt': [{'$size': {'$filter': {'input': {'$ifNull': ['$holders', []]},"
+   "   'cond': " IS_MINE "}}}, 0]}},"
+   " 'update': [{'$set': {'holders': {'$filter': {'input': '$holders', 'cond': {'$not': [" IS_MINE "]}}}}},"
+   "   {'$set': {'expiresAt': {'$ifNull': [{'$max': '$holders.expiresAt'}, '$$NOW']}, 'releasedAt': '$$NOW'}}],"
+   " 'fields': {'_id': 1}}";
+
+bson_t *
+_mongolock_holders_owner_cmd (mongolock_client_t *client, const char *key, const char *me, int64_t token,
+                              int64_t lease_ms)
+{
+   bson_t *let = BCON_NEW ("me", BCON_UTF8 (me), "tok", BCON_INT64 (token));
+   if (lease_ms > 0) {
+      BSON_APPEND_INT64 (let, "lease", lease_ms);
+   }
+   bson_t *cmd = _mongolock_shape_command ("findAndModify", client->collection, key, lease_ms > 0 ? RENEW : RELEASE, let);
+   bson_destroy (let);
    return cmd;
 }
 
