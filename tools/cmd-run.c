@@ -1,5 +1,6 @@
 /* mongolock run: run a command while holding a lock, renewed in the background. */
 #include "child.h"
+#include "hold.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 static const char run_help[] =
-   "Usage: mongolock run --key KEY [OPTIONS] [--] COMMAND [ARGS...]\n"
+   "Usage: mongolock run --key KEY [--permits N | --shared] [OPTIONS] [--] COMMAND [ARGS...]\n"
    "Take the lock KEY (waiting up to --wait), run COMMAND with the lease renewed in the\n"
    "background, release the lock when COMMAND exits and exit with its status (128+N when\n"
    "it was killed by signal N). COMMAND runs in its own process group; INT, TERM and HUP\n"
@@ -27,6 +28,11 @@ static const char run_help[] =
    "they are killed.\n"
    "\n"
    "  -k, --key KEY           lock name (required)\n"
+   "      --permits N         a permit of the semaphore KEY: at most N commands hold KEY\n"
+   "                          at once (every run on KEY must give the same N)\n"
+   "      --shared            a reader's hold on the reader/writer lock KEY: shared with\n"
+   "                          other --shared runs, excluded by a plain run on KEY (the\n"
+   "                          writer), which in turn waits for every reader\n"
    "  -l, --lease D           lease length, renewed every third of it (default: 30s)\n"
    "  -w, --wait D            wait up to D for a busy lock (default: 0, fail at once)\n"
    "      --fence-env NAME    put the fencing token in COMMAND's environment as NAME\n"
@@ -41,7 +47,7 @@ typedef struct {
    int lost_w;
    char reason[512];
    const char *key;
-   mongolock_lock_t *lock; /* used by the main thread only */
+   cli_hold_t *lock; /* used by the main thread only */
 } run_state_t;
 
 static int64_t
@@ -93,7 +99,7 @@ static int64_t
 lease_left (void *data)
 {
    run_state_t *st = data;
-   return mongolock_lock_remaining_ms (st->lock);
+   return cli_hold_remaining_ms (st->lock);
 }
 
 /* A stop signal (INT, TERM, HUP) waiting on sigfd, else 0. SIGCHLD is dropped. */
@@ -110,22 +116,20 @@ pending_stop_signal (int sigfd)
 }
 
 static void
-report_busy (mongolock_lock_t *lock, int64_t waited_ms, int64_t wait_ms)
+report_busy (cli_hold_t *lock, int64_t waited_ms, int64_t wait_ms)
 {
-   char *holder = NULL;
-   int64_t token = 0;
-   bson_error_t error;
+   char *holder = cli_hold_holder (lock);
    char waited[32] = "";
    if (wait_ms > 0) {
       cli_format_duration (waited_ms, waited, sizeof waited);
    }
-   (void) mongolock_lock_get_holder (lock, &holder, &token, &error);
-   char *shown = cli_escape_text (holder ? holder : "another process");
-   cli_error ("%s%s%slock \"%s\" is held by %s",
+   char *shown = cli_escape_text (holder ? holder : "other processes");
+   cli_error ("%s%s%s%s \"%s\" is held by %s",
               wait_ms > 0 ? "gave up after " : "",
               waited,
               wait_ms > 0 ? ": " : "",
-              mongolock_lock_key (lock),
+              cli_hold_what (lock),
+              cli_hold_key (lock),
               shown);
    bson_free (shown);
    bson_free (holder);
@@ -164,7 +168,7 @@ sigwatch_main (void *arg)
 /* Takes the lock with the library's own wait (deadline, backoff, transient errors tried
  * again), cancelled at once by a stop signal (exit 128+signal). */
 static int
-acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, int sigfd, bool verbose)
+acquire (cli_hold_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, int sigfd, bool verbose)
 {
    int64_t start = mono_ms ();
    int quit[2];
@@ -177,14 +181,14 @@ acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, in
    bool watching = pthread_create (&watcher, NULL, sigwatch_main, &w) == 0;
    bson_error_t error;
    bool acquired = false;
-   bool ok = mongolock_lock_try_acquire (lock, &acquired, &error);
+   bool ok = cli_hold_try_acquire (lock, &acquired, &error);
    if (ok && !acquired && wait_ms > 0) {
       if (verbose) {
          char d[32];
          cli_format_duration (wait_ms, d, sizeof d);
-         cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), d);
+         cli_error ("lock \"%s\" is busy; waiting up to %s", cli_hold_key (lock), d);
       }
-      ok = acquired = mongolock_lock_acquire (lock, &error);
+      ok = acquired = cli_hold_acquire (lock, &error);
    }
    ssize_t wr = write (quit[1], "q", 1);
    (void) wr;
@@ -196,9 +200,9 @@ acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, in
    int sig = w.signo ? w.signo : pending_stop_signal (sigfd);
    if (sig) {
       if (acquired) {
-         (void) mongolock_lock_release (lock, NULL);
+         (void) cli_hold_release (lock, NULL);
       }
-      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
+      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), cli_hold_key (lock));
       return 128 + sig;
    }
    int64_t now = mono_ms ();
@@ -207,8 +211,8 @@ acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, in
          char took[32];
          cli_format_duration (now - start, took, sizeof took);
          cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
-                    mongolock_lock_key (lock),
-                    mongolock_lock_token (lock),
+                    cli_hold_key (lock),
+                    cli_hold_token (lock),
                     took);
       }
       return CLI_EXIT_OK;
@@ -218,7 +222,7 @@ acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, in
       return CLI_EXIT_BUSY;
    }
    char what[600];
-   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
+   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", cli_hold_key (lock));
    return cli_report_error (what, &error);
 }
 
@@ -240,6 +244,8 @@ typedef struct {
    const char *key;
    int64_t lease_ms, wait_ms, grace_ms;
    const char *fence_env;
+   int permits; /* > 0: --permits */
+   bool shared;
    bool verbose;
    char **cmd;
 } run_opts_t;
@@ -255,6 +261,8 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
       {"fence-env", required_argument, NULL, 'F'},
       {"kill-after", required_argument, NULL, 'K'},
       {"verbose", no_argument, NULL, 'v'},
+      {"permits", required_argument, NULL, 'P'},
+      {"shared", no_argument, NULL, 'S'},
       {0},
    };
    memset (o, 0, sizeof *o);
@@ -294,6 +302,19 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
       case 'v':
          o->verbose = true;
          break;
+      case 'P': {
+         char *end = NULL;
+         long n = strtol (optarg, &end, 10);
+         if (!*optarg || *end || n < 1 || n > MONGOLOCK_SEMAPHORE_PERMITS_MAX) {
+            return cli_usage_error ("run", "--permits: \"%s\" is not a number from 1 to %d", optarg,
+                                    MONGOLOCK_SEMAPHORE_PERMITS_MAX);
+         }
+         o->permits = (int) n;
+         break;
+      }
+      case 'S':
+         o->shared = true;
+         break;
       case 'h':
          help = true;
          break;
@@ -312,6 +333,9 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
    }
    if (!o->key) {
       return cli_usage_error ("run", "missing --key KEY");
+   }
+   if (o->permits > 0 && o->shared) {
+      return cli_usage_error ("run", "--permits and --shared cannot be combined");
    }
    if (optind >= argc) {
       return cli_usage_error ("run", "missing COMMAND to run");
@@ -343,10 +367,10 @@ lease_deadlines (const run_opts_t *o, int64_t *term_before, int64_t *kill_before
 
 /* Runs the command under the held lock; returns the exit code. */
 static int
-run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
+run_locked (cli_hold_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
 {
    char token[32];
-   snprintf (token, sizeof token, "%" PRId64, mongolock_lock_token (lock));
+   snprintf (token, sizeof token, "%" PRId64, cli_hold_token (lock));
    cli_child_t child;
    int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, &child);
    bool lost = false;
@@ -376,10 +400,10 @@ run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int si
    bson_error_t error;
    if (lost) {
       /* Stopped for the lease: if a late renewal kept it after all, free it now. */
-      if (mongolock_lock_is_held (lock)) {
-         (void) mongolock_lock_release (lock, NULL);
+      if (cli_hold_is_held (lock)) {
+         (void) cli_hold_release (lock, NULL);
       }
-   } else if (!mongolock_lock_release (lock, &error)) {
+   } else if (!cli_hold_release (lock, &error)) {
       if (error.domain == MONGOLOCK_ERROR_DOMAIN &&
           (error.code == MONGOLOCK_ERROR_LOST || error.code == MONGOLOCK_ERROR_NOT_HELD)) {
          lost = true;
@@ -431,13 +455,13 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
       mongolock_lock_opts_t *lo = mongolock_lock_opts_new ();
       mongolock_cancel_t *cancel = mongolock_cancel_new ();
       bson_error_t error;
-      mongolock_lock_t *lock = NULL;
+      cli_hold_t *lock = NULL;
       if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) &&
           mongolock_lock_opts_set_wait_ms (lo, o.wait_ms, &error)) {
          mongolock_lock_opts_set_auto_renew (lo, true);
          mongolock_lock_opts_set_event_callback (lo, on_event, &st);
          mongolock_lock_opts_set_cancel (lo, cancel);
-         lock = mongolock_lock_new (conn.client, o.key, lo, &error);
+         lock = cli_hold_new (conn.client, o.key, o.permits, o.shared, lo, &error);
       }
       mongolock_lock_opts_destroy (lo);
       if (!lock) {
@@ -445,7 +469,7 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
       } else if ((rc = acquire (lock, cancel, o.wait_ms, sigfd, o.verbose)) == CLI_EXIT_OK) {
          rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
       }
-      mongolock_lock_destroy (lock);
+      cli_hold_destroy (lock);
       mongolock_cancel_destroy (cancel);
       cli_disconnect (&conn);
    }
