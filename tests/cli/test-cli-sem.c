@@ -179,3 +179,52 @@ Test (cli_sem, shared_runs_share_and_a_plain_run_is_the_writer)
    mongolock_rwlock_destroy (reader);
    fx_fini (&fx);
 }
+
+Test (cli_sem, status_shows_every_holder)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   bool acquired;
+   mongolock_semaphore_t *s[2];
+   for (int i = 0; i < 2; i++) {
+      s[i] = mongolock_semaphore_new (fx.lib, "sem", 3, NULL, &error);
+      cr_assert (mongolock_semaphore_try_acquire (s[i], &acquired, &error) && acquired);
+   }
+   mongolock_rwlock_t *r = mongolock_rwlock_new (fx.lib, "rw", MONGOLOCK_RWLOCK_READ, NULL, &error);
+   cr_assert (mongolock_rwlock_try_acquire (r, &acquired, &error) && acquired);
+   mongolock_lock_t *l = mongolock_lock_new (fx.lib, "plain", NULL, &error);
+   cr_assert (mongolock_lock_try_acquire (l, &acquired, &error) && acquired);
+   const char *args[] = {"--uri", mltest_uri (), "--db", fx.db, "status", NULL};
+   cli_result_t res;
+   cli_run (&res, args);
+   cli_assert_code (&res, 0);
+   cr_assert_eq (cli_count_lines (res.out, "[permit of 3]"), 2, "%s", res.out);
+   cr_assert_eq (cli_count_lines (res.out, "[read]"), 1, "%s", res.out);
+   cr_assert (strstr (res.out, mongolock_semaphore_owner (s[0])) && strstr (res.out, mongolock_semaphore_owner (s[1])),
+              "%s", res.out);
+   cr_assert (strstr (res.out, mongolock_rwlock_owner (r)), "%s", res.out);
+   cr_assert (strstr (res.out, mongolock_lock_owner (l)), "%s", res.out);
+   cli_result_destroy (&res);
+   const char *jargs[] = {"--uri", mltest_uri (), "--db", fx.db, "status", "--json", NULL};
+   cli_run (&res, jargs);
+   cli_assert_code (&res, 0);
+   bson_t doc;
+   cr_assert (bson_init_from_json (&doc, res.out, -1, &error), "%s: %s", error.message, res.out);
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, &doc) && bson_iter_find_descendant (&it, "locks.2.holders.1.holder", &it),
+              "%s", res.out); /* locks sorted: plain, rw, sem (two permits) */
+   cr_assert (bson_iter_init (&it, &doc) && bson_iter_find_descendant (&it, "locks.2.permits", &it), "%s", res.out);
+   cr_assert (bson_iter_init (&it, &doc) && bson_iter_find_descendant (&it, "locks.2.kind", &it));
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), "semaphore");
+   cr_assert (bson_iter_init (&it, &doc) && bson_iter_find_descendant (&it, "locks.1.holders.0.mode", &it));
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), "read");
+   bson_destroy (&doc);
+   cli_result_destroy (&res);
+   for (int i = 0; i < 2; i++) {
+      mongolock_semaphore_destroy (s[i]);
+   }
+   mongolock_rwlock_destroy (r);
+   mongolock_lock_destroy (l);
+   fx_fini (&fx);
+}
