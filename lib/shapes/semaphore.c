@@ -112,4 +112,9 @@ release_cmd (const void *self, mongolock_client_t *client, const char *me, int64
 }
 
 const _mongolock_shape_t _mongolock_semaphore_shape = {
-   acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched};
+   .acquire_cmd = acquire_cmd,
+   .parse_acquire = parse_acquire,
+   .renew_cmd = renew_cmd,
+   .release_cmd = release_cmd,
+   .parse_update = _mongolock_parse_matched,
+};
