@@ -191,7 +191,13 @@ mongolock_client_force_release (mongolock_client_t *client, const char *key, boo
       return false;
    }
    /* One atomic command: record what was broken (decided by the server's clock), end the
-    * lease, keep the document and its token. No upsert: a missing lock stays missing. */
+    * lease, keep the document and its token. No upsert: a missing lock stays missing. A
+    * semaphore's or reader/writer lock's holders (and writers' waiting marks) are all
+    * dropped. */
+   bson_t *live = BCON_NEW ("$filter", "{",
+                               "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
+                               "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                            "}");
    bson_t *cmd = BCON_NEW (
       "findAndModify", BCON_UTF8 (client->collection),
       "query", "{", "_id", BCON_UTF8 (key), "}",
@@ -201,13 +207,20 @@ mongolock_client_force_release (mongolock_client_t *client, const char *key, boo
             "owner", "{", "$ifNull", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
             "token", BCON_UTF8 ("$token"),
             "expiresAt", BCON_UTF8 ("$expiresAt"),
-            "wasHeld", "{", "$and", "[",
-               "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-               "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+            "holders", BCON_DOCUMENT (live),
+            "wasHeld", "{", "$or", "[",
+               "{", "$and", "[",
+                  "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                  "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+               "]", "}",
+               "{", "$gt", "[", "{", "$size", BCON_DOCUMENT (live), "}", BCON_INT32 (0), "]", "}",
             "]", "}",
          "}", "}", "}",
-         "{", "$set", "{", "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}", "}", "}",
-         "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}",
+         "{", "$set", "{", "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+            "holders", "{", "$cond", "[", "{", "$gt", "[", BCON_UTF8 ("$holders"), BCON_NULL, "]", "}",
+               "{", "$literal", "[", "]", "}", BCON_UTF8 ("$$REMOVE"), "]", "}",
+         "}", "}",
+         "{", "$unset", "[", BCON_UTF8 ("owner"), BCON_UTF8 ("waiting"), "]", "}",
       "]",
       "new", BCON_BOOL (true));
    bson_t reply;
@@ -236,5 +249,6 @@ mongolock_client_force_release (mongolock_client_t *client, const char *key, boo
    }
    bson_destroy (&reply);
    bson_destroy (cmd);
+   bson_destroy (live);
    return ok;
 }

@@ -330,8 +330,9 @@ mongolock_client_list_locks (mongolock_client_t *client,
 /**
  * @brief An administrator's break of a stuck lock: frees @p key whoever holds it.
  *
- * The document is kept, so fencing tokens continue to increase. The holder finds out on
- * its next renew or release (#MONGOLOCK_ERROR_LOST).
+ * The document is kept, so fencing tokens continue to increase. On a semaphore or
+ * reader/writer lock it drops every holder (and every writer's waiting mark). The holder
+ * finds out on its next renew or release (#MONGOLOCK_ERROR_LOST).
  * @param client    Borrowed.
  * @param key       Borrowed.
  * @param was_held  OUT, optional: whether a live lease was broken.

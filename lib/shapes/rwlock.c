@@ -52,7 +52,8 @@ static const char ACQUIRE[] =
    "       '$_mlk_wait']},"
    "     '$waiting']},"
    "   'kind': {'$cond': ['$_mlk_ok', 'rwlock', '$kind']},"
-   "   'owner': {'$cond': ['$_mlk_ok', '$$REMOVE', '$owner']}}},"
+   "   'owner': {'$cond': ['$_mlk_ok', '$$REMOVE', '$owner']},"
+   "   'permits': {'$cond': ['$_mlk_ok', '$$REMOVE', '$permits']}}},"
    " {'$set': {'expiresAt': {'$cond': ['$_mlk_ok',"
    "   {'$ifNull': [{'$max': '$holders.expiresAt'}, '$$NOW']}, '$expiresAt']}}},"
    " {'$unset': ['_mlk_live', '_mlk_wait', '_mlk_ok', '_mlk_mine', '_mlk_free', '_mlk_take']}]}";

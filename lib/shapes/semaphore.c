@@ -48,7 +48,8 @@ static const char ACQUIRE[] =
    "       {'$cond': ['$_mlk_ok', '$_mlk_live', '$holders']}]}]},"
    "   'kind': {'$cond': ['$_mlk_ok', 'semaphore', '$kind']},"
    "   'permits': {'$cond': ['$_mlk_ok', '$$n', '$permits']},"
-   "   'owner': {'$cond': ['$_mlk_ok', '$$REMOVE', '$owner']}}},"
+   "   'owner': {'$cond': ['$_mlk_ok', '$$REMOVE', '$owner']},"
+   "   'waiting': {'$cond': ['$_mlk_ok', '$$REMOVE', '$waiting']}}},"
    " {'$set': {'expiresAt': {'$cond': ['$_mlk_ok',"
    "   {'$ifNull': [{'$max': '$holders.expiresAt'}, '$$NOW']}, '$expiresAt']}}},"
    " {'$unset': ['_mlk_live', '_mlk_ok', '_mlk_mine', '_mlk_take']}]}";

@@ -197,3 +197,31 @@ Test (semaphore, release_removes_only_its_own_entry)
    mongolock_semaphore_destroy (b);
    lt_cleanup (c, db);
 }
+
+/* An administrator's forced release drops every permit: the holders find out (LOST) on
+ * their next renew, and the key is free for anyone. */
+Test (semaphore, force_release_drops_every_permit)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_semaphore_t *a = st_sem (c, "k", 2, 20000, 0, 0, NULL);
+   mongolock_semaphore_t *b = st_sem (c, "k", 2, 20000, 0, 0, NULL);
+   cr_assert (st_try (a));
+   cr_assert (st_try (b));
+   bool was_held = false;
+   bson_error_t error;
+   bson_t prev;
+   cr_assert (mongolock_client_force_release (c, "k", &was_held, &prev, &error), "%s", error.message);
+   cr_assert (was_held, "live permits were broken");
+   bson_destroy (&prev);
+   cr_assert_eq (st_holders (db, "k"), 0);
+   cr_assert_not (mongolock_semaphore_renew (a, &error));
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_LOST, "%s", error.message);
+   mongolock_lock_t *named = lt_lock (c, "k", 10000, 0, 0);
+   cr_assert (lt_try (named), "the key is free");
+   cr_assert_gt (mongolock_lock_token (named), mongolock_semaphore_token (b));
+   mongolock_lock_destroy (named);
+   mongolock_semaphore_destroy (a);
+   mongolock_semaphore_destroy (b);
+   lt_cleanup (c, db);
+}
