@@ -163,7 +163,6 @@ Test (array_ops, parse_errors_without_documents)
       {"{'$filter': {'input': [], 'cond': true, 'bogus': 1}}", 28647},
       {"{'$filter': {'cond': true}}", 28648},
       {"{'$filter': {'input': []}}", 28650},
-      {"{'$filter': {'input': [], 'as': 'Bad', 'cond': true}}", 9},
       {"{'$filter': {'input': [], 'as': 'x', 'cond': '$$y'}}", 17276},
       {"{'$filter': {'input': '$$x', 'as': 'x', 'cond': true}}", 17276},
       {"{'$map': 'x'}", 16878},
@@ -183,6 +182,14 @@ Test (array_ops, parse_errors_without_documents)
       conf_cmd_error (c, db, cmd, cases[i].code, NULL);
       bson_free (cmd);
    }
+   /* An 'as' that is not a valid variable name: FailedToParse (9) in
+    * variable_validation.cpp (recent servers), 16867 in older ones: any refusal. */
+   conf_cmd_refused (c, db,
+                     "{'aggregate': 'c', 'pipeline': [{'$project': {'r': {'$filter': {'input': [], 'as': 'Bad', "
+                     "'cond': true}}}}], 'cursor': {}}");
+   conf_cmd_refused (c, db,
+                     "{'aggregate': 'c', 'pipeline': [{'$project': {'r': {'$map': {'input': [], 'as': '', "
+                     "'in': 1}}}}], 'cursor': {}}");
    /* The variable of $filter is not visible after it. */
    conf_cmd_error (c, db,
                    "{'aggregate': 'c', 'pipeline': [{'$project': {'r': {'$filter': {'input': [], 'cond': true}}, "
