@@ -225,3 +225,40 @@ Test (semaphore, force_release_drops_every_permit)
    mongolock_semaphore_destroy (b);
    lt_cleanup (c, db);
 }
+
+/* The engine's cancellation applies: a waiter on a full semaphore returns CANCELLED within
+ * a few hundred ms of the flag being raised from another thread. */
+static void *
+raise_later (void *arg)
+{
+   mltest_sleep_ms (300);
+   mongolock_cancel_raise (arg);
+   return NULL;
+}
+
+Test (semaphore, cancel_ends_a_wait)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_semaphore_t *a = st_sem (c, "k", 1, 20000, 0, 0, NULL);
+   cr_assert (st_try (a));
+   mongolock_cancel_t *cancel = mongolock_cancel_new ();
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   mongolock_lock_opts_set_wait_ms (o, 30000, NULL);
+   mongolock_lock_opts_set_cancel (o, cancel);
+   bson_error_t error;
+   mongolock_semaphore_t *b = mongolock_semaphore_new (c, "k", 1, o, &error);
+   mongolock_lock_opts_destroy (o);
+   pthread_t t;
+   pthread_create (&t, NULL, raise_later, cancel);
+   int64_t t0 = mltest_now_ms ();
+   cr_assert_not (mongolock_semaphore_acquire (b, &error));
+   int64_t took = mltest_now_ms () - t0;
+   pthread_join (t, NULL);
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_CANCELLED, "%s", error.message);
+   cr_assert_lt (took, 3000, "cancelled after %" PRId64 " ms", took);
+   mongolock_semaphore_destroy (b);
+   mongolock_cancel_destroy (cancel);
+   mongolock_semaphore_destroy (a);
+   lt_cleanup (c, db);
+}
