@@ -1,5 +1,6 @@
 /* mongolock run: run a command while holding a lock, renewed in the background. */
 #include "child.h"
+#include "hold.h"
 #include "wait-report.h"
 
 #include <errno.h>
@@ -17,8 +18,8 @@
 #include <unistd.h>
 
 static const char run_help[] =
-   "Usage: mongolock run [OPTIONS] KEY [--] COMMAND [ARGS...]\n"
-   "       mongolock run --key KEY [OPTIONS] [--] COMMAND [ARGS...]\n"
+   "Usage: mongolock run [--permits N | --shared] [OPTIONS] KEY [--] COMMAND [ARGS...]\n"
+   "       mongolock run --key KEY [--permits N | --shared] [OPTIONS] [--] COMMAND [ARGS...]\n"
    "Take the lock KEY (waiting up to --wait), run COMMAND with the lease renewed in the\n"
    "background, release the lock when COMMAND exits and exit with its status (128+N when\n"
    "it was killed by signal N). COMMAND runs in its own process group; INT, TERM and HUP\n"
@@ -29,6 +30,11 @@ static const char run_help[] =
    "they are killed.\n"
    "\n"
    "  -k, --key KEY           lock name (else the first argument after the options)\n"
+   "      --permits N         a permit of the semaphore KEY: at most N commands hold KEY\n"
+   "                          at once (every run on KEY must give the same N)\n"
+   "      --shared            a reader's hold on the reader/writer lock KEY: shared with\n"
+   "                          other --shared runs, excluded by a plain run on KEY (the\n"
+   "                          writer), which in turn waits for every reader\n"
    "  -l, --lease D           lease length, renewed every third of it (default: 30s)\n"
    "  -w, --wait D|forever    wait up to D for a busy lock (default: 0, fail at once);\n"
    "                          forever (or inf) waits until it is free\n"
@@ -51,6 +57,8 @@ typedef struct {
    bool wait_forever; /* --wait forever: wait_ms is the library's maximum, repeated */
    int busy_code;     /* -E: the exit status when the lock is busy */
    const char *fence_env;
+   int permits; /* > 0: --permits */
+   bool shared;
    bool verbose;
    char **cmd;
 } run_opts_t;
@@ -60,7 +68,7 @@ typedef struct {
    int lost_w;
    char reason[512];
    const char *key;
-   mongolock_lock_t *lock; /* used by the main thread only */
+   cli_hold_t *lock; /* used by the main thread only */
 } run_state_t;
 
 static int64_t
@@ -112,7 +120,7 @@ static int64_t
 lease_left (void *data)
 {
    run_state_t *st = data;
-   return mongolock_lock_remaining_ms (st->lock);
+   return cli_hold_remaining_ms (st->lock);
 }
 
 /* A stop signal (INT, TERM, HUP) waiting on sigfd, else 0. SIGCHLD is dropped. */
@@ -129,22 +137,20 @@ pending_stop_signal (int sigfd)
 }
 
 static void
-report_busy (mongolock_lock_t *lock, int64_t waited_ms, int64_t wait_ms)
+report_busy (cli_hold_t *lock, int64_t waited_ms, int64_t wait_ms)
 {
-   char *holder = NULL;
-   int64_t token = 0;
-   bson_error_t error;
+   char *holder = cli_hold_holder (lock);
    char waited[32] = "";
    if (wait_ms > 0) {
       cli_format_duration (waited_ms, waited, sizeof waited);
    }
-   (void) mongolock_lock_get_holder (lock, &holder, &token, &error);
-   char *shown = cli_escape_text (holder ? holder : "another process");
-   cli_error ("%s%s%slock \"%s\" is held by %s",
+   char *shown = cli_escape_text (holder ? holder : "other processes");
+   cli_error ("%s%s%s%s \"%s\" is held by %s",
               wait_ms > 0 ? "gave up after " : "",
               waited,
               wait_ms > 0 ? ": " : "",
-              mongolock_lock_key (lock),
+              cli_hold_what (lock),
+              cli_hold_key (lock),
               shown);
    bson_free (shown);
    bson_free (holder);
@@ -191,7 +197,7 @@ is_timeout (const bson_error_t *error)
  * acquired; *busy tells "held by another for the whole wait" (the caller exits with -E's
  * code, which may even be 0) from every other failure. */
 static int
-acquire (mongolock_lock_t *lock,
+acquire (cli_hold_t *lock,
          mongolock_client_t *client,
          mongolock_cancel_t *cancel,
          const run_opts_t *o,
@@ -212,22 +218,22 @@ acquire (mongolock_lock_t *lock,
    bool watching = pthread_create (&watcher, NULL, sigwatch_main, &w) == 0;
    bson_error_t error;
    bool acquired = false;
-   bool ok = mongolock_lock_try_acquire (lock, &acquired, &error);
+   bool ok = cli_hold_try_acquire (lock, &acquired, &error);
    if (ok && !acquired && wait_ms > 0) {
       if (verbose) {
          char d[32];
          cli_format_duration (wait_ms, d, sizeof d);
          if (o->wait_forever) {
-            cli_error ("lock \"%s\" is busy; waiting until it is free", mongolock_lock_key (lock));
+            cli_error ("%s \"%s\" is busy; waiting until it is free", cli_hold_what (lock), cli_hold_key (lock));
          } else {
-            cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), d);
+            cli_error ("%s \"%s\" is busy; waiting up to %s", cli_hold_what (lock), cli_hold_key (lock), d);
          }
       }
-      cli_wait_report_t *rep = cli_wait_report_start (client, mongolock_lock_key (lock), start, verbose);
+      cli_wait_report_t *rep = cli_wait_report_start (client, cli_hold_key (lock), start, verbose);
       /* forever: the library's longest wait (24h), again and again; a stop signal or an
        * error other than "still busy" ends it. */
       do {
-         ok = acquired = mongolock_lock_acquire (lock, &error);
+         ok = acquired = cli_hold_acquire (lock, &error);
       } while (!acquired && o->wait_forever && is_timeout (&error));
       cli_wait_report_stop (rep);
    }
@@ -241,9 +247,9 @@ acquire (mongolock_lock_t *lock,
    int sig = w.signo ? w.signo : pending_stop_signal (sigfd);
    if (sig) {
       if (acquired) {
-         (void) mongolock_lock_release (lock, NULL);
+         (void) cli_hold_release (lock, NULL);
       }
-      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
+      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), cli_hold_key (lock));
       return 128 + sig;
    }
    int64_t now = mono_ms ();
@@ -252,8 +258,8 @@ acquire (mongolock_lock_t *lock,
          char took[32];
          cli_format_duration (now - start, took, sizeof took);
          cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
-                    mongolock_lock_key (lock),
-                    mongolock_lock_token (lock),
+                    cli_hold_key (lock),
+                    cli_hold_token (lock),
                     took);
       }
       return CLI_EXIT_OK;
@@ -264,7 +270,7 @@ acquire (mongolock_lock_t *lock,
       return CLI_EXIT_BUSY;
    }
    char what[600];
-   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
+   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", cli_hold_key (lock));
    return cli_report_error (what, &error);
 }
 
@@ -321,6 +327,8 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
       {"fence-env", required_argument, NULL, 'F'},
       {"kill-after", required_argument, NULL, 'K'},
       {"verbose", no_argument, NULL, 'v'},
+      {"permits", required_argument, NULL, 'P'},
+      {"shared", no_argument, NULL, 'S'},
       {0},
    };
    memset (o, 0, sizeof *o);
@@ -366,6 +374,19 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
       case 'v':
          o->verbose = true;
          break;
+      case 'P': {
+         char *end = NULL;
+         long n = strtol (optarg, &end, 10);
+         if (!*optarg || *end || n < 1 || n > MONGOLOCK_SEMAPHORE_PERMITS_MAX) {
+            return cli_usage_error ("run", "--permits: \"%s\" is not a number from 1 to %d", optarg,
+                                    MONGOLOCK_SEMAPHORE_PERMITS_MAX);
+         }
+         o->permits = (int) n;
+         break;
+      }
+      case 'S':
+         o->shared = true;
+         break;
       case 'h':
          help = true;
          break;
@@ -391,6 +412,9 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
       if (optind < argc && strcmp (argv[optind], "--") == 0) {
          optind++;
       }
+   }
+   if (o->permits > 0 && o->shared) {
+      return cli_usage_error ("run", "--permits and --shared cannot be combined");
    }
    if (optind >= argc) {
       return cli_usage_error ("run", "missing COMMAND to run");
@@ -422,10 +446,10 @@ lease_deadlines (const run_opts_t *o, int64_t *term_before, int64_t *kill_before
 
 /* Runs the command under the held lock; returns the exit code. */
 static int
-run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
+run_locked (cli_hold_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
 {
    char token[32];
-   snprintf (token, sizeof token, "%" PRId64, mongolock_lock_token (lock));
+   snprintf (token, sizeof token, "%" PRId64, cli_hold_token (lock));
    cli_child_t child;
    int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, &child);
    bool lost = false;
@@ -455,10 +479,10 @@ run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int si
    bson_error_t error;
    if (lost) {
       /* Stopped for the lease: if a late renewal kept it after all, free it now. */
-      if (mongolock_lock_is_held (lock)) {
-         (void) mongolock_lock_release (lock, NULL);
+      if (cli_hold_is_held (lock)) {
+         (void) cli_hold_release (lock, NULL);
       }
-   } else if (!mongolock_lock_release (lock, &error)) {
+   } else if (!cli_hold_release (lock, &error)) {
       if (error.domain == MONGOLOCK_ERROR_DOMAIN &&
           (error.code == MONGOLOCK_ERROR_LOST || error.code == MONGOLOCK_ERROR_NOT_HELD)) {
          lost = true;
@@ -510,13 +534,13 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
       mongolock_lock_opts_t *lo = mongolock_lock_opts_new ();
       mongolock_cancel_t *cancel = mongolock_cancel_new ();
       bson_error_t error;
-      mongolock_lock_t *lock = NULL;
+      cli_hold_t *lock = NULL;
       if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) &&
           mongolock_lock_opts_set_wait_ms (lo, o.wait_ms, &error)) {
          mongolock_lock_opts_set_auto_renew (lo, true);
          mongolock_lock_opts_set_event_callback (lo, on_event, &st);
          mongolock_lock_opts_set_cancel (lo, cancel);
-         lock = mongolock_lock_new (conn.client, o.key, lo, &error);
+         lock = cli_hold_new (conn.client, o.key, o.permits, o.shared, lo, &error);
       }
       mongolock_lock_opts_destroy (lo);
       if (!lock) {
@@ -530,7 +554,7 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
             rc = o.busy_code;
          }
       }
-      mongolock_lock_destroy (lock);
+      cli_hold_destroy (lock);
       mongolock_cancel_destroy (cancel);
       cli_disconnect (&conn);
    }

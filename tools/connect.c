@@ -232,6 +232,7 @@ cli_exit_code_for (const bson_error_t *error)
    if (error->domain == MONGOLOCK_ERROR_DOMAIN) {
       switch (error->code) {
       case MONGOLOCK_ERROR_INVALID_ARGUMENT:
+      case MONGOLOCK_ERROR_MISMATCH: /* run --permits N on a key used otherwise */
          return CLI_EXIT_USAGE;
       case MONGOLOCK_ERROR_TIMEOUT:
          return CLI_EXIT_BUSY;

@@ -303,8 +303,11 @@ mongolock_client_pool (mongolock_client_t *client);
  * @brief Lists locks whose key starts with @p prefix, sorted by key.
  *
  * Each element of the array is
- *   {key: string, owner: string or null, token: int64, expiresAt: date,
- *    remainingMs: int64 (by the server's clock; <= 0 when expired), held: bool}.
+ *   {key: string, kind: "lock" | "semaphore" | "rwlock", permits: int (semaphores only),
+ *    owner: string or null, token: int64 (the last one given), expiresAt: date,
+ *    remainingMs: int64 (by the server's clock; <= 0 when expired),
+ *    holders: [{owner, token, mode ("r"/"w", rwlocks only), remainingMs}] (the live
+ *    holders of a semaphore or reader/writer lock; empty for a named lock), held: bool}.
  * "held" is decided by the server's clock in the same command that read the documents.
  * @param client     Borrowed.
  * @param prefix     Borrowed; NULL or "" for all.
@@ -327,8 +330,9 @@ mongolock_client_list_locks (mongolock_client_t *client,
 /**
  * @brief An administrator's break of a stuck lock: frees @p key whoever holds it.
  *
- * The document is kept, so fencing tokens continue to increase. The holder finds out on
- * its next renew or release (#MONGOLOCK_ERROR_LOST).
+ * The document is kept, so fencing tokens continue to increase. On a semaphore or
+ * reader/writer lock it drops every holder (and every writer's waiting mark). The holder
+ * finds out on its next renew or release (#MONGOLOCK_ERROR_LOST).
  * @param client    Borrowed.
  * @param key       Borrowed.
  * @param was_held  OUT, optional: whether a live lease was broken.

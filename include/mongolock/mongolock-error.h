@@ -64,6 +64,11 @@ typedef enum {
    /** A document lock's document does not exist (mongolock-doc.h): the lock never
     * creates it. Not contention: no wait is spent on it. */
    MONGOLOCK_ERROR_NOT_FOUND = 14,
+   /** The key is in use as a lock of another kind (a named lock, a semaphore, a
+    * reader/writer lock), or as a semaphore with another number of permits, while it has
+    * a live holder: the handle never joins it (no silent mix). Not contention: no wait is
+    * spent on it. Once every holder is gone the key may be used as anything. */
+   MONGOLOCK_ERROR_MISMATCH = 15,
 } mongolock_error_code_t;
 
 /**

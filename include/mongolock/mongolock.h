@@ -15,6 +15,8 @@
 #include <mongolock/mongolock-cancel.h>
 #include <mongolock/mongolock-client.h>
 #include <mongolock/mongolock-lock.h>
+#include <mongolock/mongolock-semaphore.h>
+#include <mongolock/mongolock-rwlock.h>
 #include <mongolock/mongolock-doc.h>
 #include <mongolock/mongolock-fence.h>
 #include <mongolock/mongolock-guard.h>
