@@ -18,8 +18,9 @@
 #include <unistd.h>
 
 static const char run_help[] =
-   "Usage: mongolock run [--permits N | --shared] [OPTIONS] KEY [--] COMMAND [ARGS...]\n"
-   "       mongolock run --key KEY [--permits N | --shared] [OPTIONS] [--] COMMAND [ARGS...]\n"
+   "Usage: mongolock run [OPTIONS] KEY [--] COMMAND [ARGS...]\n"
+   "       mongolock run --key KEY [OPTIONS] [--] COMMAND [ARGS...]\n"
+   "OPTIONS include --permits N (a semaphore permit) or --shared (a reader's hold).\n"
    "Take the lock KEY (waiting up to --wait), run COMMAND with the lease renewed in the\n"
    "background, release the lock when COMMAND exits and exit with its status (128+N when\n"
    "it was killed by signal N). COMMAND runs in its own process group; INT, TERM and HUP\n"
