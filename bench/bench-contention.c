@@ -10,20 +10,22 @@
  * tokens increase; both violation counts must be 0.
  *
  *   bench-contention [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]
- *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]...
+ *                    [--lease-ms 30000] [--wait-ms 10000] [--backoff BASE,CAP]... [--distinct] [--kv]
  *
- * Hand-off: for each acquisition whose previous holder was another process, the time from
- * the middle of that holder's release call (about when the server ran it) to the
- * acquire's return, also in RTTs of a ping measured before the run. wait cmds/s: per
- * process, the commands it sent beyond one findAndModify per acquisition and one release
- * (i.e. failed attempts, change-stream getMores) per second spent inside acquire, mean
- * over the processes. to another %: acquisitions whose previous holder was another process.
- *
+ * --minimal-poll-ms N runs the minimal hand-written libmongoc lock (minimal-lock.c) instead,
+ * polling every N ms while busy (its commands are counted the same way).
+ * --distinct gives each process its own key (scaling without contention); --kv prints one
+ * "row key=value..." line per run for bench/run-bench.sh: acquisitions/s, hand-off to another
+ * process (from the releaser's release call to the next holder's acquire return) p50/p99,
+ * commands/s sent by each process beyond one acquire and one release per acquisition, wait
+ * p99/max and Jain's fairness index of acquisitions per process.
  * --think-us sleeps between a release and the next acquire (default 0: a tight loop, where
  * the releasing process competes at once). URI defaults to MONGOLOCK_URI. --backoff may be repeated to compare settings; each
  * setting prints one Markdown table. Exits 1 on an overlap, a token out of order or a
  * process that crashed, 2 on bad usage.
  */
+#include "minimal-lock.h"
+
 #include <mongolock/mongolock.h>
 #include <pthread.h>
 #include <sched.h>
@@ -54,10 +56,13 @@ typedef struct {
    int64_t base_ms, cap_ms;
 } backoff_t;
 
-/* One acquisition: its wait and how many findAndModify attempts it took. */
+/* One acquisition: its wait, how many findAndModify attempts it took, and (one shared
+ * key) how long after another process's release it came: -1 when the previous holder was
+ * this process or there was none. */
 typedef struct {
    int64_t wait_us;
    int64_t attempts;
+   int64_t handoff_us;
 } sample_t;
 
 typedef struct {
@@ -71,6 +76,9 @@ typedef struct {
    int64_t wait_ms;
    backoff_t backoff[MAX_BACKOFFS];
    int nbackoff;
+   bool distinct; /* each process its own key: scaling, no contention */
+   bool kv;       /* key=value lines for bench/run-bench.sh instead of tables */
+   int minimal_poll_ms; /* > 0: the minimal libmongoc lock (minimal-lock.c), polling this often */
    char db[64];
 } config_t;
 
@@ -82,7 +90,6 @@ typedef struct {
    long errors; /* failed acquires other than timeouts, failed releases */
    long commands[CMD_KINDS];
    int64_t held_us; /* sum of acquire return .. release return, within the run */
-   int64_t wait_us; /* sum of time inside acquire calls */
    long samples;    /* wait samples stored, <= capacity */
    bool connected;
    char first_error[BSON_ERROR_BUFFER_SIZE + 16];
@@ -93,21 +100,13 @@ typedef struct {
 typedef struct {
    pthread_barrier_t start; /* the processes and the parent */
    _Atomic long holder;     /* index + 1 of the process inside the critical section, 0 when none */
+   _Atomic long releaser;   /* index + 1 of the process that released last, 0 before any */
+   _Atomic int64_t released_us; /* when it had released (monotonic; every process shares the clock) */
    _Atomic int64_t last_token;
    _Atomic long overlaps;
    _Atomic long token_violations;
-   _Atomic long seq; /* acquisitions so far, in holding order */
-   long hcap;        /* capacity of handoff[] */
    proc_stats_t proc[MAX_PROCS];
 } shared_t;
-
-/* One acquisition in holding order (index = seq), for the hand-off to another process. */
-typedef struct {
-   int proc;
-   int64_t acquired_us, release_start_us, release_end_us;
-} handoff_t;
-
-static double rtt_us = 0; /* median ping RTT, measured by the parent before the runs */
 
 typedef struct {
    int procs;
@@ -117,8 +116,8 @@ typedef struct {
    long commands[CMD_KINDS];
    long overlaps, token_violations;
    double p50_ms, p99_ms, max_ms, contended_p50_ms, contended_p99_ms, held_pct, mean_held_ms;
-   double handoff_p50_ms, handoff_p99_ms, wait_cmds_per_s;
    long handoffs;
+   double handoff_p50_ms, handoff_p99_ms, jain;
 } result_t;
 
 static long commands[CMD_KINDS]; /* this process's, from the APM callback */
@@ -156,11 +155,10 @@ note_error (proc_stats_t *st, const char *what, const bson_error_t *error)
 
 /* The critical section: claim the holder word, check the token order, hold, give the word
  * back. Any other holder inside at the same time shows up as an overlap. */
-static long
+static void
 critical_section (shared_t *s, long me, int64_t token, int hold_us)
 {
    long prev = atomic_exchange (&s->holder, me);
-   long seq = atomic_fetch_add (&s->seq, 1);
    if (prev != 0) {
       atomic_fetch_add (&s->overlaps, 1);
    }
@@ -177,7 +175,6 @@ critical_section (shared_t *s, long me, int64_t token, int hold_us)
    if (!atomic_compare_exchange_strong (&s->holder, &expected, 0)) {
       atomic_fetch_add (&s->overlaps, 1);
    }
-   return seq;
 }
 
 typedef struct {
@@ -186,6 +183,9 @@ typedef struct {
    mongoc_apm_callbacks_t *cbs;
    mongolock_client_t *client;
    mongolock_lock_t *lock;
+   mongoc_client_t *mc;       /* the minimal lock's */
+   mongoc_collection_t *coll; /* the minimal lock's */
+   const char *key;
 } proc_conn_t;
 
 static bool
@@ -219,6 +219,15 @@ proc_connect (const config_t *cfg, const backoff_t *bo, const char *key, proc_co
    if (!c->lock) {
       return false;
    }
+   c->key = key;
+   if (cfg->minimal_poll_ms > 0) {
+      c->mc = mongoc_client_pool_pop (c->pool);
+      c->coll = mongoc_client_get_collection (c->mc, cfg->db, "minimal_locks");
+      mongoc_write_concern_t *wc = mongoc_write_concern_new ();
+      mongoc_write_concern_set_w (wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+      mongoc_collection_set_write_concern (c->coll, wc);
+      mongoc_write_concern_destroy (wc);
+   }
    /* Opens the connection (the handshake is not a counted command). */
    char *holder = NULL;
    ok = mongolock_lock_get_holder (c->lock, &holder, NULL, error);
@@ -229,6 +238,10 @@ proc_connect (const config_t *cfg, const backoff_t *bo, const char *key, proc_co
 static void
 proc_disconnect (proc_conn_t *c)
 {
+   if (c->coll) {
+      mongoc_collection_destroy (c->coll);
+      mongoc_client_pool_push (c->pool, c->mc);
+   }
    mongolock_lock_destroy (c->lock);
    mongolock_client_destroy (c->client);
    mongoc_client_pool_destroy (c->pool);
@@ -236,10 +249,31 @@ proc_disconnect (proc_conn_t *c)
    mongoc_uri_destroy (c->uri);
 }
 
-static void
-proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sample_t *samples, long capacity,
-           handoff_t *handoff)
+/* The minimal lock's acquire: poll until held (true), the wait runs out or it fails. */
+static bool
+minimal_acquire (const config_t *cfg, const proc_conn_t *c, const char *owner, bson_error_t *error)
 {
+   int64_t deadline = now_us () + cfg->wait_ms * 1000;
+   for (;;) {
+      int got = minimal_lock_acquire (c->coll, c->key, owner, cfg->lease_ms, error);
+      if (got != 0) {
+         return got == 1;
+      }
+      if (now_us () >= deadline) {
+         bson_set_error (error, MONGOLOCK_ERROR_DOMAIN, MONGOLOCK_ERROR_TIMEOUT, "busy");
+         return false;
+      }
+      sleep_us ((int64_t) cfg->minimal_poll_ms * 1000);
+   }
+}
+
+static void
+proc_loop (const config_t *cfg, const proc_conn_t *c, shared_t *s, int me, sample_t *samples, long capacity)
+{
+   mongolock_lock_t *lock = c->lock;
+   char owner[64];
+   snprintf (owner, sizeof owner, "bench-%d-%ld", me, (long) getpid ());
+   int64_t fake_token = 0; /* the minimal lock has no fencing token: order is not checked */
    proc_stats_t *st = &s->proc[me];
    bson_error_t error;
    int64_t end = now_us () + (int64_t) cfg->seconds * 1000000;
@@ -247,9 +281,7 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
    while (now_us () < end && consecutive < MAX_CONSECUTIVE_ERRORS) {
       long attempts0 = commands[CMD_FIND_AND_MODIFY];
       int64_t t0 = now_us ();
-      bool got = mongolock_lock_acquire (lock, &error);
-      st->wait_us += now_us () - t0;
-      if (!got) {
+      if (!(c->coll ? minimal_acquire (cfg, c, owner, &error) : mongolock_lock_acquire (lock, &error))) {
          if (error.domain == MONGOLOCK_ERROR_DOMAIN && error.code == MONGOLOCK_ERROR_TIMEOUT) {
             st->timeouts++;
          } else {
@@ -261,19 +293,27 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
       }
       consecutive = 0;
       int64_t t1 = now_us ();
+      long prev = atomic_load (&s->releaser);
+      int64_t handoff = !cfg->distinct && prev != 0 && prev != me + 1 ? t1 - atomic_load (&s->released_us) : -1;
       if (st->samples < capacity) {
-         samples[st->samples++] = (sample_t){t1 - t0, commands[CMD_FIND_AND_MODIFY] - attempts0};
+         samples[st->samples++] = (sample_t){t1 - t0, commands[CMD_FIND_AND_MODIFY] - attempts0, handoff};
       }
-      long seq = critical_section (s, me + 1, mongolock_lock_token (lock), cfg->hold_us);
-      int64_t tr = now_us ();
-      if (!mongolock_lock_release (lock, &error)) {
+      if (cfg->distinct) {
+         if (cfg->hold_us > 0) {
+            sleep_us (cfg->hold_us);
+         }
+      } else {
+         fake_token = atomic_load (&s->last_token) + 1;
+         critical_section (s, me + 1, c->coll ? fake_token : mongolock_lock_token (lock), cfg->hold_us);
+         /* Recorded before the release is sent: the hand-off includes the release's trip. */
+         atomic_store (&s->released_us, now_us ());
+         atomic_store (&s->releaser, me + 1);
+      }
+      if (!(c->coll ? minimal_lock_release (c->coll, c->key, owner, &error) == 1 : mongolock_lock_release (lock, &error))) {
          st->errors++;
          note_error (st, "release", &error);
       }
       int64_t t2 = now_us ();
-      if (seq < s->hcap) {
-         handoff[seq] = (handoff_t){me, t1, tr, t2};
-      }
       st->acquisitions++;
       if (t1 < end) {
          st->in_window++;
@@ -286,8 +326,7 @@ proc_loop (const config_t *cfg, mongolock_lock_t *lock, shared_t *s, int me, sam
 }
 
 static int
-proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *s, int me, sample_t *samples, long capacity,
-           handoff_t *handoff)
+proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *s, int me, sample_t *samples, long capacity)
 {
    /* Bounds the process in time even if the server hangs (default action: terminate). */
    alarm ((unsigned) (cfg->seconds + cfg->wait_ms / 1000 + 120));
@@ -302,7 +341,7 @@ proc_main (const config_t *cfg, const backoff_t *bo, const char *key, shared_t *
    memset (commands, 0, sizeof commands);
    pthread_barrier_wait (&s->start); /* every process reaches it, connected or not */
    if (st->connected) {
-      proc_loop (cfg, conn.lock, s, me, samples, capacity, handoff);
+      proc_loop (cfg, &conn, s, me, samples, capacity);
    }
    memcpy (st->commands, commands, sizeof commands);
    proc_disconnect (&conn);
@@ -326,46 +365,6 @@ percentile_ms (const sample_t *sorted, long n, int pct)
    }
    long rank = (n * pct + 99) / 100;
    return (double) sorted[rank > 0 ? rank - 1 : 0].wait_us / 1000.0;
-}
-
-static int
-cmp_i64 (const void *a, const void *b)
-{
-   int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-   return (x > y) - (x < y);
-}
-
-/* Hand-off to another process (percentiles) and commands per second of waiting. */
-static void
-summarize_handoff (shared_t *s, const handoff_t *h, result_t *r)
-{
-   long n = atomic_load (&s->seq);
-   n = n < s->hcap ? n : s->hcap;
-   int64_t *d = malloc (sizeof *d * (size_t) (n > 0 ? n : 1));
-   long k = 0;
-   for (long i = 1; i < n; i++) {
-      if (h[i].proc != h[i - 1].proc && h[i - 1].release_end_us > 0 && h[i].acquired_us > 0) {
-         int64_t mid = (h[i - 1].release_start_us + h[i - 1].release_end_us) / 2;
-         d[k++] = h[i].acquired_us - mid;
-      }
-   }
-   qsort (d, (size_t) k, sizeof *d, cmp_i64);
-   r->handoffs = k;
-   r->handoff_p50_ms = k ? (double) d[(k * 50 + 99) / 100 - 1] / 1000.0 : 0;
-   r->handoff_p99_ms = k ? (double) d[(k * 99 + 99) / 100 - 1] / 1000.0 : 0;
-   free (d);
-   double sum = 0;
-   int np = 0;
-   for (int p = 0; p < r->procs; p++) {
-      const proc_stats_t *st = &s->proc[p];
-      long total = st->commands[CMD_FIND_AND_MODIFY] + st->commands[CMD_UPDATE] + st->commands[CMD_OTHER];
-      long extra = total - 2 * st->acquisitions;
-      if (st->wait_us > 0) {
-         sum += (double) (extra > 0 ? extra : 0) / ((double) st->wait_us / 1e6);
-         np++;
-      }
-   }
-   r->wait_cmds_per_s = np ? sum / np : 0;
 }
 
 static void
@@ -410,6 +409,22 @@ summarize (shared_t *s, const sample_t *samples, long capacity, result_t *r)
    r->max_ms = n > 0 ? (double) all[n - 1].wait_us / 1000.0 : 0;
    r->contended_p50_ms = percentile_ms (contended, r->contended, 50);
    r->contended_p99_ms = percentile_ms (contended, r->contended, 99);
+   /* Hand-offs, sorted by their own value (reusing the contended buffer). */
+   for (long i = 0; i < n; i++) {
+      if (all[i].handoff_us >= 0) {
+         contended[r->handoffs++] = (sample_t){all[i].handoff_us, 0, 0};
+      }
+   }
+   qsort (contended, (size_t) r->handoffs, sizeof *contended, cmp_wait);
+   r->handoff_p50_ms = percentile_ms (contended, r->handoffs, 50);
+   r->handoff_p99_ms = percentile_ms (contended, r->handoffs, 99);
+   /* Jain's fairness index of the acquisitions per process: 1 when all got the same. */
+   double sum = 0, sq = 0;
+   for (int p = 0; p < r->procs; p++) {
+      sum += (double) s->proc[p].in_window;
+      sq += (double) s->proc[p].in_window * (double) s->proc[p].in_window;
+   }
+   r->jain = sq > 0 ? sum * sum / ((double) r->procs * sq) : 0;
    free (all);
    free (contended);
    r->overlaps = atomic_load (&s->overlaps);
@@ -426,18 +441,14 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    if (capacity > MAX_SAMPLES_PER_PROC) {
       capacity = MAX_SAMPLES_PER_PROC;
    }
-   long hcap = (long) cfg->seconds * SAMPLES_PER_SECOND + 1000;
-   size_t size = sizeof (shared_t) + sizeof (sample_t) * (size_t) capacity * (size_t) procs +
-                 sizeof (handoff_t) * (size_t) hcap;
+   size_t size = sizeof (shared_t) + sizeof (sample_t) * (size_t) capacity * (size_t) procs;
    shared_t *s = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
    if (s == MAP_FAILED) {
       perror ("bench-contention: mmap");
       return false;
    }
    sample_t *samples = (sample_t *) (s + 1);
-   handoff_t *handoff = (handoff_t *) (samples + (size_t) capacity * (size_t) procs);
    memset (s, 0, sizeof *s);
-   s->hcap = hcap;
    pthread_barrierattr_t attr;
    pthread_barrierattr_init (&attr);
    pthread_barrierattr_setpshared (&attr, PTHREAD_PROCESS_SHARED);
@@ -445,14 +456,19 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    pthread_barrierattr_destroy (&attr);
 
    char key[96];
-   snprintf (key, sizeof key, "contention/b%" PRId64 "-c%" PRId64 "/p%d", bo->base_ms, bo->cap_ms, procs);
+   snprintf (key, sizeof key, "contention/b%" PRId64 "-c%" PRId64 "/p%d%s", bo->base_ms, bo->cap_ms, procs,
+             cfg->distinct ? "/" : "");
    pid_t pids[MAX_PROCS];
    fflush (stdout);
    fflush (stderr);
    for (int p = 0; p < procs; p++) {
       pids[p] = fork ();
       if (pids[p] == 0) {
-         _exit (proc_main (cfg, bo, key, s, p, samples + (long) p * capacity, capacity, handoff));
+         if (cfg->distinct) {
+            size_t len = strlen (key);
+            snprintf (key + len, sizeof key - len, "%d", p);
+         }
+         _exit (proc_main (cfg, bo, key, s, p, samples + (long) p * capacity, capacity));
       }
       if (pids[p] < 0) {
          perror ("bench-contention: fork");
@@ -472,7 +488,6 @@ run_one (const config_t *cfg, const backoff_t *bo, int procs, result_t *r)
    }
    r->seconds = cfg->seconds; /* acq/s counts what was acquired within it */
    summarize (s, samples, capacity, r);
-   summarize_handoff (s, handoff, r);
    pthread_barrier_destroy (&s->start);
    munmap (s, size);
    return true;
@@ -484,9 +499,26 @@ print_table_header (const backoff_t *bo)
    printf ("\n### backoff base %" PRId64 " ms, cap %" PRId64 " ms\n\n", bo->base_ms, bo->cap_ms);
    printf ("| procs | acq/s | wait p50 ms | wait p99 ms | wait max ms | contended %% | contended p50 ms "
            "| contended p99 ms | hold+release ms | cmds/acq | fAM/acq | fairness min/max | lock held %% "
-           "| overlaps | token errors | timeouts | errors | hand-off p50 ms (RTTs) | hand-off p99 ms (RTTs) "
-           "| wait cmds/s per proc | to another %% |\n");
-   printf ("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+           "| overlaps | token errors | timeouts | errors |\n");
+   printf ("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+}
+
+/* One result as key=value lines (bench/run-bench.sh reads them). */
+static void
+print_kv (const config_t *cfg, const result_t *r)
+{
+   long fam = r->commands[CMD_FIND_AND_MODIFY];
+   long total = fam + r->commands[CMD_UPDATE] + r->commands[CMD_OTHER];
+   /* Commands beyond one acquire and one release per acquisition were sent while waiting. */
+   double waiting_cmds = (double) (total - 2 * r->acquisitions);
+   printf ("row procs=%d keys=%s acq_per_s=%.1f handoff_p50_ms=%.3f handoff_p99_ms=%.3f handoffs=%ld "
+           "wait_cmds_per_proc_s=%.2f wait_p99_ms=%.2f wait_max_ms=%.2f jain=%.3f cmds_per_acq=%.2f "
+           "overlaps=%ld token_errors=%ld timeouts=%ld errors=%ld\n",
+           r->procs, cfg->distinct ? "distinct" : "one", (double) r->in_window / r->seconds, r->handoff_p50_ms,
+           r->handoff_p99_ms, r->handoffs, (waiting_cmds > 0 ? waiting_cmds : 0) / r->procs / r->seconds, r->p99_ms,
+           r->max_ms, r->jain, r->acquisitions > 0 ? (double) total / (double) r->acquisitions : 0, r->overlaps,
+           r->token_violations, r->timeouts, r->errors + r->crashed);
+   fflush (stdout);
 }
 
 static void
@@ -495,43 +527,16 @@ print_row (const result_t *r)
    long total = r->commands[CMD_FIND_AND_MODIFY] + r->commands[CMD_UPDATE] + r->commands[CMD_OTHER];
    double acq = r->acquisitions > 0 ? (double) r->acquisitions : 1.0;
    printf ("| %d | %.0f | %.2f | %.2f | %.1f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %ld/%ld (%.2f) | %.0f "
-           "| %ld | %ld | %ld | %ld | %.2f (%.1f) | %.2f (%.1f) | %.1f | %.0f |\n",
+           "| %ld | %ld | %ld | %ld |\n",
            r->procs, (double) r->in_window / r->seconds, r->p50_ms, r->p99_ms, r->max_ms,
            100.0 * (double) r->contended / acq, r->contended_p50_ms, r->contended_p99_ms, r->mean_held_ms,
            (double) total / acq, (double) r->commands[CMD_FIND_AND_MODIFY] / acq, r->min_acq, r->max_acq,
            r->max_acq > 0 ? (double) r->min_acq / (double) r->max_acq : 0.0, r->held_pct, r->overlaps,
-           r->token_violations, r->timeouts, r->errors + r->crashed, r->handoff_p50_ms,
-           rtt_us > 0 ? r->handoff_p50_ms * 1000.0 / rtt_us : 0, r->handoff_p99_ms,
-           rtt_us > 0 ? r->handoff_p99_ms * 1000.0 / rtt_us : 0, r->wait_cmds_per_s,
-           100.0 * (double) r->handoffs / acq);
+           r->token_violations, r->timeouts, r->errors + r->crashed);
    if (r->dropped_samples > 0) {
       printf ("\n(%ld wait samples over the per-process capacity were not kept)\n\n", r->dropped_samples);
    }
    fflush (stdout);
-}
-
-/* Median of 200 ping round trips (after a warm-up), in microseconds; 0 on failure. */
-static double
-measure_rtt (const config_t *cfg)
-{
-   mongoc_client_t *c = mongoc_client_new (cfg->uri);
-   if (!c) {
-      return 0;
-   }
-   bson_t *ping = BCON_NEW ("ping", BCON_INT32 (1));
-   int64_t d[200];
-   int n = 0;
-   for (int i = 0; i < 220; i++) {
-      int64_t t0 = now_us ();
-      bool ok = mongoc_client_command_simple (c, "admin", ping, NULL, NULL, NULL);
-      if (ok && i >= 20) {
-         d[n++] = now_us () - t0;
-      }
-   }
-   bson_destroy (ping);
-   mongoc_client_destroy (c);
-   qsort (d, (size_t) n, sizeof *d, cmp_i64);
-   return n ? (double) d[n / 2] : 0;
 }
 
 static void
@@ -614,7 +619,8 @@ usage (const char *argv0)
 {
    fprintf (stderr,
             "usage: %s [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]\n"
-            "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]...\n"
+            "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]... [--distinct] [--kv]\n"
+            "          [--minimal-poll-ms N]\n"
             "URI defaults to MONGOLOCK_URI. Procs 1..%d; --backoff may be repeated (up to %d).\n",
             argv0, MONGOLOCK_DEFAULT_LEASE_MS, MONGOLOCK_DEFAULT_WAIT_MS, MAX_PROCS, MAX_BACKOFFS);
    return 2;
@@ -647,6 +653,12 @@ parse_args (int argc, char **argv, config_t *cfg)
       } else if (strcmp (a, "--wait-ms") == 0) {
          ok = int_arg (val, 0, MONGOLOCK_WAIT_MAX_MS, &v);
          cfg->wait_ms = v;
+      } else if (strcmp (a, "--minimal-poll-ms") == 0) {
+         ok = int_arg (val, 1, 10000, &v);
+         cfg->minimal_poll_ms = (int) v;
+      } else if (strcmp (a, "--distinct") == 0 || strcmp (a, "--kv") == 0) {
+         *(a[2] == 'd' ? &cfg->distinct : &cfg->kv) = true;
+         continue;
       } else if (strcmp (a, "--backoff") == 0) {
          int n;
          ok = cfg->nbackoff < MAX_BACKOFFS && list_arg (val, 1, MONGOLOCK_BACKOFF_MAX_MS, list, 2, &n) && n == 2 &&
@@ -692,19 +704,25 @@ main (int argc, char **argv)
    }
    snprintf (cfg.db, sizeof cfg.db, "mongolock_bench_contention_%ld", (long) getpid ());
    mongoc_init ();
-   rtt_us = measure_rtt (&cfg);
-   print_config (&cfg);
-   printf ("- ping RTT (median of 200): %.0f us\n", rtt_us);
+   if (!cfg.kv) {
+      print_config (&cfg);
+   }
    int rc = 0;
    for (int b = 0; b < cfg.nbackoff && rc != 2; b++) {
-      print_table_header (&cfg.backoff[b]);
+      if (!cfg.kv) {
+         print_table_header (&cfg.backoff[b]);
+      }
       for (int k = 0; k < cfg.nprocs; k++) {
          result_t r;
          if (!run_one (&cfg, &cfg.backoff[b], cfg.procs[k], &r)) {
             rc = 2;
             break;
          }
-         print_row (&r);
+         if (cfg.kv) {
+            print_kv (&cfg, &r);
+         } else {
+            print_row (&r);
+         }
          if (r.overlaps || r.token_violations || r.crashed) {
             rc = 1;
          }

@@ -4,11 +4,15 @@
  * SET key token NX PX lease, then a Lua compare-and-DEL (EVALSHA of a loaded script).
  * Prints the same table as bench-acquire. Built only when hiredis is found.
  *
- *   bench-redis-lock [HOST:PORT] [cycles]     (HOST:PORT defaults to REDIS_ADDR; either
- *   argument may come first)
+ *   bench-redis-lock [HOST:PORT] [cycles] [--kv]    (HOST:PORT defaults to REDIS_ADDR; the
+ *   arguments in any order; --kv: key=value lines, with bytes on the wire and heap
+ *   allocations per cycle, for bench/run-bench.sh)
  *   bench/compare-redis.sh runs both benchmarks against throwaway servers.
  */
+#include "measure.h"
+
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +67,11 @@ main (int argc, char **argv)
 {
    const char *addr = getenv ("REDIS_ADDR");
    int cycles = 2000;
+   bool kv = false;
    for (int i = 1; i < argc; i++) {
-      if (strchr (argv[i], ':')) {
+      if (strcmp (argv[i], "--kv") == 0) {
+         kv = true;
+      } else if (strchr (argv[i], ':')) {
          addr = argv[i];
       } else {
          cycles = atoi (argv[i]);
@@ -108,6 +115,9 @@ main (int argc, char **argv)
       freeReplyObject (redisCommand (c, "PING"));
       ping[i] = now_us () - s;
    }
+   measure_heap_t h0, h1;
+   measure_heap (&h0);
+   uint64_t bytes0 = measure_tcp_bytes ();
    double cpu0 = cpu_us ();
    int64_t t0 = now_us ();
    for (int i = 0; i < cycles; i++) {
@@ -122,9 +132,22 @@ main (int argc, char **argv)
    }
    double wall_s = (double) (now_us () - t0) / 1e6;
    double cpu = cpu_us () - cpu0;
+   uint64_t bytes = measure_tcp_bytes () - bytes0;
+   measure_heap (&h1);
    qsort (lat, (size_t) cycles, sizeof *lat, cmp64);
    if (ping) {
       qsort (ping, (size_t) cycles, sizeof *ping, cmp64);
+   }
+   if (kv) {
+      printf ("impl=redis\ncycles=%d\ncommands=2.00\nbytes=%.0f\nallocs=%.1f\nheap_growth_bytes=%" PRId64
+              "\ncpu_us=%.1f\np50_us=%" PRId64 "\np99_us=%" PRId64 "\ncycles_per_s=%.0f\nrtt_us=%" PRId64 "\n",
+              cycles, (double) bytes / cycles, (double) (h1.allocs - h0.allocs) / cycles, h1.live_bytes - h0.live_bytes,
+              cpu / cycles, lat[cycles / 2], lat[(cycles * 99) / 100], cycles / wall_s,
+              ping ? ping[cycles / 2] : (int64_t) -1);
+      free (ping);
+      free (lat);
+      redisFree (c);
+      return 0;
    }
    printf ("redis bench-redis-lock: %d uncontended SET NX PX + EVALSHA compare-and-DEL cycles\n\n", cycles);
    printf ("| metric                          | value      |\n");

@@ -126,17 +126,36 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
    snprintf (idx, sizeof idx, "%d", i++);
    BSON_APPEND_DOCUMENT_BEGIN (&pipeline, idx, &stage);
    BSON_APPEND_DOCUMENT_BEGIN (&stage, "$project", &project);
+   /* Semaphores and reader/writer locks (lib/shapes/semaphore.c, rwlock.c) keep their
+    * holders in an array; a named lock that took such a key sets owner. */
+   bson_t *live = BCON_NEW ("$filter", "{",
+                               "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
+                               "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                            "}");
    BCON_APPEND (&project,
                 "_id", BCON_INT32 (0),
                 "key", BCON_UTF8 ("$_id"),
+                "kind", "{", "$cond", "[", "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+                   BCON_UTF8 ("lock"), "{", "$ifNull", "[", BCON_UTF8 ("$kind"), BCON_UTF8 ("lock"), "]", "}", "]", "}",
+                "permits", BCON_INT32 (1),
                 "owner", "{", "$ifNull", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
                 "token", "{", "$ifNull", "[", BCON_UTF8 ("$token"), BCON_INT64 (0), "]", "}",
                 "expiresAt", BCON_INT32 (1),
                 "remainingMs", "{", "$subtract", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-                "held", "{", "$and", "[",
-                   "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-                   "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+                "holders", "{", "$cond", "[", "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}", "[", "]",
+                   "{", "$map", "{", "input", BCON_DOCUMENT (live), "in", "{",
+                      "owner", BCON_UTF8 ("$$this.owner"), "token", BCON_UTF8 ("$$this.token"),
+                      "mode", BCON_UTF8 ("$$this.mode"),
+                      "remainingMs", "{", "$subtract", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                   "}", "}", "}", "]", "}",
+                "held", "{", "$or", "[",
+                   "{", "$and", "[",
+                      "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                      "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+                   "]", "}",
+                   "{", "$gt", "[", "{", "$size", BCON_DOCUMENT (live), "}", BCON_INT32 (0), "]", "}",
                 "]", "}");
+   bson_destroy (live);
    bson_append_document_end (&stage, &project);
    bson_append_document_end (&pipeline, &stage);
    bson_append_array_end (&cmd, &pipeline);
@@ -172,7 +191,13 @@ mongolock_client_force_release (mongolock_client_t *client, const char *key, boo
       return false;
    }
    /* One atomic command: record what was broken (decided by the server's clock), end the
-    * lease, keep the document and its token. No upsert: a missing lock stays missing. */
+    * lease, keep the document and its token. No upsert: a missing lock stays missing. A
+    * semaphore's or reader/writer lock's holders (and writers' waiting marks) are all
+    * dropped. */
+   bson_t *live = BCON_NEW ("$filter", "{",
+                               "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
+                               "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                            "}");
    bson_t *cmd = BCON_NEW (
       "findAndModify", BCON_UTF8 (client->collection),
       "query", "{", "_id", BCON_UTF8 (key), "}",
@@ -182,13 +207,20 @@ mongolock_client_force_release (mongolock_client_t *client, const char *key, boo
             "owner", "{", "$ifNull", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
             "token", BCON_UTF8 ("$token"),
             "expiresAt", BCON_UTF8 ("$expiresAt"),
-            "wasHeld", "{", "$and", "[",
-               "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-               "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+            "holders", BCON_DOCUMENT (live),
+            "wasHeld", "{", "$or", "[",
+               "{", "$and", "[",
+                  "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                  "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
+               "]", "}",
+               "{", "$gt", "[", "{", "$size", BCON_DOCUMENT (live), "}", BCON_INT32 (0), "]", "}",
             "]", "}",
          "}", "}", "}",
-         "{", "$set", "{", "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}", "}", "}",
-         "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}",
+         "{", "$set", "{", "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+            "holders", "{", "$cond", "[", "{", "$gt", "[", BCON_UTF8 ("$holders"), BCON_NULL, "]", "}",
+               "{", "$literal", "[", "]", "}", BCON_UTF8 ("$$REMOVE"), "]", "}",
+         "}", "}",
+         "{", "$unset", "[", BCON_UTF8 ("owner"), BCON_UTF8 ("waiting"), "]", "}",
       "]",
       "new", BCON_BOOL (true));
    bson_t reply;
@@ -217,5 +249,6 @@ mongolock_client_force_release (mongolock_client_t *client, const char *key, boo
    }
    bson_destroy (&reply);
    bson_destroy (cmd);
+   bson_destroy (live);
    return ok;
 }

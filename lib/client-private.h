@@ -23,6 +23,7 @@ typedef struct {
    int nthreads; /* workers started */
    pthread_t *threads;
    bool stop;
+   _Atomic bool troubled; /* the last command failed with a transient error */
 } _mongolock_exec_state_t;
 
 /* The client's renewal scheduler (lib/engine/scheduler.c). Its lock guards every lease

@@ -32,6 +32,8 @@ mongolock_error_code_name (int code)
       return "LEASE_TOO_SHORT";
    case MONGOLOCK_ERROR_NOT_FOUND:
       return "NOT_FOUND";
+   case MONGOLOCK_ERROR_MISMATCH:
+      return "MISMATCH";
    }
    return "UNKNOWN";
 }

@@ -122,6 +122,39 @@ mongolock_fence_build (const bson_t *selector,
    return true;
 }
 
+/* The fenced update itself: *matched says whether a document matched the fenced filter. */
+static bool
+fenced_update (mongoc_collection_t *collection,
+               const bson_t *selector,
+               const bson_t *update,
+               const char *fence_field,
+               int64_t token,
+               const bson_t *opts,
+               bool *matched,
+               bson_error_t *error)
+{
+   *matched = false;
+   bson_iter_t it;
+   if (opts && bson_iter_init_find (&it, opts, "upsert")) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "a fenced update cannot upsert: a stale write must not insert");
+      return false;
+   }
+   bson_t filter, fenced, reply;
+   if (!mongolock_fence_build (selector, update, fence_field, token, &filter, &fenced, error)) {
+      bson_destroy (&filter);
+      bson_destroy (&fenced);
+      return false;
+   }
+   bool ok = mongoc_collection_update_one (collection, &filter, &fenced, opts, &reply, error);
+   if (ok && bson_iter_init_find (&it, &reply, "matchedCount") && BSON_ITER_HOLDS_NUMBER (&it)) {
+      *matched = bson_iter_as_int64 (&it) > 0;
+   }
+   bson_destroy (&reply);
+   bson_destroy (&filter);
+   bson_destroy (&fenced);
+   return ok;
+}
+
 bool
 mongolock_fenced_update_one (mongoc_collection_t *collection,
                              const bson_t *selector,
@@ -136,24 +169,102 @@ mongolock_fenced_update_one (mongoc_collection_t *collection,
       _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "%s is NULL", collection ? "applied" : "collection");
       return false;
    }
-   *applied = false;
+   return fenced_update (collection, selector, update, fence_field, token, opts, applied, error);
+}
+
+/* After an update that matched nothing: the token stored in the first document matching
+ * selector (*found false when there is none). The options that decide what selector
+ * matches (collation, let) and the session come from the update's opts. */
+static bool
+stored_fence (mongoc_collection_t *collection,
+              const bson_t *selector,
+              const char *fence_field,
+              const bson_t *update_opts,
+              int64_t token,
+              bool *found,
+              bool *newer,
+              int64_t *stored,
+              bson_error_t *error)
+{
+   *found = *newer = false;
+   *stored = 0;
+   bson_t opts = BSON_INITIALIZER, projection;
+   BSON_APPEND_INT64 (&opts, "limit", 1);
+   BSON_APPEND_BOOL (&opts, "singleBatch", true);
+   BSON_APPEND_DOCUMENT_BEGIN (&opts, "projection", &projection);
+   BSON_APPEND_INT32 (&projection, fence_field, 1);
+   bson_append_document_end (&opts, &projection);
+   static const char *const forwarded[] = {"sessionId", "collation", "let"};
    bson_iter_t it;
-   if (opts && bson_iter_init_find (&it, opts, "upsert")) {
-      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "a fenced update cannot upsert: a stale write must not insert");
-      return false;
+   for (size_t i = 0; update_opts && i < sizeof forwarded / sizeof forwarded[0]; i++) {
+      if (bson_iter_init_find (&it, update_opts, forwarded[i])) {
+         bson_append_iter (&opts, forwarded[i], -1, &it);
+      }
    }
-   bson_t filter, fenced, reply;
-   if (!mongolock_fence_build (selector, update, fence_field, token, &filter, &fenced, error)) {
-      bson_destroy (&filter);
-      bson_destroy (&fenced);
-      return false;
+   /* The primary saw the update; a secondary might not have seen the newer token yet. */
+   mongoc_read_prefs_t *primary = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
+   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts (collection, selector, &opts, primary);
+   const bson_t *doc;
+   if (mongoc_cursor_next (cursor, &doc)) {
+      *found = true;
+      /* What the fenced filter ({$not: {$gt: token}}) refused: a number above token. */
+      if (bson_iter_init_find (&it, doc, fence_field) && BSON_ITER_HOLDS_NUMBER (&it)) {
+         *stored = bson_iter_as_int64 (&it);
+         *newer = BSON_ITER_HOLDS_DOUBLE (&it) ? bson_iter_double (&it) > (double) token : *stored > token;
+      }
    }
-   bool ok = mongoc_collection_update_one (collection, &filter, &fenced, opts, &reply, error);
-   if (ok && bson_iter_init_find (&it, &reply, "matchedCount") && BSON_ITER_HOLDS_NUMBER (&it)) {
-      *applied = bson_iter_as_int64 (&it) > 0;
-   }
-   bson_destroy (&reply);
-   bson_destroy (&filter);
-   bson_destroy (&fenced);
+   bool ok = !mongoc_cursor_error (cursor, error);
+   mongoc_cursor_destroy (cursor);
+   mongoc_read_prefs_destroy (primary);
+   bson_destroy (&opts);
    return ok;
+}
+
+bool
+mongolock_fenced_update_one_result (mongoc_collection_t *collection,
+                                    const bson_t *selector,
+                                    const bson_t *update,
+                                    const char *fence_field,
+                                    int64_t token,
+                                    const bson_t *opts,
+                                    mongolock_fence_result_t *result,
+                                    int64_t *stored_token,
+                                    bson_error_t *error)
+{
+   if (result) {
+      *result = 0;
+   }
+   if (stored_token) {
+      *stored_token = 0;
+   }
+   if (!collection || !result) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "%s is NULL", collection ? "result" : "collection");
+      return false;
+   }
+   bool matched = false;
+   if (!fenced_update (collection, selector, update, fence_field, token, opts, &matched, error)) {
+      return false;
+   }
+   if (matched) {
+      *result = MONGOLOCK_FENCE_APPLIED;
+      return true;
+   }
+   /* Nothing matched: stale, or no such document? Only now is the extra read worth it. */
+   bool found, newer;
+   int64_t stored;
+   if (!stored_fence (collection, selector, fence_field, opts, token, &found, &newer, &stored, error)) {
+      return false;
+   }
+   /* Stored tokens never decrease, so a newer one now was newer when the update ran.
+    * Anything else matches the fenced filter now: that document appeared or started
+    * matching selector after the update, which saw no such document. */
+   if (found && newer) {
+      *result = MONGOLOCK_FENCE_STALE;
+      if (stored_token) {
+         *stored_token = stored;
+      }
+   } else {
+      *result = MONGOLOCK_FENCE_NO_DOCUMENT;
+   }
+   return true;
 }

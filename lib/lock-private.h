@@ -4,9 +4,29 @@
 
 #include "engine/engine-private.h"
 
+/* The named shape's data for one handle (its self): the key and the parts of its
+ * commands that never change for the handle, built once (lib/shapes/named.c). */
+typedef struct {
+   const char *key;        /* borrowed from the handle */
+   const char *collection; /* borrowed from the client */
+   int64_t lease_ms;
+   bson_t *acquire;        /* the acquire command without its let (the owner) */
+   bson_t *renew_update;   /* renew's update pipeline */
+   bson_t *release_update; /* release's update pipeline */
+} _mongolock_named_t;
+
+/* Builds n's commands for key (borrowed: it must outlive n) in client's lock collection,
+ * with leases of lease_ms. */
+void
+_mongolock_named_init (_mongolock_named_t *n, const mongolock_client_t *client, const char *key, int64_t lease_ms);
+
+void
+_mongolock_named_cleanup (_mongolock_named_t *n);
+
 /* A named lock: the engine's handle on the named-lock shape (lib/shapes/named.c). */
 struct _mongolock_lock_t {
    _mongolock_handle_t h;
+   _mongolock_named_t named;
 };
 
 /* Whether a waiting acquire tries again after transient errors (default true). The
@@ -15,7 +35,7 @@ void
 _mongolock_lock_set_retry_transient (mongolock_lock_t *lock, bool retry);
 
 /* The named-lock shape: documents {_id: key, owner, token, expiresAt, ...} in the
- * client's lock collection. self is the key (a NUL-terminated string). */
+ * client's lock collection. self is a _mongolock_named_t. */
 extern const _mongolock_shape_t _mongolock_named_shape;
 
 #endif

@@ -22,7 +22,8 @@ mongolock_lock_new (mongolock_client_t *client, const char *key, const mongolock
       bson_free (lock);
       return NULL;
    }
-   lock->h.self = lock->h.key; /* the named shape's data is its key */
+   _mongolock_named_init (&lock->named, client, lock->h.key, lock->h.lease_ms);
+   lock->h.self = &lock->named;
    return lock;
 }
 
@@ -33,6 +34,7 @@ mongolock_lock_destroy (mongolock_lock_t *lock)
       return;
    }
    _mongolock_handle_cleanup (&lock->h);
+   _mongolock_named_cleanup (&lock->named);
    bson_free (lock);
 }
 

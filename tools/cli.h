@@ -158,6 +158,15 @@ cli_report_error (const char *what, const bson_error_t *error);
 char *
 cli_escape_text (const char *s);
 
+/* Terminal columns s takes (UTF-8: a code point is one column, combining marks none, East
+ * Asian wide characters two; an invalid byte one). */
+int
+cli_display_width (const char *s);
+
+/* Prints s to stdout, then spaces up to width columns (none when s is wider). */
+void
+cli_print_padded (const char *s, int width);
+
 /* s with every byte that is not part of valid UTF-8 replaced by U+FFFD (JSON strings must
  * be UTF-8; libbson refuses to print a document holding such a string). Caller frees. */
 char *
@@ -169,9 +178,16 @@ char *
 cli_json_escape_controls (const char *json);
 
 /* Prints a BSON document as one line of relaxed extended JSON to stdout, every control
- * character escaped (strings must be valid UTF-8: see cli_utf8_sanitize). */
+ * character escaped (strings must be valid UTF-8: see cli_utf8_sanitize), and every
+ * 64-bit integer a double cannot hold exactly (beyond +-2^53) written as
+ * {"$numberLong": "N"}, so that JavaScript and jq do not round it (json.c). */
 void
 cli_print_json (const bson_t *doc);
+
+/* Appends a fencing token as a decimal string ("1883370142481514496"): tokens are about
+ * 2^60, and a JSON number that large is rounded by JavaScript and jq (json.c). */
+void
+cli_append_token (bson_t *doc, const char *key, int64_t token);
 
 /* status --docs DB.COLL (status-docs.c): lists locked documents; returns the exit code. */
 int

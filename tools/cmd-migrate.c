@@ -18,7 +18,8 @@ static const char migrate_help[] =
    "\n"
    "  --spec FILE             JSON: {\"database\": \"app\", \"indexes\": [{\"collection\": \"users\",\n"
    "                          \"keys\": {\"email\": 1}, \"partialFilterExpression\": {...},\n"
-   "                          \"name\": \"...\"}]}; database defaults to --db, then the URI's\n"
+   "                          \"name\": \"...\"}]}; database defaults to the URI's (mongodb://\n"
+   "                          host/DB), never to --db (the lock collection's database)\n"
    "  --dry-run               check and print what would be done; change nothing\n"
    "  --json                  print the results as one JSON document\n"
    "Exit status: 0 done, 80 duplicates, 81 conflicting index, 65 invalid spec, 66 spec\n"
@@ -226,9 +227,13 @@ cli_cmd_migrate (int argc, char **argv, cli_common_t *common)
       cli_spec_destroy (&spec);
       return rc;
    }
-   const char *db = spec.database ? spec.database : common->db ? common->db : mongoc_uri_get_database (conn.uri);
+   /* --db is the lock collection's database only: the application's collections live in
+    * the spec's database, else the URI's (the one the application itself connects to). */
+   const char *db = spec.database ? spec.database : mongoc_uri_get_database (conn.uri);
    if (spec.n > 0 && !db) {
-      rc = cli_usage_error ("migrate", "no database for the spec's collections: set \"database\" in %s or use --db",
+      rc = cli_usage_error ("migrate",
+                            "no database for the spec's collections: set \"database\" in %s or put one in the URI "
+                            "(mongodb://host/DB); --db names the lock collection's database only",
                             spec_path);
       goto done;
    }

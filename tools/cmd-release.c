@@ -13,7 +13,8 @@ static const char release_help[] =
    "increasing: the next holder gets a larger token.\n"
    "\n"
    "  --force                 required: this breaks another process's lock\n"
-   "  --json                  print {key, found, wasHeld, holder, token, expiresAt} as JSON\n"
+   "  --json                  print {key, found, wasHeld, holder, token (a string),\n"
+   "                          expiresAt} as JSON\n"
    "Exit status: 0 when broken or already free, 1 when no lock KEY exists.\n";
 
 int
@@ -105,7 +106,7 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
       } else {
          BSON_APPEND_NULL (&out, "holder");
       }
-      BSON_APPEND_INT64 (&out, "token", token);
+      cli_append_token (&out, "token", token);
       if (has_expires) {
          BSON_APPEND_DATE_TIME (&out, "expiresAt", expires);
       }

@@ -1,5 +1,7 @@
 /* mongolock run: run a command while holding a lock, renewed in the background. */
 #include "child.h"
+#include "hold.h"
+#include "wait-report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +18,9 @@
 #include <unistd.h>
 
 static const char run_help[] =
-   "Usage: mongolock run --key KEY [OPTIONS] [--] COMMAND [ARGS...]\n"
+   "Usage: mongolock run [OPTIONS] KEY [--] COMMAND [ARGS...]\n"
+   "       mongolock run --key KEY [OPTIONS] [--] COMMAND [ARGS...]\n"
+   "OPTIONS include --permits N (a semaphore permit) or --shared (a reader's hold).\n"
    "Take the lock KEY (waiting up to --wait), run COMMAND with the lease renewed in the\n"
    "background, release the lock when COMMAND exits and exit with its status (128+N when\n"
    "it was killed by signal N). COMMAND runs in its own process group; INT, TERM and HUP\n"
@@ -26,22 +30,46 @@ static const char run_help[] =
    "in any case before the lease ends) and mongolock exits with 79. If mongolock dies,\n"
    "they are killed.\n"
    "\n"
-   "  -k, --key KEY           lock name (required)\n"
+   "  -k, --key KEY           lock name (else the first argument after the options)\n"
+   "      --permits N         a permit of the semaphore KEY: at most N commands hold KEY\n"
+   "                          at once (every run on KEY must give the same N)\n"
+   "      --shared            a reader's hold on the reader/writer lock KEY: shared with\n"
+   "                          other --shared runs, excluded by a plain run on KEY (the\n"
+   "                          writer), which in turn waits for every reader\n"
    "  -l, --lease D           lease length, renewed every third of it (default: 30s)\n"
-   "  -w, --wait D            wait up to D for a busy lock (default: 0, fail at once)\n"
+   "  -w, --wait D|forever    wait up to D for a busy lock (default: 0, fail at once);\n"
+   "                          forever (or inf) waits until it is free\n"
+   "  -E, --conflict-exit-code N\n"
+   "                          exit with N (0-255) when the lock is busy (default: 75)\n"
    "      --fence-env NAME    put the fencing token in COMMAND's environment as NAME\n"
    "      --kill-after D      SIGKILL this long after SIGTERM (default: 10s; when the lease\n"
    "                          is running out, at most a tenth of it)\n"
-   "  -v, --verbose           report acquisition, release and forwarded signals on stderr\n"
-   "Exit status: COMMAND's, or 75 busy, 79 lease lost, 126/127 COMMAND not runnable/found,\n"
-   "64 usage, 69 unreachable, 76 server error, 77 authentication, 78 bad URI.\n";
+   "  -v, --verbose           report acquisition, release and forwarded signals on stderr,\n"
+   "                          and every 5s while waiting\n"
+   "While waiting on a terminal (standard error), a line shows the holder, its lease left\n"
+   "and the time waited.\n"
+   "Exit status: COMMAND's, or 75 busy (or -E's N), 79 lease lost, 126/127 COMMAND not\n"
+   "runnable/found, 128+N stopped by signal N while waiting, 64 usage, 69 unreachable,\n"
+   "70 internal error, 76 server error, 77 authentication, 78 bad URI.\n";
+
+typedef struct {
+   const char *key;
+   int64_t lease_ms, wait_ms, grace_ms;
+   bool wait_forever; /* --wait forever: wait_ms is the library's maximum, repeated */
+   int busy_code;     /* -E: the exit status when the lock is busy */
+   const char *fence_env;
+   int permits; /* > 0: --permits */
+   bool shared;
+   bool verbose;
+   char **cmd;
+} run_opts_t;
 
 typedef struct {
    pthread_mutex_t mu;
    int lost_w;
    char reason[512];
    const char *key;
-   mongolock_lock_t *lock; /* used by the main thread only */
+   cli_hold_t *lock; /* used by the main thread only */
 } run_state_t;
 
 static int64_t
@@ -93,7 +121,7 @@ static int64_t
 lease_left (void *data)
 {
    run_state_t *st = data;
-   return mongolock_lock_remaining_ms (st->lock);
+   return cli_hold_remaining_ms (st->lock);
 }
 
 /* A stop signal (INT, TERM, HUP) waiting on sigfd, else 0. SIGCHLD is dropped. */
@@ -110,22 +138,20 @@ pending_stop_signal (int sigfd)
 }
 
 static void
-report_busy (mongolock_lock_t *lock, int64_t waited_ms, int64_t wait_ms)
+report_busy (cli_hold_t *lock, int64_t waited_ms, int64_t wait_ms)
 {
-   char *holder = NULL;
-   int64_t token = 0;
-   bson_error_t error;
+   char *holder = cli_hold_holder (lock);
    char waited[32] = "";
    if (wait_ms > 0) {
       cli_format_duration (waited_ms, waited, sizeof waited);
    }
-   (void) mongolock_lock_get_holder (lock, &holder, &token, &error);
-   char *shown = cli_escape_text (holder ? holder : "another process");
-   cli_error ("%s%s%slock \"%s\" is held by %s",
+   char *shown = cli_escape_text (holder ? holder : "other processes");
+   cli_error ("%s%s%s%s \"%s\" is held by %s",
               wait_ms > 0 ? "gave up after " : "",
               waited,
               wait_ms > 0 ? ": " : "",
-              mongolock_lock_key (lock),
+              cli_hold_what (lock),
+              cli_hold_key (lock),
               shown);
    bson_free (shown);
    bson_free (holder);
@@ -161,11 +187,27 @@ sigwatch_main (void *arg)
    }
 }
 
-/* Takes the lock with the library's own wait (deadline, backoff, transient errors tried
- * again), cancelled at once by a stop signal (exit 128+signal). */
-static int
-acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, int sigfd, bool verbose)
+static bool
+is_timeout (const bson_error_t *error)
 {
+   return error->domain == MONGOLOCK_ERROR_DOMAIN && error->code == MONGOLOCK_ERROR_TIMEOUT;
+}
+
+/* Takes the lock with the library's own wait (deadline, backoff, transient errors tried
+ * again), cancelled at once by a stop signal (exit 128+signal). Returns CLI_EXIT_OK when
+ * acquired; *busy tells "held by another for the whole wait" (the caller exits with -E's
+ * code, which may even be 0) from every other failure. */
+static int
+acquire (cli_hold_t *lock,
+         mongolock_client_t *client,
+         mongolock_cancel_t *cancel,
+         const run_opts_t *o,
+         int sigfd,
+         bool *busy)
+{
+   *busy = false;
+   int64_t wait_ms = o->wait_ms;
+   bool verbose = o->verbose;
    int64_t start = mono_ms ();
    int quit[2];
    if (pipe2 (quit, O_CLOEXEC) != 0) {
@@ -177,14 +219,24 @@ acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, in
    bool watching = pthread_create (&watcher, NULL, sigwatch_main, &w) == 0;
    bson_error_t error;
    bool acquired = false;
-   bool ok = mongolock_lock_try_acquire (lock, &acquired, &error);
+   bool ok = cli_hold_try_acquire (lock, &acquired, &error);
    if (ok && !acquired && wait_ms > 0) {
       if (verbose) {
          char d[32];
          cli_format_duration (wait_ms, d, sizeof d);
-         cli_error ("lock \"%s\" is busy; waiting up to %s", mongolock_lock_key (lock), d);
+         if (o->wait_forever) {
+            cli_error ("%s \"%s\" is busy; waiting until it is free", cli_hold_what (lock), cli_hold_key (lock));
+         } else {
+            cli_error ("%s \"%s\" is busy; waiting up to %s", cli_hold_what (lock), cli_hold_key (lock), d);
+         }
       }
-      ok = acquired = mongolock_lock_acquire (lock, &error);
+      cli_wait_report_t *rep = cli_wait_report_start (client, cli_hold_key (lock), start, verbose);
+      /* forever: the library's longest wait (24h), again and again; a stop signal or an
+       * error other than "still busy" ends it. */
+      do {
+         ok = acquired = cli_hold_acquire (lock, &error);
+      } while (!acquired && o->wait_forever && is_timeout (&error));
+      cli_wait_report_stop (rep);
    }
    ssize_t wr = write (quit[1], "q", 1);
    (void) wr;
@@ -196,9 +248,9 @@ acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, in
    int sig = w.signo ? w.signo : pending_stop_signal (sigfd);
    if (sig) {
       if (acquired) {
-         (void) mongolock_lock_release (lock, NULL);
+         (void) cli_hold_release (lock, NULL);
       }
-      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), mongolock_lock_key (lock));
+      cli_error ("interrupted by %s while acquiring lock \"%s\"", strsignal (sig), cli_hold_key (lock));
       return 128 + sig;
    }
    int64_t now = mono_ms ();
@@ -207,18 +259,19 @@ acquire (mongolock_lock_t *lock, mongolock_cancel_t *cancel, int64_t wait_ms, in
          char took[32];
          cli_format_duration (now - start, took, sizeof took);
          cli_error ("acquired lock \"%s\" (token %" PRId64 ") after %s",
-                    mongolock_lock_key (lock),
-                    mongolock_lock_token (lock),
+                    cli_hold_key (lock),
+                    cli_hold_token (lock),
                     took);
       }
       return CLI_EXIT_OK;
    }
-   if (ok || (error.domain == MONGOLOCK_ERROR_DOMAIN && error.code == MONGOLOCK_ERROR_TIMEOUT)) {
+   if (ok || is_timeout (&error)) {
       report_busy (lock, now - start, wait_ms);
+      *busy = true;
       return CLI_EXIT_BUSY;
    }
    char what[600];
-   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", mongolock_lock_key (lock));
+   snprintf (what, sizeof what, "cannot acquire lock \"%s\"", cli_hold_key (lock));
    return cli_report_error (what, &error);
 }
 
@@ -236,13 +289,32 @@ valid_env_name (const char *s)
    return true;
 }
 
-typedef struct {
-   const char *key;
-   int64_t lease_ms, wait_ms, grace_ms;
-   const char *fence_env;
-   bool verbose;
-   char **cmd;
-} run_opts_t;
+/* --wait: a duration up to the library's maximum (24h), or forever. */
+static bool
+parse_wait (const char *arg, run_opts_t *o)
+{
+   if (strcmp (arg, "forever") == 0 || strcmp (arg, "inf") == 0 || strcmp (arg, "infinity") == 0) {
+      o->wait_forever = true;
+      o->wait_ms = MONGOLOCK_WAIT_MAX_MS;
+      return true;
+   }
+   o->wait_forever = false;
+   return cli_duration_arg ("run", "--wait", arg, 0, MONGOLOCK_WAIT_MAX_MS, &o->wait_ms);
+}
+
+/* -E: an exit status, 0 to 255. */
+static bool
+parse_exit_code (const char *arg, int *code)
+{
+   char *end = NULL;
+   long v = strtol (arg, &end, 10);
+   if (!*arg || *end || v < 0 || v > 255) {
+      cli_usage_error ("run", "--conflict-exit-code: \"%s\" is not an exit status (0 to 255)", arg);
+      return false;
+   }
+   *code = (int) v;
+   return true;
+}
 
 static int
 parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
@@ -252,20 +324,24 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
       {"key", required_argument, NULL, 'k'},
       {"lease", required_argument, NULL, 'l'},
       {"wait", required_argument, NULL, 'w'},
+      {"conflict-exit-code", required_argument, NULL, 'E'},
       {"fence-env", required_argument, NULL, 'F'},
       {"kill-after", required_argument, NULL, 'K'},
       {"verbose", no_argument, NULL, 'v'},
+      {"permits", required_argument, NULL, 'P'},
+      {"shared", no_argument, NULL, 'S'},
       {0},
    };
    memset (o, 0, sizeof *o);
    o->lease_ms = MONGOLOCK_DEFAULT_LEASE_MS;
    o->grace_ms = 10000;
+   o->busy_code = CLI_EXIT_BUSY;
    bool help = false;
    int opt;
    opterr = 0;
    optind = 0;
    /* "+": stop at COMMAND, whose own options are not ours. */
-   while ((opt = getopt_long (argc, argv, "+:hk:l:w:v", longopts, NULL)) != -1) {
+   while ((opt = getopt_long (argc, argv, "+:hk:l:w:E:v", longopts, NULL)) != -1) {
       switch (opt) {
       case 'k':
          o->key = optarg;
@@ -276,7 +352,12 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
          }
          break;
       case 'w':
-         if (!cli_duration_arg ("run", "--wait", optarg, 0, MONGOLOCK_WAIT_MAX_MS, &o->wait_ms)) {
+         if (!parse_wait (optarg, o)) {
+            return CLI_EXIT_USAGE;
+         }
+         break;
+      case 'E':
+         if (!parse_exit_code (optarg, &o->busy_code)) {
             return CLI_EXIT_USAGE;
          }
          break;
@@ -293,6 +374,19 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
          break;
       case 'v':
          o->verbose = true;
+         break;
+      case 'P': {
+         char *end = NULL;
+         long n = strtol (optarg, &end, 10);
+         if (!*optarg || *end || n < 1 || n > MONGOLOCK_SEMAPHORE_PERMITS_MAX) {
+            return cli_usage_error ("run", "--permits: \"%s\" is not a number from 1 to %d", optarg,
+                                    MONGOLOCK_SEMAPHORE_PERMITS_MAX);
+         }
+         o->permits = (int) n;
+         break;
+      }
+      case 'S':
+         o->shared = true;
          break;
       case 'h':
          help = true;
@@ -311,7 +405,17 @@ parse (int argc, char **argv, cli_common_t *common, run_opts_t *o)
       return -1;
    }
    if (!o->key) {
-      return cli_usage_error ("run", "missing --key KEY");
+      /* flock's habit: `run KEY [--] COMMAND`. */
+      if (optind >= argc) {
+         return cli_usage_error ("run", "missing KEY (mongolock run KEY -- COMMAND, or --key KEY)");
+      }
+      o->key = argv[optind++];
+      if (optind < argc && strcmp (argv[optind], "--") == 0) {
+         optind++;
+      }
+   }
+   if (o->permits > 0 && o->shared) {
+      return cli_usage_error ("run", "--permits and --shared cannot be combined");
    }
    if (optind >= argc) {
       return cli_usage_error ("run", "missing COMMAND to run");
@@ -343,10 +447,10 @@ lease_deadlines (const run_opts_t *o, int64_t *term_before, int64_t *kill_before
 
 /* Runs the command under the held lock; returns the exit code. */
 static int
-run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
+run_locked (cli_hold_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, int lost_r, const sigset_t *old)
 {
    char token[32];
-   snprintf (token, sizeof token, "%" PRId64, mongolock_lock_token (lock));
+   snprintf (token, sizeof token, "%" PRId64, cli_hold_token (lock));
    cli_child_t child;
    int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, &child);
    bool lost = false;
@@ -376,10 +480,10 @@ run_locked (mongolock_lock_t *lock, const run_opts_t *o, run_state_t *st, int si
    bson_error_t error;
    if (lost) {
       /* Stopped for the lease: if a late renewal kept it after all, free it now. */
-      if (mongolock_lock_is_held (lock)) {
-         (void) mongolock_lock_release (lock, NULL);
+      if (cli_hold_is_held (lock)) {
+         (void) cli_hold_release (lock, NULL);
       }
-   } else if (!mongolock_lock_release (lock, &error)) {
+   } else if (!cli_hold_release (lock, &error)) {
       if (error.domain == MONGOLOCK_ERROR_DOMAIN &&
           (error.code == MONGOLOCK_ERROR_LOST || error.code == MONGOLOCK_ERROR_NOT_HELD)) {
          lost = true;
@@ -431,21 +535,27 @@ cli_cmd_run (int argc, char **argv, cli_common_t *common)
       mongolock_lock_opts_t *lo = mongolock_lock_opts_new ();
       mongolock_cancel_t *cancel = mongolock_cancel_new ();
       bson_error_t error;
-      mongolock_lock_t *lock = NULL;
+      cli_hold_t *lock = NULL;
       if (mongolock_lock_opts_set_lease_ms (lo, o.lease_ms, &error) &&
           mongolock_lock_opts_set_wait_ms (lo, o.wait_ms, &error)) {
          mongolock_lock_opts_set_auto_renew (lo, true);
          mongolock_lock_opts_set_event_callback (lo, on_event, &st);
          mongolock_lock_opts_set_cancel (lo, cancel);
-         lock = mongolock_lock_new (conn.client, o.key, lo, &error);
+         lock = cli_hold_new (conn.client, o.key, o.permits, o.shared, lo, &error);
       }
       mongolock_lock_opts_destroy (lo);
       if (!lock) {
          rc = cli_report_error ("invalid lock", &error);
-      } else if ((rc = acquire (lock, cancel, o.wait_ms, sigfd, o.verbose)) == CLI_EXIT_OK) {
-         rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
+      } else {
+         bool busy = false;
+         rc = acquire (lock, conn.client, cancel, &o, sigfd, &busy);
+         if (rc == CLI_EXIT_OK) {
+            rc = run_locked (lock, &o, &st, sigfd, lost_pipe[0], &old);
+         } else if (busy) {
+            rc = o.busy_code;
+         }
       }
-      mongolock_lock_destroy (lock);
+      cli_hold_destroy (lock);
       mongolock_cancel_destroy (cancel);
       cli_disconnect (&conn);
    }

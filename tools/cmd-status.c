@@ -9,11 +9,15 @@
 static const char status_help[] =
    "Usage: mongolock status [--prefix P | --docs DB.COLL] [--json] [CONNECTION OPTIONS]\n"
    "List locks sorted by key: key, state (held, expired or free), time left by the\n"
-   "server's clock, fencing token and holder.\n"
+   "server's clock, fencing token and holder. A semaphore (run --permits) or a\n"
+   "reader/writer lock (run --shared) shows one line per live holder, its holder column\n"
+   "saying \"[permit of N]\", \"[read]\" or \"[write]\".\n"
    "\n"
    "  --prefix P              only locks whose key starts with P\n"
-   "  --json                  one JSON document: {\"locks\": [{key, state, held, holder,\n"
-   "                          token, remainingMs, expiresAt}, ...]}\n"
+   "  --json                  one JSON document: {\"locks\": [{key, kind, state, held,\n"
+   "                          holder, token (a string), remainingMs, expiresAt, holders:\n"
+   "                          [{holder, token (a string), mode, remainingMs}], permits?},\n"
+   "                          ...]}\n"
    "  --docs DB.COLL          instead: documents of a business collection locked in place\n"
    "                          (document locks, default field names), held or expired\n";
 
@@ -26,13 +30,54 @@ typedef struct {
    bool has_expires;
    int64_t expires_at;
    bool held;
+   const char *kind;
+   int64_t permits; /* 0: none */
+   bson_iter_t holders; /* valid when has_holders */
+   bool has_holders;
 } lock_row_t;
+
+/* One live holder of a semaphore or reader/writer lock. */
+typedef struct {
+   const char *owner;
+   const char *mode; /* NULL when none */
+   int64_t token;
+   int64_t remaining_ms;
+} holder_row_t;
+
+/* Next holder of row (iterates row->holders); false at the end. */
+static bool
+next_holder (lock_row_t *row, holder_row_t *h)
+{
+   bson_iter_t it;
+   memset (h, 0, sizeof *h);
+   h->owner = "";
+   while (row->has_holders && bson_iter_next (&row->holders)) {
+      if (!BSON_ITER_HOLDS_DOCUMENT (&row->holders) || !bson_iter_recurse (&row->holders, &it)) {
+         continue;
+      }
+      while (bson_iter_next (&it)) {
+         const char *k = bson_iter_key (&it);
+         if (strcmp (k, "owner") == 0 && BSON_ITER_HOLDS_UTF8 (&it)) {
+            h->owner = bson_iter_utf8 (&it, NULL);
+         } else if (strcmp (k, "mode") == 0 && BSON_ITER_HOLDS_UTF8 (&it)) {
+            h->mode = bson_iter_utf8 (&it, NULL);
+         } else if (strcmp (k, "token") == 0 && BSON_ITER_HOLDS_NUMBER (&it)) {
+            h->token = bson_iter_as_int64 (&it);
+         } else if (strcmp (k, "remainingMs") == 0 && BSON_ITER_HOLDS_NUMBER (&it)) {
+            h->remaining_ms = bson_iter_as_int64 (&it);
+         }
+      }
+      return true;
+   }
+   return false;
+}
 
 static void
 read_row (const bson_t *doc, lock_row_t *row)
 {
    memset (row, 0, sizeof *row);
    row->key = "";
+   row->kind = "lock";
    bson_iter_t it;
    bson_iter_init (&it, doc);
    while (bson_iter_next (&it)) {
@@ -51,6 +96,12 @@ read_row (const bson_t *doc, lock_row_t *row)
          row->expires_at = bson_iter_date_time (&it);
       } else if (strcmp (k, "held") == 0 && BSON_ITER_HOLDS_BOOL (&it)) {
          row->held = bson_iter_bool (&it);
+      } else if (strcmp (k, "kind") == 0 && BSON_ITER_HOLDS_UTF8 (&it)) {
+         row->kind = bson_iter_utf8 (&it, NULL);
+      } else if (strcmp (k, "permits") == 0 && BSON_ITER_HOLDS_NUMBER (&it)) {
+         row->permits = bson_iter_as_int64 (&it);
+      } else if (strcmp (k, "holders") == 0 && BSON_ITER_HOLDS_ARRAY (&it)) {
+         row->has_holders = bson_iter_recurse (&it, &row->holders);
       }
    }
 }
@@ -88,6 +139,7 @@ print_json (const bson_t *locks, mongolock_client_t *client)
       char *key = cli_utf8_sanitize (row.key);
       BSON_APPEND_UTF8 (&item, "key", key);
       bson_free (key);
+      BSON_APPEND_UTF8 (&item, "kind", row.kind);
       BSON_APPEND_UTF8 (&item, "state", row_state (&row));
       BSON_APPEND_BOOL (&item, "held", row.held);
       if (row.holder) {
@@ -97,7 +149,7 @@ print_json (const bson_t *locks, mongolock_client_t *client)
       } else {
          BSON_APPEND_NULL (&item, "holder");
       }
-      BSON_APPEND_INT64 (&item, "token", row.token);
+      cli_append_token (&item, "token", row.token);
       if (row.has_remaining) {
          BSON_APPEND_INT64 (&item, "remainingMs", row.remaining_ms);
       } else {
@@ -108,6 +160,27 @@ print_json (const bson_t *locks, mongolock_client_t *client)
       } else {
          BSON_APPEND_NULL (&item, "expiresAt");
       }
+      if (row.permits > 0) {
+         BSON_APPEND_INT64 (&item, "permits", row.permits);
+      }
+      bson_t hs, hd;
+      BSON_APPEND_ARRAY_BEGIN (&item, "holders", &hs);
+      holder_row_t h;
+      for (uint32_t j = 0; next_holder (&row, &h); j++) {
+         char hidx[16];
+         snprintf (hidx, sizeof hidx, "%u", j);
+         BSON_APPEND_DOCUMENT_BEGIN (&hs, hidx, &hd);
+         char *o = cli_utf8_sanitize (h.owner);
+         BSON_APPEND_UTF8 (&hd, "holder", o);
+         bson_free (o);
+         cli_append_token (&hd, "token", h.token);
+         if (h.mode) {
+            BSON_APPEND_UTF8 (&hd, "mode", strcmp (h.mode, "w") == 0 ? "write" : "read");
+         }
+         BSON_APPEND_INT64 (&hd, "remainingMs", h.remaining_ms);
+         bson_append_document_end (&hs, &hd);
+      }
+      bson_append_array_end (&item, &hs);
       bson_append_document_end (&arr, &item);
    }
    bson_append_array_end (&out, &arr);
@@ -131,9 +204,9 @@ print_table (const bson_t *locks, const char *prefix)
       lock_row_t row;
       read_row (&doc, &row);
       char *key = cli_escape_text (row.key);
-      int w = (int) strlen (key);
+      int w = cli_display_width (key);
       bson_free (key);
-      key_w = w > key_w ? (w > 60 ? 60 : w) : key_w;
+      key_w = w > key_w ? w : key_w; /* every key fits: the columns stay aligned */
       n++;
    }
    if (n == 0) {
@@ -142,7 +215,8 @@ print_table (const bson_t *locks, const char *prefix)
       bson_free (p);
       return;
    }
-   printf ("%-*s  %-7s  %8s  %-20s  %s\n", key_w, "KEY", "STATE", "LEFT", "TOKEN", "HOLDER");
+   cli_print_padded ("KEY", key_w);
+   printf ("  %-7s  %8s  %-20s  %s\n", "STATE", "LEFT", "TOKEN", "HOLDER");
    bson_iter_init (&it, locks);
    while (bson_iter_next (&it)) {
       bson_t doc;
@@ -156,10 +230,31 @@ print_table (const bson_t *locks, const char *prefix)
       if (row.held && row.has_remaining) {
          cli_format_duration (row.remaining_ms, left, sizeof left);
       }
-      char *key = cli_escape_text (row.key), *holder = cli_escape_text (row.holder ? row.holder : "-");
-      printf ("%-*s  %-7s  %8s  %-20" PRId64 "  %s\n", key_w, key, row_state (&row), left, row.token, holder);
+      char *key = cli_escape_text (row.key);
+      holder_row_t h;
+      bool any = false;
+      while (next_holder (&row, &h)) {
+         /* A semaphore or reader/writer lock: one line per live holder. */
+         any = true;
+         char hleft[32], what[48];
+         cli_format_duration (h.remaining_ms > 0 ? h.remaining_ms : 0, hleft, sizeof hleft);
+         if (h.mode) {
+            snprintf (what, sizeof what, "[%s]", strcmp (h.mode, "w") == 0 ? "write" : "read");
+         } else {
+            snprintf (what, sizeof what, "[permit of %" PRId64 "]", row.permits);
+         }
+         char *holder = cli_escape_text (h.owner);
+         cli_print_padded (key, key_w);
+         printf ("  %-7s  %8s  %-20" PRId64 "  %s %s\n", "held", hleft, h.token, holder, what);
+         bson_free (holder);
+      }
+      if (!any) {
+         char *holder = cli_escape_text (row.holder ? row.holder : "-");
+         cli_print_padded (key, key_w);
+         printf ("  %-7s  %8s  %-20" PRId64 "  %s\n", row.held ? "held" : row_state (&row), left, row.token, holder);
+         bson_free (holder);
+      }
       bson_free (key);
-      bson_free (holder);
    }
 }
 

@@ -232,6 +232,7 @@ cli_exit_code_for (const bson_error_t *error)
    if (error->domain == MONGOLOCK_ERROR_DOMAIN) {
       switch (error->code) {
       case MONGOLOCK_ERROR_INVALID_ARGUMENT:
+      case MONGOLOCK_ERROR_MISMATCH: /* run --permits N on a key used otherwise */
          return CLI_EXIT_USAGE;
       case MONGOLOCK_ERROR_TIMEOUT:
          return CLI_EXIT_BUSY;
@@ -292,20 +293,4 @@ cli_report_error (const char *what, const bson_error_t *error)
       cli_error ("%s: %s%s", what, kind, error->message);
    }
    return code;
-}
-
-void
-cli_print_json (const bson_t *doc)
-{
-   size_t len;
-   char *json = bson_as_relaxed_extended_json (doc, &len);
-   if (json) {
-      char *safe = cli_json_escape_controls (json);
-      fputs (safe, stdout);
-      fputc ('\n', stdout);
-      bson_free (safe);
-      bson_free (json);
-   } else {
-      cli_error ("cannot print the result as JSON (a string is not valid UTF-8)");
-   }
 }

@@ -2,6 +2,7 @@
  * drive the terminal or break the JSON output. */
 #include "cli.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when p starts an invalid one
@@ -109,4 +110,44 @@ cli_json_escape_controls (const char *json)
       }
    }
    return bson_string_free (out, false);
+}
+
+/* Columns a code point takes on a terminal: 0 for combining marks, 2 for East Asian wide
+ * and emoji ranges, else 1 (a table of the common ranges, not the whole of Unicode). */
+static int
+cp_width (uint32_t cp)
+{
+   if ((cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0xFE00 && cp <= 0xFE0F)) {
+      return 0;
+   }
+   if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF && cp != 0x303F) ||
+       (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFE30 && cp <= 0xFE4F) ||
+       (cp >= 0xFF00 && cp <= 0xFF60) || (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+       (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD)) {
+      return 2;
+   }
+   return 1;
+}
+
+int
+cli_display_width (const char *s)
+{
+   int w = 0;
+   const unsigned char *p = (const unsigned char *) (s ? s : "");
+   while (*p) {
+      uint32_t cp = 0;
+      size_t n = utf8_len (p, &cp);
+      w += n ? cp_width (cp) : 1;
+      p += n ? n : 1;
+   }
+   return w;
+}
+
+void
+cli_print_padded (const char *s, int width)
+{
+   fputs (s, stdout);
+   for (int pad = width - cli_display_width (s); pad > 0; pad--) {
+      putchar (' ');
+   }
 }

@@ -13,10 +13,11 @@
 
 static const char main_help[] =
    "Usage: mongolock [CONNECTION OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
+   "       mongolock --help | --version\n"
    "Distributed locks stored in MongoDB, from the shell.\n"
    "\n"
    "Commands:\n"
-   "  run --key KEY [--lease D] [--wait D] [--fence-env NAME] -- CMD [ARGS...]\n"
+   "  run [--lease D] [--wait D|forever] [-E N] [--fence-env NAME] KEY -- CMD [ARGS...]\n"
    "                          run CMD while holding the lock KEY\n"
    "  status [--prefix P] [--json]\n"
    "                          list locks: holder, fencing token, time left, state\n"
@@ -25,6 +26,29 @@ static const char main_help[] =
    "                          create the lock collection's and the spec's unique indexes\n"
    "\n"
    "Run 'mongolock COMMAND --help' for a command's options. See mongolock(1).\n"
+   "\n"
+   "  -h, --help              show this help\n"
+   "  -V, --version           print mongolock's and libmongoc's versions\n"
+   "\n"
+   "Exit status:\n"
+   "  0      success; run: the command's own status (128+N: killed by signal N)\n"
+   "  1      release: no such lock\n"
+   "  64     usage error (option, argument, duration; no URI)\n"
+   "  65     spec file is not valid\n"
+   "  66     spec file is missing or unreadable\n"
+   "  69     no server reachable within the timeouts\n"
+   "  70     internal error (cannot fork, out of resources)\n"
+   "  74     standard output not writable (EPIPE)\n"
+   "  75     run: the lock is busy (run -E N: N instead)\n"
+   "  76     the server refused or failed a command\n"
+   "  77     authentication failed\n"
+   "  78     the MongoDB URI is malformed\n"
+   "  79     run: the lease was lost; the command was stopped\n"
+   "  80     migrate: existing duplicates; nothing built\n"
+   "  81     migrate: a conflicting index; nothing built\n"
+   "  126    run: the command cannot be executed\n"
+   "  127    run: the command was not found\n"
+   "  128+N  run: stopped by signal N while waiting for the lock\n"
    "\n";
 
 typedef int (*cmd_fn) (int argc, char **argv, cli_common_t *common);
@@ -56,7 +80,8 @@ dispatch (int argc, char **argv)
    /* "+": stop at the subcommand; its options are parsed by the subcommand. */
    while ((opt = getopt_long (argc, argv, "+:hV", longopts, NULL)) != -1) {
       if (opt == 'V') {
-         printf ("mongolock %s (libmongoc %s)\n", MONGOLOCK_VERSION_S, mongoc_get_version ());
+         printf ("mongolock %s (libmongolock %s, libmongoc %s)\n", MONGOLOCK_VERSION_S, mongolock_get_version (),
+                 mongoc_get_version ());
          return CLI_EXIT_OK;
       }
       if (opt == 'h') {

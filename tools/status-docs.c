@@ -35,12 +35,64 @@ id_json (const bson_t *item)
    return out;
 }
 
+/* The library's listing with each lock's token as a decimal string (json.c says why). */
+static void
+copy_with_string_tokens (const bson_t *out, bson_t *doc)
+{
+   bson_iter_t it;
+   bson_iter_init (&it, out);
+   while (bson_iter_next (&it)) {
+      bson_iter_t arr;
+      if (strcmp (bson_iter_key (&it), "locks") != 0 || !BSON_ITER_HOLDS_ARRAY (&it) || !bson_iter_recurse (&it, &arr)) {
+         bson_append_iter (doc, NULL, 0, &it);
+         continue;
+      }
+      bson_t locks;
+      BSON_APPEND_ARRAY_BEGIN (doc, "locks", &locks);
+      while (bson_iter_next (&arr)) {
+         bson_iter_t f;
+         if (!BSON_ITER_HOLDS_DOCUMENT (&arr) || !bson_iter_recurse (&arr, &f)) {
+            bson_append_iter (&locks, NULL, 0, &arr);
+            continue;
+         }
+         bson_t item;
+         BSON_APPEND_DOCUMENT_BEGIN (&locks, bson_iter_key (&arr), &item);
+         while (bson_iter_next (&f)) {
+            if (strcmp (bson_iter_key (&f), "token") == 0 && BSON_ITER_HOLDS_NUMBER (&f)) {
+               cli_append_token (&item, "token", bson_iter_as_int64 (&f));
+            } else {
+               bson_append_iter (&item, NULL, 0, &f);
+            }
+         }
+         bson_append_document_end (&locks, &item);
+      }
+      bson_append_array_end (doc, &locks);
+   }
+}
+
 static void
 print_table (const bson_t *out)
 {
    bson_iter_t it, arr;
    if (!bson_iter_init_find (&it, out, "locks") || !bson_iter_recurse (&it, &arr)) {
       return;
+   }
+   /* First the widest _id, so that every row lines up. */
+   int id_w = 3;
+   bson_iter_t first = arr;
+   while (bson_iter_next (&first)) {
+      uint32_t len;
+      const uint8_t *data;
+      bson_t item;
+      if (BSON_ITER_HOLDS_DOCUMENT (&first)) {
+         bson_iter_document (&first, &len, &data);
+         bson_init_static (&item, data, len);
+         char *id = id_json (&item), *shown = cli_escape_text (id);
+         int w = cli_display_width (shown);
+         id_w = w > id_w ? w : id_w;
+         bson_free (shown);
+         bson_free (id);
+      }
    }
    int n = 0;
    while (bson_iter_next (&arr)) {
@@ -53,7 +105,8 @@ print_table (const bson_t *out)
       bson_iter_document (&arr, &len, &data);
       bson_init_static (&item, data, len);
       if (n++ == 0) {
-         printf ("%-24s  %-7s  %8s  %-20s  %s\n", "_ID", "STATE", "LEFT", "TOKEN", "HOLDER");
+         cli_print_padded ("_ID", id_w);
+         printf ("  %-7s  %8s  %-20s  %s\n", "STATE", "LEFT", "TOKEN", "HOLDER");
       }
       bool held = bson_iter_init_find (&it, &item, "held") && BSON_ITER_HOLDS_BOOL (&it) && bson_iter_bool (&it);
       int64_t left = bson_iter_init_find (&it, &item, "remainingMs") && BSON_ITER_HOLDS_NUMBER (&it)
@@ -68,12 +121,12 @@ print_table (const bson_t *out)
       if (held) {
          cli_format_duration (left, left_s, sizeof left_s);
       }
-      char *id = id_json (&item);
-      print_escaped (id);
-      int pad = 24 - (int) strlen (id);
-      printf ("%*s  %-7s  %8s  %-20" PRId64 "  ", pad > 0 ? pad : 0, "", held ? "held" : "expired", left_s, token);
+      char *id = id_json (&item), *shown = cli_escape_text (id);
+      cli_print_padded (shown, id_w);
+      printf ("  %-7s  %8s  %-20" PRId64 "  ", held ? "held" : "expired", left_s, token);
       print_escaped (owner);
       putchar ('\n');
+      bson_free (shown);
       bson_free (id);
    }
    if (n == 0) {
@@ -100,7 +153,7 @@ cli_status_docs (cli_conn_t *conn, const char *ns, bool json)
          bson_t doc = BSON_INITIALIZER;
          BSON_APPEND_UTF8 (&doc, "database", db);
          BSON_APPEND_UTF8 (&doc, "collection", dot + 1);
-         bson_concat (&doc, &out);
+         copy_with_string_tokens (&out, &doc);
          cli_print_json (&doc);
          bson_destroy (&doc);
       } else {

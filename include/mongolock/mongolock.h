@@ -1,5 +1,6 @@
-/*
- * mongolock: distributed locks stored in MongoDB.
+/**
+ * @file
+ * @brief mongolock: distributed locks stored in MongoDB.
  *
  * Include only this header. The application calls mongoc_init() once before using
  * mongolock and mongoc_cleanup() once at exit; mongolock never calls either.
@@ -9,10 +10,13 @@
 
 #include <mongolock/mongolock-macros.h>
 #include <mongolock/mongolock-version.h>
+#include <mongolock/mongolock-version-functions.h>
 #include <mongolock/mongolock-error.h>
 #include <mongolock/mongolock-cancel.h>
 #include <mongolock/mongolock-client.h>
 #include <mongolock/mongolock-lock.h>
+#include <mongolock/mongolock-semaphore.h>
+#include <mongolock/mongolock-rwlock.h>
 #include <mongolock/mongolock-doc.h>
 #include <mongolock/mongolock-fence.h>
 #include <mongolock/mongolock-guard.h>

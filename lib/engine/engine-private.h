@@ -102,9 +102,10 @@ typedef struct {
 } _mongolock_call_t;
 
 /* Completion of an asynchronous command, run on a worker thread. reply and error are
- * valid only during the call. sent_ms: monotonic time by which the command had been
- * handed to a connection at the latest after server selection (the earliest the server
- * can have run it is later); 0 when it was never sent. */
+ * valid only during the call. sent_ms: a monotonic time no later than the earliest the
+ * server can have run the command (when it was handed to its connection, on a pool the
+ * client owns; else when the worker began sending it, before server selection); 0 when
+ * the deadline passed before it could be sent. */
 typedef void (*_mongolock_done_fn) (void *ctx, bool ok, const bson_t *reply, const bson_error_t *error, int64_t sent_ms);
 
 /* Runs call and waits for it until its deadline or its cancellation, whichever is first;

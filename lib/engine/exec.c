@@ -5,6 +5,7 @@
  * deadline to the server, so a command that outlives its caller stops there too. */
 #include "engine-private.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,20 +61,22 @@ job_free (job_t *job)
    free (job);
 }
 
+/* The write concern (the client's, built once) and maxTimeMS of one command, bounded by
+ * what is left of its deadline. */
 static void
-append_opts (mongolock_client_t *client, const job_t *job, int64_t left_ms, bson_t *opts)
+append_limits (mongolock_client_t *client, bool write, int64_t left_ms, bson_t *to)
 {
    int64_t left = left_ms > INT32_MAX ? INT32_MAX : (left_ms < 1 ? 1 : left_ms);
-   if (job->write) {
+   if (write) {
       bson_t wc;
-      BSON_APPEND_DOCUMENT_BEGIN (opts, "writeConcern", &wc);
+      BSON_APPEND_DOCUMENT_BEGIN (to, "writeConcern", &wc);
       bson_concat (&wc, client->wc_doc);
       if (client->wc_needs_wtimeout) {
          BSON_APPEND_INT64 (&wc, "wtimeout", left);
       }
-      bson_append_document_end (opts, &wc);
+      bson_append_document_end (to, &wc);
    }
-   BSON_APPEND_INT64 (opts, "maxTimeMS", left);
+   BSON_APPEND_INT64 (to, "maxTimeMS", left);
 }
 
 static void
@@ -94,33 +97,48 @@ run_job (mongolock_client_t *client, job_t *job)
       mongoc_client_pool_push (client->pool, c);
       return;
    }
-   /* Selection may wait for the server (up to serverSelectionTimeoutMS); the lease clock
-    * starts after it, and later still (when the command is handed to its connection)
-    * where the APM callback can tell. */
-   mongoc_server_description_t *sd = mongoc_client_select_server (c, job->write, NULL, &job->error);
-   if (!sd) {
-      job->ok = false;
-   } else {
-      mongoc_server_description_destroy (sd);
-      now = _mongolock_now_ms ();
-      job->sent_ms = now;
-      bson_t opts = BSON_INITIALIZER;
-      append_opts (client, job, job->deadline_ms - now, &opts);
-      tl_job = job;
-      const char *db = job->db ? job->db : client->database;
-      if (job->write) {
-         job->ok = mongoc_client_write_command_with_opts (c, db, &job->cmd, &opts, &job->reply, &job->error);
-         job->ok = job->ok && _mongolock_check_write_reply (&job->reply, &job->error);
-      } else {
-         /* Lock state must come from the primary: a secondary may lag behind. */
-         mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
-         job->ok = mongoc_client_read_command_with_opts (c, db, &job->cmd, prefs, &opts, &job->reply,
-                                                         &job->error);
-         mongoc_read_prefs_destroy (prefs);
+   /* Server selection of our own before the command only while the client's last command
+    * failed (the server may be unknown to the topology): it costs as much as the command's
+    * own, and the lease clock starts after it, i.e. when the server is found. Otherwise
+    * the lease clock starts here, before libmongoc's selection, which can only make the
+    * client believe in less lease than the server grants; on a pool the client owns, the
+    * APM started callback moves it to when the command is handed to its connection. */
+   if (atomic_load_explicit (&client->exec.troubled, memory_order_relaxed)) {
+      mongoc_server_description_t *sd = mongoc_client_select_server (c, job->write, NULL, &job->error);
+      if (!sd) {
+         job->ok = false;
+         mongoc_client_pool_push (client->pool, c);
+         return;
       }
-      tl_job = NULL;
+      mongoc_server_description_destroy (sd);
+   }
+   job->sent_ms = _mongolock_now_ms ();
+   tl_job = job;
+   const char *db = job->db ? job->db : client->database;
+   int64_t left = job->deadline_ms - job->sent_ms;
+   if (job->write) {
+      /* The write concern and maxTimeMS go in the command itself, not in opts, which
+       * libmongoc would parse back into a mongoc_write_concern_t for every command; unless
+       * the pool sets a write concern of its own (from its URI), which libmongoc appends:
+       * then through opts, so that it is replaced, not doubled. */
+      bson_t opts = BSON_INITIALIZER;
+      bool in_body = mongoc_write_concern_is_default (mongoc_client_get_write_concern (c));
+      append_limits (client, true, left, in_body ? &job->cmd : &opts);
+      job->ok = mongoc_client_write_command_with_opts (c, db, &job->cmd, in_body ? NULL : &opts, &job->reply,
+                                                       &job->error);
+      job->ok = job->ok && _mongolock_check_write_reply (&job->reply, &job->error);
+      bson_destroy (&opts);
+   } else {
+      /* Lock state must come from the primary: a secondary may lag behind. */
+      bson_t opts = BSON_INITIALIZER;
+      append_limits (client, false, left, &opts);
+      mongoc_read_prefs_t *prefs = mongoc_read_prefs_new (MONGOC_READ_PRIMARY);
+      job->ok = mongoc_client_read_command_with_opts (c, db, &job->cmd, prefs, &opts, &job->reply, &job->error);
+      mongoc_read_prefs_destroy (prefs);
       bson_destroy (&opts);
    }
+   tl_job = NULL;
+   atomic_store_explicit (&client->exec.troubled, !job->ok && _mongolock_is_transient (&job->error), memory_order_relaxed);
    mongoc_client_pool_push (client->pool, c);
 }
 
@@ -192,7 +210,9 @@ static job_t *
 job_new (const _mongolock_call_t *call)
 {
    job_t *job = _mongolock_aligned_alloc0 (_Alignof (job_t), sizeof *job); /* bson_t members: 128-byte aligned */
-   bson_copy_to (call->cmd, &job->cmd);
+   /* Grown once, with room for the write concern and maxTimeMS appended later. */
+   bson_init (&job->cmd);
+   bson_concat (&job->cmd, call->cmd);
    job->db = call->db ? bson_strdup (call->db) : NULL;
    bson_init (&job->reply); /* an empty reply until the command fills it */
    job->write = call->write;

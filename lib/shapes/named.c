@@ -1,6 +1,11 @@
 /* The named lock's documents and commands: one document per key in the client's lock
  * collection, {_id: key, owner, token, expiresAt, acquiredAt, leaseMs, renewedAt,
- * releasedAt}. The engine (lib/engine) does the rest. */
+ * releasedAt}. The engine (lib/engine) does the rest.
+ *
+ * What never changes for a handle is built once, when the handle is made
+ * (_mongolock_named_init): the whole acquire command, with the owner passed through the
+ * command's `let` (MongoDB 5.0+), and the update pipelines of renew and release. Per
+ * attempt only the owner is appended; per renew or release, the query (owner, token). */
 #include "../lock-private.h"
 
 #include <string.h>
@@ -9,50 +14,97 @@
 #define TOKEN_TIME_SCALE 1048576
 
 /*
- * The acquire command. The query filters on _id alone, since MongoDB refuses $expr in an
- * upsert's query (code 224); the decision is made inside the update pipeline with $cond,
- * against $$NOW, so the server's clock alone decides expiry. When the lock is live and
- * someone else's, every field is set to its own value and the document is unchanged.
- *   take:  expired (or missing: a fresh upsert seed) or already this handle's
- *   fresh: expired, i.e. a new acquisition that needs a new fencing token
+ * The acquire command, without its let. The query filters on _id alone, since MongoDB
+ * refuses $expr in an upsert's query (code 224); the decision is made inside the update
+ * pipeline, against $$NOW, so the server's clock alone decides expiry. $$o is the owner of
+ * this attempt (the let). One $replaceWith stage merges into the document ($$ROOT, so
+ * _id, renewedAt and releasedAt stay):
+ *   - expired (or missing: a fresh upsert seed {_id}, whose expiresAt sorts before any
+ *     date): a new holder, with a new fencing token max(token + 1, $$NOW ms * 2^20)
+ *     ($add of a missing token is null, which $max ignores);
+ *   - live and already this owner's: the lease extended from now, the token kept (the
+ *     owner names one handle, so leaseMs is already this lease);
+ *   - live and someone else's: nothing ({}), the document unchanged.
+ * The reply carries only what parse_acquire reads (fields): owner, token, expiresAt.
  */
+static bson_t *
+build_acquire (const char *collection, const char *key, int64_t lease_ms)
+{
+   return BCON_NEW (
+      "findAndModify", BCON_UTF8 (collection),
+      "query", "{", "_id", BCON_UTF8 (key), "}",
+      "update", "[", "{", "$replaceWith", "{", "$mergeObjects", "[", BCON_UTF8 ("$$ROOT"),
+         "{", "$cond", "[",
+            "{", "$lte", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+            "{",
+               "owner", BCON_UTF8 ("$$o"),
+               "token", "{", "$max", "[",
+                  "{", "$add", "[", BCON_UTF8 ("$token"), BCON_INT32 (1), "]", "}",
+                  "{", "$multiply", "[", "{", "$toLong", BCON_UTF8 ("$$NOW"), "}", BCON_INT32 (TOKEN_TIME_SCALE), "]", "}",
+               "]", "}",
+               "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]", "}",
+               "acquiredAt", BCON_UTF8 ("$$NOW"),
+               "leaseMs", BCON_INT64 (lease_ms),
+            "}",
+            "{", "$cond", "[",
+               "{", "$eq", "[", BCON_UTF8 ("$owner"), BCON_UTF8 ("$$o"), "]", "}",
+               "{", "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]", "}", "}",
+               "{", "}",
+            "]", "}",
+         "]", "}",
+      "]", "}", "}", "]",
+      "upsert", BCON_BOOL (true),
+      "new", BCON_BOOL (true),
+      "fields", "{", "_id", BCON_INT32 (0), "owner", BCON_INT32 (1), "token", BCON_INT32 (1),
+         "expiresAt", BCON_INT32 (1), "}");
+}
+
+void
+_mongolock_named_init (_mongolock_named_t *n, const mongolock_client_t *client, const char *key, int64_t lease_ms)
+{
+   n->key = key;
+   n->collection = client->collection;
+   n->lease_ms = lease_ms;
+   n->acquire = build_acquire (client->collection, key, lease_ms);
+   /* Renew only extends; release marks the lease expired (keeping the document, so that
+    * tokens keep increasing) and forgets the owner. */
+   n->renew_update = BCON_NEW ("0", "{", "$set", "{",
+                                  "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]", "}",
+                                  "renewedAt", BCON_UTF8 ("$$NOW"), "}", "}");
+   n->release_update = BCON_NEW ("0", "{", "$set", "{",
+                                    "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                                    "releasedAt", BCON_UTF8 ("$$NOW"), "}", "}",
+                                 "1", "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}");
+}
+
+void
+_mongolock_named_cleanup (_mongolock_named_t *n)
+{
+   bson_destroy (n->acquire);
+   bson_destroy (n->renew_update);
+   bson_destroy (n->release_update);
+}
+
+/* The acquire command for owner me: the handle's, with let {o: me}. A let value is an
+ * expression, so an owner that starts with '$' (a field path) goes in as a $literal. */
 static bson_t *
 acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms)
 {
-   return BCON_NEW (
-      "findAndModify", BCON_UTF8 (client->collection),
-      "query", "{", "_id", BCON_UTF8 ((const char *) self), "}",
-      "update", "[",
-         "{", "$set", "{",
-            "_mlk_take", "{", "$or", "[",
-               "{", "$lte", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-               "{", "$eq", "[", BCON_UTF8 ("$owner"), "{", "$literal", BCON_UTF8 (me), "}", "]", "}",
-            "]", "}",
-            "_mlk_fresh", "{", "$lte", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-         "}", "}",
-         "{", "$set", "{",
-            "owner", "{", "$cond", "[", BCON_UTF8 ("$_mlk_take"),
-               "{", "$literal", BCON_UTF8 (me), "}", BCON_UTF8 ("$owner"), "]", "}",
-            "token", "{", "$cond", "[", BCON_UTF8 ("$_mlk_fresh"),
-               "{", "$max", "[",
-                  "{", "$add", "[", "{", "$ifNull", "[", BCON_UTF8 ("$token"), BCON_INT64 (0), "]", "}",
-                     BCON_INT64 (1), "]", "}",
-                  "{", "$multiply", "[", "{", "$toLong", BCON_UTF8 ("$$NOW"), "}",
-                     BCON_INT64 (TOKEN_TIME_SCALE), "]", "}",
-               "]", "}",
-               BCON_UTF8 ("$token"), "]", "}",
-            "expiresAt", "{", "$cond", "[", BCON_UTF8 ("$_mlk_take"),
-               "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]", "}",
-               BCON_UTF8 ("$expiresAt"), "]", "}",
-            "acquiredAt", "{", "$cond", "[", BCON_UTF8 ("$_mlk_fresh"), BCON_UTF8 ("$$NOW"),
-               BCON_UTF8 ("$acquiredAt"), "]", "}",
-            "leaseMs", "{", "$cond", "[", BCON_UTF8 ("$_mlk_take"), BCON_INT64 (lease_ms),
-               BCON_UTF8 ("$leaseMs"), "]", "}",
-         "}", "}",
-         "{", "$unset", "[", BCON_UTF8 ("_mlk_take"), BCON_UTF8 ("_mlk_fresh"), "]", "}",
-      "]",
-      "upsert", BCON_BOOL (true),
-      "new", BCON_BOOL (true));
+   const _mongolock_named_t *n = self;
+   BSON_ASSERT (lease_ms == n->lease_ms && client->collection == n->collection);
+   bson_t *cmd = bson_sized_new (n->acquire->len + (uint32_t) strlen (me) + 64);
+   bson_concat (cmd, n->acquire);
+   bson_t let, lit;
+   BSON_APPEND_DOCUMENT_BEGIN (cmd, "let", &let);
+   if (me[0] == '$') {
+      BSON_APPEND_DOCUMENT_BEGIN (&let, "o", &lit);
+      BSON_APPEND_UTF8 (&lit, "$literal", me);
+      bson_append_document_end (&let, &lit);
+   } else {
+      BSON_APPEND_UTF8 (&let, "o", me);
+   }
+   bson_append_document_end (cmd, &let);
+   return cmd;
 }
 
 static bool
@@ -87,17 +139,19 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
    return true;
 }
 
-/* {findAndModify: coll, query: {_id, owner, token[, live]}, update: [...], fields: {_id}}.
+/* {findAndModify: coll, query: {_id, owner, token[, live]}, update: [...], fields: {token}}.
  * A findAndModify, not an update: libmongoc 1.23 makes a generic write command retryable
  * (lsid + txnNumber) only for findAndModify, and renew and release must ride out an
- * election like the acquire. The reply carries only _id. */
+ * election like the acquire. The client reads only lastErrorObject.n: the reply's value
+ * is cut to the token (bounded, unlike the key). */
 static bson_t *
-owner_update (const char *key, mongolock_client_t *client, const char *owner, int64_t token, bool renew, int64_t lease_ms)
+owner_update (const _mongolock_named_t *n, const char *owner, int64_t token, const bson_t *stages, bool renew)
 {
-   bson_t *cmd = BCON_NEW ("findAndModify", BCON_UTF8 (client->collection));
-   bson_t q, expr, gt;
+   bson_t *cmd = bson_sized_new (256 + stages->len + (uint32_t) (strlen (n->key) + strlen (owner)));
+   BSON_APPEND_UTF8 (cmd, "findAndModify", n->collection);
+   bson_t q, expr, gt, fields;
    BSON_APPEND_DOCUMENT_BEGIN (cmd, "query", &q);
-   BSON_APPEND_UTF8 (&q, "_id", key);
+   BSON_APPEND_UTF8 (&q, "_id", n->key);
    BSON_APPEND_UTF8 (&q, "owner", owner);
    BSON_APPEND_INT64 (&q, "token", token);
    if (renew) {
@@ -111,31 +165,28 @@ owner_update (const char *key, mongolock_client_t *client, const char *owner, in
       bson_append_document_end (&q, &expr);
    }
    bson_append_document_end (cmd, &q);
-   bson_t *stages = renew ? BCON_NEW ("0", "{", "$set", "{",
-                                         "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"),
-                                            BCON_INT64 (lease_ms), "]", "}",
-                                         "renewedAt", BCON_UTF8 ("$$NOW"), "}", "}")
-                          : BCON_NEW ("0", "{", "$set", "{",
-                                         "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"),
-                                            BCON_UTF8 ("$$NOW"), "]", "}",
-                                         "releasedAt", BCON_UTF8 ("$$NOW"), "}", "}",
-                                      "1", "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}");
    BSON_APPEND_ARRAY (cmd, "update", stages);
-   bson_destroy (stages);
-   BCON_APPEND (cmd, "fields", "{", "_id", BCON_INT32 (1), "}");
+   BSON_APPEND_DOCUMENT_BEGIN (cmd, "fields", &fields);
+   BSON_APPEND_INT32 (&fields, "_id", 0);
+   BSON_APPEND_INT32 (&fields, "token", 1);
+   bson_append_document_end (cmd, &fields);
    return cmd;
 }
 
 static bson_t *
 renew_cmd (const void *self, mongolock_client_t *client, const char *owner, int64_t token, int64_t lease_ms)
 {
-   return owner_update ((const char *) self, client, owner, token, true, lease_ms);
+   const _mongolock_named_t *n = self;
+   BSON_ASSERT (lease_ms == n->lease_ms && client->collection == n->collection);
+   return owner_update (n, owner, token, n->renew_update, true);
 }
 
 static bson_t *
 release_cmd (const void *self, mongolock_client_t *client, const char *owner, int64_t token)
 {
-   return owner_update ((const char *) self, client, owner, token, false, 0);
+   (void) client;
+   const _mongolock_named_t *n = self;
+   return owner_update (n, owner, token, n->release_update, false);
 }
 
 /* Releases show in the client's lock collection as updates that remove "owner" (release,
@@ -143,12 +194,13 @@ release_cmd (const void *self, mongolock_client_t *client, const char *owner, in
 static void
 watch_target (const void *self, mongolock_client_t *client, _mongolock_watch_target_t *out)
 {
-   const char *key = self;
-   out->collection = client->collection;
+   (void) client;
+   const _mongolock_named_t *n = self;
+   out->collection = n->collection;
    out->owner_field = "owner";
    out->key.value_type = BSON_TYPE_UTF8;
-   memcpy (&out->key.value.v_utf8.str, &key, sizeof key); /* only ever read */
-   out->key.value.v_utf8.len = (uint32_t) strlen (key);
+   memcpy (&out->key.value.v_utf8.str, &n->key, sizeof n->key); /* only ever read */
+   out->key.value.v_utf8.len = (uint32_t) strlen (n->key);
 }
 
 const _mongolock_shape_t _mongolock_named_shape = {

@@ -125,6 +125,33 @@ bool_at (const bson_t *doc, const char *path)
    return bson_iter_bool (&it);
 }
 
+/* A fencing token as status and release print it in JSON: a decimal string, since a JSON
+ * number of that size (about 2^60) is rounded by JavaScript and jq. */
+static void
+assert_token_at (const bson_t *doc, const char *path, int64_t token)
+{
+   char expected[32];
+   snprintf (expected, sizeof expected, "%" PRId64, token);
+   const char *s = str_at (doc, path);
+   cr_assert (s, "%s is not a string", path);
+   cr_assert_str_eq (s, expected, "%s", path);
+}
+
+/* No JSON number in text has more digits than a double holds exactly (15 always are). */
+static void
+assert_no_long_numbers (const char *text)
+{
+   bool in_string = false;
+   int digits = 0;
+   for (const char *p = text; *p; p++) {
+      if (*p == '"' && (p == text || p[-1] != '\\')) {
+         in_string = !in_string;
+      }
+      digits = (!in_string && *p >= '0' && *p <= '9') ? digits + 1 : 0;
+      cr_assert_leq (digits, 15, "a number JavaScript would round in:\n%s", text);
+   }
+}
+
 Test (cli_admin, status_shows_held_expired_and_free_locks)
 {
    fx_t fx;
@@ -153,19 +180,20 @@ Test (cli_admin, status_shows_held_expired_and_free_locks)
    cr_assert_str_eq (str_at (doc, "locks.2.state"), "held");
    cr_assert (bool_at (doc, "locks.2.held"));
    cr_assert_str_eq (str_at (doc, "locks.2.holder"), mongolock_lock_owner (held));
-   cr_assert_eq (int_at (doc, "locks.2.token"), mongolock_lock_token (held));
+   assert_token_at (doc, "locks.2.token", mongolock_lock_token (held));
+   assert_no_long_numbers (r.out);
    int64_t left = int_at (doc, "locks.2.remainingMs");
    cr_assert (left > 0 && left <= 60000, "time left %" PRId64, left);
 
    cr_assert_str_eq (str_at (doc, "locks.0.state"), "expired");
    cr_assert_not (bool_at (doc, "locks.0.held"));
    cr_assert_str_eq (str_at (doc, "locks.0.holder"), mongolock_lock_owner (expired));
-   cr_assert_eq (int_at (doc, "locks.0.token"), mongolock_lock_token (expired));
+   assert_token_at (doc, "locks.0.token", mongolock_lock_token (expired));
    cr_assert_leq (int_at (doc, "locks.0.remainingMs"), 0);
 
    cr_assert_str_eq (str_at (doc, "locks.1.state"), "free");
    cr_assert (is_null_at (doc, "locks.1.holder"));
-   cr_assert_eq (int_at (doc, "locks.1.token"), mongolock_lock_token (freed));
+   assert_token_at (doc, "locks.1.token", mongolock_lock_token (freed));
    bson_destroy (doc);
    cli_result_destroy (&r);
 
@@ -228,7 +256,8 @@ Test (cli_admin, release_force_prints_the_holder_and_the_holder_loses_it)
    cr_assert (bool_at (doc, "found"));
    cr_assert_not (bool_at (doc, "wasHeld"));
    cr_assert_str_eq (str_at (doc, "holder"), mongolock_lock_owner (e));
-   cr_assert_eq (int_at (doc, "token"), mongolock_lock_token (e));
+   assert_token_at (doc, "token", mongolock_lock_token (e));
+   assert_no_long_numbers (r.out);
    bson_destroy (doc);
    cli_result_destroy (&r);
 
@@ -390,5 +419,99 @@ Test (cli_admin, status_with_stdout_closed_or_a_broken_pipe)
    for (int i = 0; i < 120; i++) {
       mongolock_lock_destroy (locks[i]);
    }
+   fx_fini (&fx);
+}
+
+/* Column where the STATE column starts on each line of a status table, counted in terminal
+ * columns (UTF-8 continuation bytes take none). */
+static int
+state_column (const char *line, size_t len)
+{
+   int col = 0;
+   for (size_t i = 0; i < len; i++) {
+      if (strncmp (line + i, "  held", 6) == 0 || strncmp (line + i, "  free", 6) == 0 ||
+          strncmp (line + i, "  expired", 9) == 0 || strncmp (line + i, "  STATE", 7) == 0) {
+         return col + 2;
+      }
+      col += ((unsigned char) line[i] & 0xC0) != 0x80;
+   }
+   return -1;
+}
+
+/* Long keys (beyond 60 columns) and keys with multi-byte characters keep the table aligned. */
+Test (cli_admin, status_table_stays_aligned_for_long_and_non_ascii_keys)
+{
+   fx_t fx;
+   fx_init (&fx);
+   const char *keys[] = {"a", "caf\xc3\xa9/\xc3\xa9t\xc3\xa9",
+                         "reports/2026/12/01/a-very-long-lock-name-for-the-nightly-billing-export-of-tenant-42", "z"};
+   mongolock_lock_t *locks[4];
+   for (int i = 0; i < 4; i++) {
+      locks[i] = take (&fx, keys[i], 60000);
+   }
+   cli_result_t r;
+   tool (&fx, &r, "status", NULL, NULL, NULL);
+   cli_assert_code (&r, 0);
+   cr_assert_eq (cli_count_lines (r.out, ""), 5, "%s", r.out);
+   int col = -1;
+   for (const char *s = r.out; *s;) {
+      const char *end = strchr (s, '\n');
+      size_t len = end ? (size_t) (end - s) : strlen (s);
+      int c = state_column (s, len);
+      cr_assert_gt (c, 0, "no state in line: %.*s", (int) len, s);
+      if (col < 0) {
+         col = c;
+      }
+      cr_assert_eq (c, col, "misaligned:\n%s", r.out);
+      s = end ? end + 1 : s + len;
+   }
+   cr_assert_eq (col, (int) strlen (keys[2]) + 2, "%s", r.out);
+   cli_result_destroy (&r);
+   for (int i = 0; i < 4; i++) {
+      mongolock_lock_destroy (locks[i]);
+   }
+   fx_fini (&fx);
+}
+
+/* release --force prints one of the three lines the man page shows, and the man page shows
+ * exactly those. */
+Test (cli_admin, release_force_prints_what_the_man_page_says)
+{
+   const char *man_path = getenv ("MONGOLOCK_MAN");
+   cr_assert (man_path);
+   char *man = cli_read (man_path);
+   cr_assert (man);
+   cr_assert (strstr (man, "\nreleased lock \"KEY\" held by HOLDER (token N)\n"
+                           "lock \"KEY\" was not held: the lease of HOLDER (token N) had already expired\n"
+                           "lock \"KEY\" was not held (already free; last token N)\n"),
+              "the man page does not show release's three lines");
+   free (man);
+   fx_t fx;
+   fx_init (&fx);
+   char expected[512];
+   cli_result_t r;
+   mongolock_lock_t *l = take (&fx, "k", 60000);
+   tool (&fx, &r, "release", "--force", "k", NULL);
+   cli_assert_code (&r, 0);
+   snprintf (expected, sizeof expected, "released lock \"k\" held by %s (token %" PRId64 ")\n", mongolock_lock_owner (l),
+             mongolock_lock_token (l));
+   cr_assert_str_eq (r.out, expected);
+   cli_result_destroy (&r);
+   tool (&fx, &r, "release", "--force", "k", NULL);
+   cli_assert_code (&r, 0);
+   snprintf (expected, sizeof expected, "lock \"k\" was not held (already free; last token %" PRId64 ")\n",
+             mongolock_lock_token (l));
+   cr_assert_str_eq (r.out, expected);
+   cli_result_destroy (&r);
+   mongolock_lock_t *e = take (&fx, "e", 200);
+   wait_expired (e);
+   tool (&fx, &r, "release", "--force", "e", NULL);
+   cli_assert_code (&r, 0);
+   snprintf (expected, sizeof expected, "lock \"e\" was not held: the lease of %s (token %" PRId64 ") had already expired\n",
+             mongolock_lock_owner (e), mongolock_lock_token (e));
+   cr_assert_str_eq (r.out, expected);
+   cli_result_destroy (&r);
+   mongolock_lock_destroy (l);
+   mongolock_lock_destroy (e);
    fx_fini (&fx);
 }

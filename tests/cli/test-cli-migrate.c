@@ -82,6 +82,22 @@ insert (fx_t *fx, const char *coll, const char *docs_json)
    bson_free (cmd);
 }
 
+/* The test server's URI with db as its database (mongodb://HOSTS/db?OPTIONS). */
+static char *
+uri_with_db (const char *db)
+{
+   const char *uri = mltest_uri ();
+   const char *hosts = strstr (uri, "://");
+   cr_assert (hosts, "%s", uri);
+   hosts += 3;
+   const char *slash = strchr (hosts, '/');
+   if (!slash) {
+      return bson_strdup_printf ("%s/%s", uri, db);
+   }
+   const char *q = strchr (slash, '?');
+   return bson_strdup_printf ("%.*s/%s%s", (int) (slash - uri), uri, db, q ? q : "");
+}
+
 static const char two_indexes[] =
    "[{'collection': 'users', 'keys': {'email': 1}},"
    " {'collection': 'orders', 'keys': {'tenant': 1, 'number': -1}, 'name': 'tenant_number_unique',"
@@ -267,16 +283,38 @@ Test (cli_migrate, without_spec_only_the_lock_index_and_database_fallbacks)
    char *lock_ix = cli_index_names (fx.client, fx.lock_db, "locks");
    cr_assert (strstr (lock_ix, "_id_,"), "%s", lock_ix);
    free (lock_ix);
-   /* A spec without "database" uses --db (which also holds the lock collection). */
+   /* A spec without "database" uses the URI's database, never --db (which names the lock
+    * collection's database only): --db locksdb --uri .../shop plans shop.things. */
    char *path = cli_file (fx.dir, "nodb.json");
    cli_write (path, "{\"indexes\": [{\"collection\": \"things\", \"keys\": {\"sku\": 1}}]}");
-   cli_run (&r, ARGS ("--uri", mltest_uri (), "migrate", "--spec", path, "--db", fx.lock_db, "--collection", "mylocks"));
+   char *uri = uri_with_db (fx.app_db);
+   cli_run (&r, ARGS ("--uri", uri, "migrate", "--spec", path, "--db", fx.lock_db, "--dry-run", "--json"));
+   cli_assert_code (&r, 0);
+   bson_error_t error;
+   bson_t *plan = bson_new_from_json ((const uint8_t *) r.out, -1, &error);
+   cr_assert (plan, "%s\n%s", error.message, r.out);
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, plan) && bson_iter_find_descendant (&it, "results.0.database", &it));
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), fx.lock_db, "the lock collection is in --db:\n%s", r.out);
+   cr_assert (bson_iter_init (&it, plan) && bson_iter_find_descendant (&it, "results.1.database", &it));
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), fx.app_db, "the spec's collections are in the URI's db:\n%s", r.out);
+   bson_destroy (plan);
+   cli_result_destroy (&r);
+   cli_run (&r, ARGS ("--uri", uri, "migrate", "--spec", path, "--db", fx.lock_db, "--collection", "mylocks"));
    cli_assert_code (&r, 0);
    cli_result_destroy (&r);
-   assert_indexes (&fx, fx.lock_db, "things", "_id_,sku_1");
+   assert_indexes (&fx, fx.app_db, "things", "_id_,sku_1");
+   assert_indexes (&fx, fx.lock_db, "things", "");
    lock_ix = cli_index_names (fx.client, fx.lock_db, "mylocks");
    cr_assert (strstr (lock_ix, "_id_,"), "--collection names the lock collection: %s", lock_ix);
    free (lock_ix);
+   /* Neither in the spec nor in the URI: refused, whatever --db says. */
+   cli_run (&r, ARGS ("--uri", mltest_uri (), "migrate", "--spec", path, "--db", fx.lock_db));
+   cli_assert_code (&r, 64);
+   cr_assert (strstr (r.err, "no database for the spec's collections"), "%s", r.err);
+   cli_result_destroy (&r);
+   assert_indexes (&fx, fx.lock_db, "things", "");
+   bson_free (uri);
    free (path);
    fx_fini (&fx);
 }

@@ -892,3 +892,198 @@ Test (cli_run, a_stopped_mongolock_still_gets_its_command_killed_before_the_leas
    assert_free (&fx, "frozen");
    fx_fini (&fx);
 }
+
+/* The library holds key with a lease of lease_ms (no renewal). */
+static mongolock_lock_t *
+lib_take (fx_t *fx, const char *key, int64_t lease_ms)
+{
+   bson_error_t error;
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   cr_assert (mongolock_lock_opts_set_lease_ms (o, lease_ms, &error));
+   mongolock_lock_t *l = mongolock_lock_new (fx->lib, key, o, &error);
+   cr_assert (l, "%s", error.message);
+   mongolock_lock_opts_destroy (o);
+   bool acquired = false;
+   cr_assert (mongolock_lock_try_acquire (l, &acquired, &error) && acquired, "%s", error.message);
+   return l;
+}
+
+/* flock's habits: `run KEY [--] COMMAND`, and -E for the busy status. */
+Test (cli_run, the_key_may_be_positional_and_e_sets_the_busy_status)
+{
+   fx_t fx;
+   fx_init (&fx);
+   cli_proc_t p;
+   cli_result_t r;
+   start_run (&fx, &p, "pos", "--", "sh", "-c", "printf %s \"$TOK\"", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   start_run (&fx, &p, "--fence-env", "TOK", "pos", "printf", "%s|", "--key", "x", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cr_assert_str_eq (r.out, "--key|x|", "options after KEY are the command's");
+   cli_result_destroy (&r);
+   assert_free (&fx, "pos");
+
+   mongolock_lock_t *held = lib_take (&fx, "pos", 60000);
+   start_run (&fx, &p, "-E", "3", "pos", "--", "touch", "ran", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 3);
+   cr_assert (strstr (r.err, "is held by"), "%s", r.err);
+   cli_result_destroy (&r);
+   /* 0 for "busy" is the caller's choice; the command still must not run without the lock. */
+   start_run (&fx, &p, "--conflict-exit-code", "0", "pos", "--", "touch", "ran", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   start_run (&fx, &p, "-E", "1", "-w", "300ms", "--key", "pos", "--", "touch", "ran", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 1);
+   cr_assert (strstr (r.err, "gave up after"), "%s", r.err);
+   cli_result_destroy (&r);
+   cr_assert (access ("ran", F_OK) != 0, "a busy run ran its command");
+   /* Without -E: 75 as before. */
+   start_run (&fx, &p, "pos", "--", "touch", "ran", NULL);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 75);
+   cli_result_destroy (&r);
+   mongolock_lock_destroy (held);
+   fx_fini (&fx);
+}
+
+/* --wait forever waits for the holder, however long; -v reports the wait every 5 s with
+ * the holder and its lease left when stderr is not a terminal. */
+Test (cli_run, wait_forever_outwaits_the_holder_and_verbose_reports_the_wait)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mongolock_lock_t *held = lib_take (&fx, "slow", 60000);
+   cli_proc_t p;
+   cli_result_t r;
+   start_run (&fx, &p, "-v", "--wait", "forever", "slow", "--", "sh", "-c", "echo got > got", NULL);
+   cr_assert (cli_wait_stderr (&p, "is busy; waiting until it is free", 30000), "never waited");
+   /* Waits for the whole line (up to its last words), not a line still being written. */
+   char expected[512];
+   snprintf (expected, sizeof expected, "held by %s (token %" PRId64 "), its lease ends in ",
+             mongolock_lock_owner (held), mongolock_lock_token (held));
+   bool seen = cli_wait_stderr (&p, expected, 30000);
+   char *err = cli_read (p.err_path);
+   cr_assert (seen, "no \"%s\" in:\n%s", expected, err);
+   cr_assert (strstr (err, "still waiting for lock \"slow\" after"), "no periodic line:\n%s", err);
+   cr_assert_null (strchr (err, '\r'), "a live line although stderr is no terminal:\n%s", err);
+   free (err);
+   cr_assert (cli_running (&p));
+   bson_error_t error;
+   cr_assert (mongolock_lock_release (held, &error), "%s", error.message);
+   cli_wait (&p, 60000, &r);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   cr_assert (access ("got", F_OK) == 0, "the command never ran");
+   mongolock_lock_destroy (held);
+   assert_free (&fx, "slow");
+   fx_fini (&fx);
+}
+
+/* Reads what the terminal shows into buf (appending, NUL-terminated) for up to ms. */
+static void
+read_pty (int master, char *buf, size_t cap, int64_t ms)
+{
+   int64_t deadline = mltest_now_ms () + ms;
+   size_t n = strlen (buf);
+   while (mltest_now_ms () < deadline && n + 1 < cap) {
+      struct pollfd pfd = {.fd = master, .events = POLLIN};
+      if (poll (&pfd, 1, 20) > 0) {
+         ssize_t k = read (master, buf + n, cap - n - 1);
+         if (k <= 0) {
+            break;
+         }
+         n += (size_t) k;
+         buf[n] = '\0';
+      }
+   }
+}
+
+/* Waiting on a terminal: one line, rewritten in place, with the holder, its lease left and
+ * the time waited; erased once the lock is taken. */
+Test (cli_run, on_a_terminal_the_wait_shows_a_live_line)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mongolock_lock_t *held = lib_take (&fx, "ttyw", 60000);
+   int master = posix_openpt (O_RDWR | O_NOCTTY);
+   cr_assert (master >= 0 && grantpt (master) == 0 && unlockpt (master) == 0, "no pty: %s", strerror (errno));
+   char *slave = strdup (ptsname (master));
+   char *argv[] = {strdup (cli_path ()), strdup ("--uri"), strdup (mltest_uri ()), strdup ("--db"), strdup (fx.db),
+                   strdup ("run"), strdup ("--wait"), strdup ("60s"), strdup ("ttyw"), strdup ("--"), strdup ("sh"),
+                   strdup ("-c"), strdup ("echo ran > got"), NULL};
+   pid_t pid = fork ();
+   cr_assert (pid >= 0);
+   if (pid == 0) {
+      sigset_t none;
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      setsid ();
+      int s = open (slave, O_RDWR);
+      if (s < 0) {
+         _exit (90);
+      }
+      dup2 (s, 0);
+      dup2 (s, 1);
+      dup2 (s, 2);
+      for (int fd = 3; fd < 1024; fd++) {
+         close (fd);
+      }
+      execv (argv[0], argv);
+      _exit (91);
+   }
+   static char shown[65536];
+   shown[0] = '\0';
+   /* Two refreshes at least (one a second). */
+   int64_t deadline = mltest_now_ms () + 30000;
+   while (cli_count_lines (shown, "") < 100 && mltest_now_ms () < deadline) {
+      read_pty (master, shown, sizeof shown, 100);
+      const char *first = strstr (shown, "\rmongolock: waiting ");
+      if (first && strstr (first + 1, "\rmongolock: waiting ")) {
+         break;
+      }
+   }
+   const char *first = strstr (shown, "\rmongolock: waiting ");
+   cr_assert (first && strstr (first + 1, "\rmongolock: waiting "), "no live line on the terminal:\n%s", shown);
+   char expected[512];
+   snprintf (expected, sizeof expected, "for lock \"ttyw\": held by %s (token %" PRId64 "), its lease ends in ",
+             mongolock_lock_owner (held), mongolock_lock_token (held));
+   cr_assert (strstr (shown, expected), "no \"%s\" in:\n%s", expected, shown);
+   cr_assert_null (strchr (first, '\n'), "the live line is not rewritten in place:\n%s", shown);
+   bson_error_t error;
+   cr_assert (mongolock_lock_release (held, &error), "%s", error.message);
+   int status = 0;
+   pid_t w;
+   deadline = mltest_now_ms () + 30000;
+   while ((w = waitpid (pid, &status, WNOHANG)) == 0 && mltest_now_ms () < deadline) {
+      read_pty (master, shown, sizeof shown, 20);
+   }
+   if (w != pid) {
+      kill (pid, SIGKILL);
+      waitpid (pid, &status, 0);
+      cr_assert_fail ("mongolock did not take the released lock:\n%s", shown);
+   }
+   read_pty (master, shown, sizeof shown, 100);
+   cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "status %#x:\n%s", status, shown);
+   const char *last = first;
+   for (const char *s = first; (s = strstr (s + 1, "\rmongolock: waiting ")) != NULL;) {
+      last = s;
+   }
+   cr_assert (strstr (last, "\r\033[K"), "the live line was not erased:\n%s", shown);
+   char *got = cli_read ("got");
+   cr_assert (got && strcmp (got, "ran\n") == 0, "%s", got ? got : "(no got)");
+   free (got);
+   close (master);
+   free (slave);
+   for (char **a = argv; *a; a++) {
+      free (*a);
+   }
+   mongolock_lock_destroy (held);
+   assert_free (&fx, "ttyw");
+   fx_fini (&fx);
+}

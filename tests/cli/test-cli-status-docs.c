@@ -1,6 +1,7 @@
 /* Live: `mongolock status --docs DB.COLL` lists documents locked in place (document locks)
  * with their state by the server's clock; control bytes in a holder are escaped. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <mongolock/mongolock.h>
 #include <string.h>
 
@@ -66,6 +67,12 @@ Test (cli_status_docs, lists_held_and_expired_document_locks)
    }
    cr_assert_eq (n, 2, "%s", r.out);
    cr_assert (strstr (r.out, "\"held\" : true") && strstr (r.out, "\"held\" : false"), "%s", r.out);
+   /* Tokens (about 2^60) as decimal strings: a JSON number that large is rounded by jq. */
+   char token[48];
+   snprintf (token, sizeof token, "\"token\" : \"%" PRId64 "\"", mongolock_doc_lock_token (held));
+   cr_assert (strstr (r.out, token), "no %s in:\n%s", token, r.out);
+   snprintf (token, sizeof token, "\"token\" : \"%" PRId64 "\"", mongolock_doc_lock_token (expired));
+   cr_assert (strstr (r.out, token), "no %s in:\n%s", token, r.out);
    bson_destroy (doc);
    cli_result_destroy (&r);
 

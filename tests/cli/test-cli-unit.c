@@ -145,7 +145,17 @@ Test (cli, usage_errors_exit_64_with_one_message_and_a_hint)
    expect (ARGS ("status", "--bogus"), 64, "unknown option '--bogus'");
    expect (ARGS ("status", "--prefix"), 64, "needs an argument");
    expect (ARGS ("status", "extra"), 64, "unexpected argument");
-   expect (ARGS ("run", "--", "true"), 64, "missing --key");
+   expect (ARGS ("run"), 64, "missing KEY");
+   expect (ARGS ("run", "-w", "1s"), 64, "missing KEY");
+   expect (ARGS ("run", "--", "true"), 64, "missing COMMAND"); /* "true" is the KEY */
+   expect (ARGS ("run", "k", "--"), 64, "missing COMMAND");
+   expect (ARGS ("run", "-E", "256", "k", "true"), 64, "not an exit status");
+   expect (ARGS ("run", "-E", "-1", "k", "true"), 64, "not an exit status");
+   expect (ARGS ("run", "--conflict-exit-code", "x", "k", "true"), 64, "not an exit status");
+   expect (ARGS ("run", "--wait", "never", "k", "true"), 64, "invalid duration");
+   /* Parsed, then refused only for the missing server. */
+   expect (ARGS ("run", "--wait", "forever", "-E", "0", "k", "--", "true"), 64, "no server given");
+   expect (ARGS ("run", "-w", "inf", "--conflict-exit-code", "255", "k", "true"), 64, "no server given");
    expect (ARGS ("run", "--key", "k"), 64, "missing COMMAND");
    expect (ARGS ("run", "--key", "k", "--lease", "10ms", "--", "true"), 64, "out of range");
    expect (ARGS ("run", "--key", "k", "--lease", "25h", "--", "true"), 64, "out of range");
@@ -371,4 +381,104 @@ Test (cli, spec_file_missing_66_invalid_65_before_any_connection)
    free (missing);
    cli_rmdir (dir);
    free (dir);
+}
+
+/* --version names the library the tool runs with (mongolock_get_version), not only the
+ * headers it was compiled against. */
+Test (cli, version_prints_the_library_version)
+{
+   cli_result_t r;
+   cli_run (&r, ARGS ("--version"));
+   cli_assert_code (&r, 0);
+   char want[64];
+   snprintf (want, sizeof want, "libmongolock %s", mongolock_get_version ());
+   cr_assert (strstr (r.out, want), "--version lacks \"%s\":\n%s", want, r.out);
+   cli_result_destroy (&r);
+}
+
+/* JSON output keeps every 64-bit integer exact for JavaScript and jq: tokens as decimal
+ * strings, other integers beyond 2^53 as {"$numberLong": "..."}, nested ones included. */
+Test (cli, json_output_never_has_a_number_a_double_would_round)
+{
+   bson_t *doc = BCON_NEW ("small", BCON_INT64 (INT64_C (1) << 53), "big", BCON_INT64 ((INT64_C (1) << 53) + 1),
+                           "neg", BCON_INT64 (-INT64_C (1883370142481514496)), "nested", "[", "{", "v",
+                           BCON_INT64 (INT64_C (1883370142481514497)), "}", "]", "i32", BCON_INT32 (7));
+   cli_append_token (doc, "token", INT64_C (1883370142481514496));
+   fflush (stdout);
+   int saved = dup (1);
+   char path[] = "/tmp/mlcli-json-XXXXXX";
+   int fd = mkstemp (path);
+   cr_assert (fd >= 0 && saved >= 0);
+   dup2 (fd, 1);
+   cli_print_json (doc);
+   fflush (stdout);
+   dup2 (saved, 1);
+   close (saved);
+   close (fd);
+   char *out = cli_read (path);
+   unlink (path);
+   cr_assert_str_eq (out,
+                     "{ \"small\" : 9007199254740992, \"big\" : { \"$numberLong\" : \"9007199254740993\" }, "
+                     "\"neg\" : { \"$numberLong\" : \"-1883370142481514496\" }, \"nested\" : [ { \"v\" : { "
+                     "\"$numberLong\" : \"1883370142481514497\" } } ], \"i32\" : 7, \"token\" : "
+                     "\"1883370142481514496\" }\n");
+   /* Extended JSON parsers read the wrapped values back exactly. */
+   bson_error_t error;
+   bson_t *back = bson_new_from_json ((const uint8_t *) out, -1, &error);
+   cr_assert (back, "%s", error.message);
+   bson_iter_t it;
+   cr_assert (bson_iter_init (&it, back) && bson_iter_find_descendant (&it, "nested.0.v", &it));
+   cr_assert (BSON_ITER_HOLDS_INT64 (&it) && bson_iter_int64 (&it) == INT64_C (1883370142481514497));
+   bson_destroy (back);
+   free (out);
+   bson_destroy (doc);
+}
+
+/* Every exit status the tool can return, as the help and the man page must list them. */
+static const char *const exit_codes[] = {"0", "1", "64", "65", "66", "69", "70", "74", "75", "76", "77",
+                                         "78", "79", "80", "81", "126", "127", "128+N"};
+
+Test (cli, help_lists_version_and_every_exit_code_and_so_does_the_man_page)
+{
+   cli_result_t r;
+   cli_run (&r, ARGS ("--help"));
+   cli_assert_code (&r, 0);
+   cr_assert (strstr (r.out, "--version"), "--help does not list --version:\n%s", r.out);
+   const char *status = strstr (r.out, "Exit status:");
+   cr_assert (status, "%s", r.out);
+   for (size_t i = 0; i < sizeof exit_codes / sizeof exit_codes[0]; i++) {
+      char line[32];
+      snprintf (line, sizeof line, "\n  %s ", exit_codes[i]);
+      cr_assert (strstr (status, line), "--help lacks exit status %s:\n%s", exit_codes[i], status);
+   }
+   cli_result_destroy (&r);
+   const char *man_path = getenv ("MONGOLOCK_MAN");
+   cr_assert (man_path, "MONGOLOCK_MAN is not set");
+   char *man = cli_read (man_path);
+   cr_assert (man, "cannot read %s", man_path);
+   const char *section = strstr (man, ".SH EXIT STATUS");
+   cr_assert (section);
+   for (size_t i = 0; i < sizeof exit_codes / sizeof exit_codes[0]; i++) {
+      char line[32];
+      snprintf (line, sizeof line, "\n.B %s\n", exit_codes[i]);
+      cr_assert (strstr (section, line), "the man page lacks exit status %s", exit_codes[i]);
+   }
+   /* And the options this tool has: -E, --wait forever, the positional KEY. */
+   cr_assert (strstr (man, "conflict\\-exit\\-code") && strstr (man, "forever"), "man page");
+   free (man);
+   cli_run (&r, ARGS ("run", "--help"));
+   cr_assert (strstr (r.out, "-E, --conflict-exit-code N") && strstr (r.out, "forever") &&
+                 strstr (r.out, "mongolock run [OPTIONS] KEY [--] COMMAND"),
+              "%s", r.out);
+   cli_result_destroy (&r);
+}
+
+Test (cli, display_width_counts_columns_not_bytes)
+{
+   cr_assert_eq (cli_display_width ("abc"), 3);
+   cr_assert_eq (cli_display_width ("\xc3\xa9vian"), 5);           /* é: 2 bytes, 1 column */
+   cr_assert_eq (cli_display_width ("\xe6\x97\xa5\xe6\x9c\xac"), 4); /* 日本: wide */
+   cr_assert_eq (cli_display_width ("e\xcc\x81"), 1);              /* e + combining acute */
+   cr_assert_eq (cli_display_width ("\\x1B"), 4);
+   cr_assert_eq (cli_display_width (""), 0);
 }

@@ -134,11 +134,38 @@ function checkOperator(name, a, scope) {
       check(a.in, inner);
       return;
     }
+    case '$filter':
+      checkIterator(a, scope, '$filter', 'cond', { notObject: 28646, unknown: 28647, noInput: 28648, noBody: 28650 });
+      return;
+    case '$map':
+      checkIterator(a, scope, '$map', 'in', { notObject: 16878, unknown: 16879, noInput: 16880, noBody: 16882 });
+      return;
     default: {
       const [min, max] = ARITY[name] || [0, Infinity];
       args(a, name, min, max).forEach((x) => check(x, scope));
     }
   }
+}
+
+// $filter {input, as, cond} and $map {input, as, in} (expression.cpp ExpressionFilter::parse,
+// ExpressionMap::parse): an object argument, no other parameters, input and the body
+// required, 'as' optional ("this"), a name valid for writing, in scope for the body only.
+// $filter's 'limit' (5.2+) is not implemented here: refused rather than ignored.
+function checkIterator(a, scope, name, body, codes) {
+  if (!V.isPlainObject(a)) throw new MongoError(codes.notObject, `${name} only supports an object as its argument`);
+  for (const k of Object.keys(a)) {
+    if (name === '$filter' && k === 'limit') throw new MongoError(2, "$filter's 'limit' is not supported by this test server");
+    if (k !== 'input' && k !== 'as' && k !== body) throw new MongoError(codes.unknown, `Unrecognized parameter to ${name}: ${k}`);
+  }
+  if (!('input' in a)) throw new MongoError(codes.noInput, `Missing 'input' parameter to ${name}`);
+  if (!(body in a)) throw new MongoError(codes.noBody, `Missing '${body}' parameter to ${name}`);
+  check(a.input, scope);
+  const as = a.as === undefined ? 'this' : (typeof a.as === 'string' ? a.as : '');
+  const bad = badWriteName(as);
+  if (bad) throw new MongoError(9, bad);
+  const inner = new Set(scope);
+  inner.add(as);
+  check(a[body], inner);
 }
 
 // Whether e reads the document: a field path, $$ROOT or $$CURRENT outside $literal

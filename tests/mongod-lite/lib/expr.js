@@ -85,6 +85,13 @@ function evaluate(e, ctx) {
   return e; // literal value
 }
 
+// ctx with the user variable name bound to value ($filter, $map).
+function bind(ctx, name, value) {
+  const vars = { ...(ctx.vars || {}) };
+  V.setOwn(vars, name, value);
+  return { ...ctx, vars };
+}
+
 function args(a, name, min, max) {
   const list = Array.isArray(a) ? a : [a];
   if (list.length < min || list.length > max) {
@@ -331,6 +338,35 @@ const OPS = {
     if (V.btype(v) === 'decimal') return V.Decimal128.fromString(v.toString().replace(/^-/, ''));
     const b = V.toBig(v);
     return intResult(b < 0n ? -b : b, V.btype(v) === 'long');
+  },
+  // Array operators (src/mongo/db/pipeline/expression.cpp): a nullish input gives null,
+  // any other non-array fails at run time with the operator's own code. The argument
+  // objects of $filter and $map were checked at parse time (lib/expr-compile.js).
+  $concatArrays: (a, ctx) => {
+    const out = [];
+    for (const v of (Array.isArray(a) ? a : [a]).map((x) => evaluate(x, ctx))) {
+      if (isNullish(v)) return null;
+      if (!Array.isArray(v)) throw new MongoError(28664, `$concatArrays only supports arrays, not ${V.btype(v)}`);
+      out.push(...v);
+    }
+    return out;
+  },
+  $filter: (a, ctx) => {
+    const input = evaluate(a.input, ctx);
+    if (isNullish(input)) return null;
+    if (!Array.isArray(input)) throw new MongoError(28651, `input to $filter must be an array not ${V.btype(input)}`);
+    const name = a.as === undefined ? 'this' : a.as;
+    return input.filter((el) => V.truthy(evaluate(a.cond, bind(ctx, name, el))));
+  },
+  $map: (a, ctx) => {
+    const input = evaluate(a.input, ctx);
+    if (isNullish(input)) return null;
+    if (!Array.isArray(input)) throw new MongoError(16883, `input to $map must be an array not ${V.btype(input)}`);
+    const name = a.as === undefined ? 'this' : a.as;
+    return input.map((el) => {
+      const v = evaluate(a.in, bind(ctx, name, el));
+      return v === undefined || v === REMOVE ? null : v; // a missing result is stored as null
+    });
   },
   $let: (a, ctx) => {
     const vars = { ...(ctx.vars || {}) };
