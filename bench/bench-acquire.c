@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-acquire: cost of an uncontended acquire + release cycle, for mongolock or for the
  * minimal hand-written libmongoc lock (minimal-lock.c) on the same server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-redis-contention: the Redis peer of bench-contention --kv. P forked processes loop
  * on one key (or, --distinct, one key each): SET key token NX PX, polling every POLL ms

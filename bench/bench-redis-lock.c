@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-redis-lock: the Redis peer of bench-acquire, for docs/from-redis.md. Cost of an
  * uncontended acquire + release cycle of the usual single-instance Redis lock:

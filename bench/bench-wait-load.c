@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench-wait-load: the load one waiting process puts on the database. A handle holds a
  * lock for the whole run; a second handle waits for it with the given backoff until its

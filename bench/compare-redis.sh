@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Uncontended lock cycle, side by side (docs/from-redis.md): mongolock's bench-acquire on the
 # bundled test server (or MONGOLOCK_URI) and bench-redis-lock on a throwaway redis-server
 # (--save '' --appendonly no); then the polling load of one mongolock waiter (bench-wait-load,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* See measure.h. The allocation counters wrap glibc's allocator through its exported
  * __libc_* entry points, so every library of the process (libmongoc, libbson, hiredis,
  * mongolock) is counted alike. */

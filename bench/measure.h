@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What the benchmarks measure about one process, the same way for every lock they compare:
  * bytes on its TCP connections, heap allocations, CPU time, and a monotonic clock. */
 #ifndef MONGOLOCK_BENCH_MEASURE_H

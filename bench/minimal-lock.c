@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* See minimal-lock.h. */
 #include "minimal-lock.h"
 

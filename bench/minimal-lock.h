@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The benchmarks' reference point: the smallest lock a developer would write by hand with
  * libmongoc. Acquire is one findAndModify upsert on {_id: key, expiresAt <= client now};
  * a live lock of someone else makes the upsert insert a duplicate _id (E11000): busy.

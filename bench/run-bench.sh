@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The benchmark side by side (./run bench): mongolock, a minimal hand-written libmongoc lock
 # and a hiredis Redis lock (SET NX PX + Lua compare-and-DEL, polling every 10 and 50 ms),
 # in one run, on servers it starts on 127.0.0.1 and stops by PID: the bundled test server

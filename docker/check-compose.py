@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks docker/compose.yaml without Docker (CI has no engine; `docker compose config`
 is not available): parses it and checks the rules its comment promises.
 

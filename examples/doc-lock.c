@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * doc-lock: Mongoid::Locker's example, "deduct a purchase from a user's balance ... unless
  * they are broke", raced by many processes, two ways:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * quickstart: acquire a lock, make a fenced write, release; then show a paused holder's
  * late write being rejected by its fencing token.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * race-demo: "find it; if missing, create it", run by many processes at once.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* README "The duplicate-creation guard": one user per e-mail address, however many
  * processes run this at once. */
 #include <mongolock/mongolock.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* README "Using the library": take a lock, work under its fencing token, release it. */
 #include <mongolock/mongolock.h>
 #include <stdio.h>

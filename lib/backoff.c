@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "lock-private.h"
 
 /* How far past the holder's estimated expiry a waiter may sleep: the estimate comes from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Operator functions: list locks and break a stuck one. */
 #include "engine/engine-private.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal layout of mongolock_client_t and its options. */
 #ifndef MONGOLOCK_CLIENT_PRIVATE_H
 #define MONGOLOCK_CLIENT_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public API of document locks: argument checks, then the lease engine (lib/engine)
  * on the document shape (lib/shapes/doc.c). Fenced writes, with_lock and listing are in
  * doc-write.c. */

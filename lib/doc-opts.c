@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Options of document locks: the lock field names, and the named lock's lease options. */
 #include "doc-private.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal layout of document locks (mongolock-doc.h): the engine's handle on the
  * document shape (lib/shapes/doc.c). */
 #ifndef MONGOLOCK_DOC_PRIVATE_H

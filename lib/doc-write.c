@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Document locks beyond acquire/release: the fenced write, with_lock, listing locked
  * documents and the TTL-index check. Commands come from lib/shapes/doc.c. */
 #include "doc-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "lock-private.h"
 
 mongolock_event_type_t

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fenced business writes: see mongolock-fence.h. */
 #include "mongolock-private.h"
 

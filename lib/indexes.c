@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The lock collection's indexes (mongolock_client_ensure_indexes): one TTL index on
  * expiresAt, named TTL_INDEX, whose expireAfterSeconds follows the client's cleanup_secs.
  *

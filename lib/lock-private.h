@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal layout of mongolock_lock_t, its options and events. */
 #ifndef MONGOLOCK_LOCK_PRIVATE_H
 #define MONGOLOCK_LOCK_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public API of named locks: argument checks, then the lease engine (lib/engine)
  * on the named-lock shape (lib/shapes/named.c). */
 #include "lock-private.h"

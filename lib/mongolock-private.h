@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal declarations shared by lib/ files. Not installed. */
 #ifndef MONGOLOCK_PRIVATE_H
 #define MONGOLOCK_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* MongoDB's naming rules for the lock collection's database and collection, checked when
  * they are set so a bad name fails at once with a clear message, not later on the server
  * (InvalidNamespace, 73). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Keeping URI credentials out of messages. Internal; also compiled into the CLI, so it
  * depends on libbson only. */
 #ifndef MONGOLOCK_REDACT_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Keeping URI credentials out of messages (see redact-private.h). Works on the URI as
  * typed, so it also covers URIs that libmongoc refuses or splits wrongly. */
 #include "redact-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal layout of mongolock_rwlock_t (lib/rwlock.c, lib/shapes/rwlock.c). */
 #ifndef MONGOLOCK_RWLOCK_PRIVATE_H
 #define MONGOLOCK_RWLOCK_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public API of reader/writer locks: argument checks, then the lease engine (lib/engine) on
  * the rwlock shape (lib/shapes/rwlock.c). */
 #include "rwlock-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal layout of mongolock_semaphore_t (lib/semaphore.c, lib/shapes/semaphore.c). */
 #ifndef MONGOLOCK_SEMAPHORE_PRIVATE_H
 #define MONGOLOCK_SEMAPHORE_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public API of semaphores: argument checks, then the lease engine (lib/engine) on
  * the semaphore shape (lib/shapes/semaphore.c). */
 #include "semaphore-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The version of this build of the library, for programs to read at run time. */
 #include "mongolock-private.h"
 

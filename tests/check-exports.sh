@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Fails when the shared library exports a symbol without the mongolock_ prefix.
 set -euo pipefail
 lib="$1"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs mongolock into a temporary prefix and uses it as a user would:
 #   - P/bin/mongolock --version runs (it finds P's libmongolock through its rpath) and names
 #     the installed library's version;

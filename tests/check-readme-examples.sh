@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every C code block of README.md is a complete program in examples/, shown verbatim, so
 # what the README shows is what meson compiles and CI runs (under valgrind). Each ```c block
 # must follow a marker line naming its file:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Sourced by tests/run-live.sh and ./run: reads the test server's "READY <port>" line.
 # mltest_ready_port FILE prints the port of the first complete "READY <port>" line of FILE,
 # or nothing. A line is complete once its newline is written: the file is read while the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs one live test binary against a MongoDB.
 #  - MONGOLOCK_TEST_URI set: use that server (a real MongoDB, e.g. from docker/).
 #  - otherwise: start the bundled test server (tests/mongod-lite) on a free loopback port,

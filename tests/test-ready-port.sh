@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Unit test of tests/ready-port.sh: only a complete READY line gives the server's port.
 set -uo pipefail
 . "$(dirname "$0")/ready-port.sh"

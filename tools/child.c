@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The command `mongolock run` runs: spawning it under the reaper, forwarding signals,
  * stopping it on a lost or expiring lease. The caller has blocked the signals it watches
  * (through a signalfd) in every thread, so only this loop ever sees them.

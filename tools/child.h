@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Spawning and supervising the command of `mongolock run`, through the reaper. */
 #ifndef MONGOLOCK_CLI_CHILD_H
 #define MONGOLOCK_CLI_CHILD_H

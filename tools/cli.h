@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared declarations of the mongolock command-line tool. The tool uses only the public
  * library API (<mongolock/mongolock.h>). */
 #ifndef MONGOLOCK_CLI_H

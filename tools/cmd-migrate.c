@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock migrate: the lock collection's indexes and the spec file's unique indexes.
  * Everything is checked first (duplicates, conflicting indexes) and built only when every
  * check passed, so a failed migration builds nothing. */

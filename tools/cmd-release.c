@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock release --force KEY: an administrator's break of a stuck lock. */
 #include "cli.h"
 

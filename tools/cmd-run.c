@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock run: run a command while holding a lock, renewed in the background. */
 #include "child.h"
 #include "hold.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock status: list locks with holder, fencing token and time left by the server's clock. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Common options, the connection to the server and how errors map to exit codes. */
 #include "cli.h"
 #include "redact-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Durations on the command line: "500ms", "30s", "1.5s", "5m", "2h"; a bare number is
  * seconds (as in flock -w and timeout). */
 #include "cli.h"

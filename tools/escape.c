@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Showing strings from the database (lock names, holders) without letting their bytes
  * drive the terminal or break the JSON output. */
 #include "cli.h"

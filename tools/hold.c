@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One of the three lock kinds behind the calls `mongolock run` needs (hold.h). */
 #include "hold.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What `mongolock run` holds: a named lock (plain run), a semaphore permit (--permits N)
  * or a reader hold on a reader/writer lock (--shared), behind one set of calls. */
 #ifndef CLI_HOLD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The tool's JSON output: relaxed extended JSON, written so that no parser rounds a
  * number. JavaScript and jq read every number as a double, exact only up to 2^53, and
  * fencing tokens are about 2^60: adjacent tokens would come out equal. Tokens are

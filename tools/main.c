@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock: command-line tool for mongolock locks. See mongolock.1. */
 #include "cli.h"
 #include "redact-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Printing the results of `mongolock migrate`: a table or one JSON document. */
 #include "migrate.h"
 

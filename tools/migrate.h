@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Results of `mongolock migrate` and how they are printed. */
 #ifndef MONGOLOCK_CLI_MIGRATE_H
 #define MONGOLOCK_CLI_MIGRATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The reaper (see reaper.h). Async-signal-safe calls only: it is forked from a process
  * with threads and never execs. */
 #include "reaper.h"

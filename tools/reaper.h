@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The reaper: the process between `mongolock run` and its command. */
 #ifndef MONGOLOCK_CLI_REAPER_H
 #define MONGOLOCK_CLI_REAPER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The index spec file of `mongolock migrate`:
  *   {"database": "app",
  *    "indexes": [{"collection": "users", "keys": {"email": 1},

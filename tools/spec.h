@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The index spec file of `mongolock migrate` (format in mongolock.1). */
 #ifndef MONGOLOCK_CLI_SPEC_H
 #define MONGOLOCK_CLI_SPEC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock status --docs DB.COLLECTION: documents of a business collection whose
  * document-lock fields are set (mongolock-doc.h), with state and time left by the server's
  * clock. Only the library's default field names. */

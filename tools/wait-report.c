@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The wait report of `mongolock run` (wait-report.h). */
 #include "wait-report.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What `mongolock run` shows while it waits for a busy lock: who holds it, how long its
  * lease has left and how long this run has waited. */
 #ifndef MONGOLOCK_CLI_WAIT_REPORT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * AFTER: the same program as before-redis.c, on mongolock. Read them side by side
  * (docs/from-redis.md walks through the differences).

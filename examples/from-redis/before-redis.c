@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * BEFORE: "create the invoice if missing", guarded by a Redis lock done correctly with
  * hiredis (redis-lock.c: SET NX PX, a renewal thread running a Lua compare-and-PEXPIRE, a

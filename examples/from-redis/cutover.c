@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * DURING: the cut-over from the Redis lock to mongolock (docs/from-redis.md, "Migrating a
  * running system"), as a program that checks it. Workers of two kinds race the same job:

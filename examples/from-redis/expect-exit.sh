@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # expect-exit.sh CODE CMD [ARGS...]: succeeds only when CMD exits with exactly CODE (a
 # program's self-check must fail the way it says, not crash).
 code="$1"; shift

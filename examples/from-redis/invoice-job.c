@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The shared job and the race that checks it; see invoice-job.h. */
 #include "invoice-job.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The job that both halves of the Redis -> mongolock example guard, and the race that
  * checks them. Neither half's lock code lives here: only what they share.

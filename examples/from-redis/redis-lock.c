@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A Redis lock done correctly; see redis-lock.h. */
 #include "redis-lock.h"
 

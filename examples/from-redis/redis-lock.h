@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A Redis lock done correctly, as the Redis documentation's single-instance pattern
  * describes it; the code a migration to mongolock deletes. Used by before-redis.c (the

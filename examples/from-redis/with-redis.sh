@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs a command against a throwaway redis-server on 127.0.0.1 (no persistence), then stops
 # that server by its PID, also when the command fails.
 #   with-redis.sh CMD [ARGS...]     CMD gets HOST:PORT as its last argument and in REDIS_ADDR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MONGOLOCK_CANCEL_H
 #define MONGOLOCK_CANCEL_H
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MONGOLOCK_CLIENT_H
 #define MONGOLOCK_CLIENT_H
 

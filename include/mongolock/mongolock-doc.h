@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MONGOLOCK_DOC_H
 #define MONGOLOCK_DOC_H
 

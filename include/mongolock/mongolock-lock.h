@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef MONGOLOCK_LOCK_H
 #define MONGOLOCK_LOCK_H
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /**
  * @file
  * @brief mongolock: distributed locks stored in MongoDB.

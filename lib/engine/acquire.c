@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The acquire loop, the same for every lock shape: one deadline bounds the whole call
  * (commands included), busy attempts back off with full jitter clamped to the holder's
  * remaining lease, a raised cancellation flag ends it at once, and a hold is reported

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The lease engine: what every lock shape shares (see lib/engine/README.md).
  *   cancel.c     cancellation flags and the waiters they wake
  *   exec.c       per-client command workers: one deadline bounds every command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Every command mongolock sends runs on one of the client's worker threads, so that the
  * calling thread can give up at its deadline, or when cancelled, whatever the command is
  * stuck in: server selection, connecting, the handshake, a hung socket, a majority wait.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A handle's life: owner identity and its generations, reentrancy, renew and release. */
 #include "engine-private.h"
 

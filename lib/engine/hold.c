@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The lease of one handle: hold state shared with the scheduler and in-flight renewals,
  * under the client's scheduler lock; and event delivery. */
 #include "engine-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One renewal scheduler per client: a single thread renews every auto-renewed lease of
  * the client and declares a lease lost when it runs out by the client's monotonic clock.
  * Renew commands run on the client's workers (exec.c), so a renew stuck on the network

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Wake-up on release: per client, one change stream per watched namespace (usually just
  * the lock collection), opened by its own thread when the first handle waits there and
  * shared by every waiting handle and key of the client. The server filters the stream

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* First-or-create and update-or-create on a business collection, under the create lock. */
 #include "guard-private.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock_guard_opts_t and the per-call options of the guard's functions. */
 #include "guard-private.h"
 

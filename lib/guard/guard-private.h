@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal layout of the duplicate-creation guard. */
 #ifndef MONGOLOCK_GUARD_PRIVATE_H
 #define MONGOLOCK_GUARD_PRIVATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock_guard_t: run under a create lock, fail closed or open when the store is down. */
 #include "guard-private.h"
 

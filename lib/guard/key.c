@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Canonical keys: the version-1 payload (see mongolock-guard.h) and its hash. */
 #include "guard-private.h"
 

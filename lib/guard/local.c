@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fail-open mode: keyed process-local mutexes and the per-key warning throttle. Entries
  * live while a thread holds or waits for the key, or while its last warning is recent
  * (so the throttle remembers it); idle entries are pruned as the table grows. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock_unique_index_ensure: the unique index that is the correctness floor. */
 #include "guard-private.h"
 

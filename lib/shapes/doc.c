@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The document lock's commands and replies: three lock fields (owner, expiry, token)
  * inside a business document {_id: id, ...} of any collection. The engine (lib/engine)
  * does the rest. Every filter matches _id with $eq, so an _id that is itself a document

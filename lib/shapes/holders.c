@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What the shapes that keep a list of holders (semaphore, rwlock) share: command
  * templates written as JSON with single quotes for readability, per-call values passed in
  * the command's 'let' (MongoDB 5.0+), never spliced into the text; renew and release,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The named lock's documents and commands: one document per key in the client's lock
  * collection, {_id: key, owner, token, expiresAt, acquiredAt, leaseMs, renewedAt,
  * releasedAt}. The engine (lib/engine) does the rest.

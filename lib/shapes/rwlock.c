@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The reader/writer lock's documents and commands: one document per key in the client's
  * lock collection, {_id: key, kind: "rwlock", holders: [{owner, token, mode: "r"|"w",
  * acquiredAt, expiresAt}], waiting: [{owner, until}], token, expiresAt}. Many readers or

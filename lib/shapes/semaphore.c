@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The semaphore's documents and commands: one document per key in the client's lock
  * collection, {_id: key, kind: "semaphore", permits: N, holders: [{owner, token,
  * acquiredAt, expiresAt}], token: the last token given, expiresAt: the latest holder's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the shapes that keep a list of holders in one document per key:
  * {_id: key, kind, holders: [{owner, token, acquiredAt, expiresAt[, mode]}], token,
  * expiresAt, ...} (semaphore.c, rwlock.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers for the command-line tool's tests: run the built `mongolock` binary as a user
  * would (fork/exec, stdout and stderr captured, exit status) and small file utilities. */
 #ifndef CLI_TEST_H

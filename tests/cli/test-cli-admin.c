@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: `mongolock status` and `mongolock release --force`, and an authentication failure. */
 #include <criterion/criterion.h>
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: `mongolock migrate` creates indexes idempotently, builds nothing over duplicates or
  * a conflicting index, and --dry-run changes nothing. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: `mongolock run` excludes other runs, passes exit codes and signals through, stops
  * its command when the lease is lost, and puts the fencing token in the environment. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: `mongolock run --permits N` (at most N commands per key) and `--shared` (readers
  * of a reader/writer lock; a plain run on the key is the writer). */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: `mongolock status --docs DB.COLL` lists documents locked in place (document locks)
  * with their state by the server's clock; control bytes in a holder are escaped. */
 #include <criterion/criterion.h>

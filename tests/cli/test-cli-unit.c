@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The command-line tool without a server: duration parsing, help, usage errors, bad URIs,
  * an unreachable server, spec file errors. */
 #include <arpa/inet.h>

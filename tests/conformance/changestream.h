@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers for the change-stream conformance tests (rule 18). Each test runs unchanged
  * against a real one-member replica set: the helpers look only at what a server sends. */
 #ifndef CONF_CHANGESTREAM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers for the conformance tests of the bundled test server (issue 2). Every test
  * runs unchanged against a real MongoDB 6.0-8.0 through MONGOLOCK_TEST_URI, so the
  * helpers only ever look at what a real server sends. */

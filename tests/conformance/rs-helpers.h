@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers for the replica-set conformance tests (failpoints, retryable writes, step-down,
  * hello). Like conformance.h, they only look at what a real server sends, so the tests
  * run unchanged against a one-member replica set started with enableTestCommands=1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Array expression operators the semaphore and reader/writer lock pipelines use:
  * $filter, $map, $concatArrays, $size, $in on an array field path, $max over an array.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Bad input on the wire (issue 2; rules 1-2 say malformed commands get typed errors):
  * truncated messages, a length field beyond maxMessageSizeBytes (48000000), invalid BSON
  * in an OP_MSG, illegal OP_MSG flags, garbage. The server must answer that connection

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 18, the cursor: aggregate with $changeStream opens a tailable-await cursor that
  * never exhausts; getMore with maxTimeMS returns as soon as an event exists, or an empty
  * batch when the wait ends; every batch carries postBatchResumeToken; resumeAfter /

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 18 through libmongoc: mongoc_collection_watch + mongoc_change_stream_next see every
  * write, end at invalidate, resume from a saved token, and resume by themselves after a
  * resumable error (the server lost the cursor: CursorNotFound) without losing or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 18, the events: on a replica set, a $changeStream reports every write to the
  * collection as one event, whichever command made it, and ends with invalidate when the
  * collection (or its database) is dropped. Skipped on a standalone.

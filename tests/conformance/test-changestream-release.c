@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 18, the stream mongolock's watcher opens (lib/engine/watcher.c): with its $match and
  * $project, a collection stream reports exactly the writes that free a lock (an update
  * that removes the owner field, by pipeline or by operator; a replacement without it; a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* collMod on an index (MONGODB-RULES 13: "Changing expireAfterSeconds in place is
  * collMod's job"): a TTL index's expireAfterSeconds changes without a rebuild, a plain
  * single-field index becomes a TTL index (5.1+), and what cannot be done fails with the

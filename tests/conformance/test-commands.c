@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 2 (unknown and malformed commands get typed errors, never a dropped connection)
  * and rule 4 (writeConcern accepted on every write; find/getMore/killCursors).
  *

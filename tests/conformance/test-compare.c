@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 12: comparisons follow the BSON type order MinKey < missing/null < numbers <
  * strings < objects < arrays < binary < ObjectId < booleans < dates < timestamps <
  * regex < MaxKey - in aggregation expressions (so {$lte: ["$expiresAt", "$$NOW"]} is

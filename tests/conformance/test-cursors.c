@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 4, cursors: getMore continues a cursor only in the session that opened it and only
  * on its own namespace; killCursors ends it; listIndexes cursors live in their own
  * namespace. Raw OP_MSG commands are used so that each command's lsid is exactly the

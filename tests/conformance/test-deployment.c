@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 18 (the standalone half): change streams need a replica set or sharded cluster;
  * a standalone refuses $changeStream. The test detects the deployment from hello
  * (setName, or msg "isdbgrid" on mongos): against a replica set (docker/ starts a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What the document lock (lib/shapes/doc.c) relies on when it writes its fields into
  * business documents:
  * - findAndModify with upsert false, new true and no match: ok 1, value null,

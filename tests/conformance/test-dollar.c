@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 23: since 5.0 stored field names may start with '$' or contain '.', at the top
  * level and below, except inside _id, where a '$'-prefixed name fails 52
  * DollarPrefixedFieldName. Update operators still refuse such paths.

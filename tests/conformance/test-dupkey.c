@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 9: a duplicate key fails with 11000 DuplicateKey, errmsg "E11000 duplicate key
  * error collection: DB.COLL index: NAME dup key: { ... }", plus keyPattern and keyValue;
  * per statement (writeErrors) for insert/update, a command error for findAndModify.

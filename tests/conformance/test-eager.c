@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 21: the whole command is parsed and validated before any document is read, so a
  * bad operator, a type error in an update modifier, conflicting update paths, an unknown
  * stage or expression fail the same way whether or not a document matches, and on a

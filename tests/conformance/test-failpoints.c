@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fault injection as MongoDB does it (MONGODB-RULES 20): configureFailPoint with the
  * failCommand failpoint, which exists only with enableTestCommands=1. Against a server
  * without it the tests check that configureFailPoint is an unknown command (59) and skip.

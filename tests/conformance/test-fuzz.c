@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A bounded wire-level fuzzer (issue 2: bad input gets a typed error or a closed
  * connection for that client only; the server never crashes or hangs, and other clients
  * are unaffected).

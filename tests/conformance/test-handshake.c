@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 1 (handshake): hello / legacy isMaster reply fields and types, the legacy
  * OP_QUERY handshake followed by OP_MSG on the same connection, and OP_MSG document
  * sequences.

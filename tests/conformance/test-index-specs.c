@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 13 in detail: what identifies an index, how index specs are validated and shown,
  * and how array values become index keys (rules 9 and 15).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rules 13 (createIndexes: identical is a no-op, 85/86 conflicts), 14 (a unique build
  * over duplicates fails 11000 and leaves nothing), 15 (partial and sparse unique
  * indexes; the allowed partialFilterExpression operators), plus listIndexes/dropIndexes.

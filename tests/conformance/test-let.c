@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 22: 'let' (find, aggregate, update, delete, findAndModify; 5.0+) binds variables
  * to expressions evaluated once per command, before any document is read: constants,
  * $$NOW, {$literal: ...}, expressions over the variables defined before them. A 'let'

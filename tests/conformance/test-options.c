@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rules 2 and 4: arguments a server does not act on are refused, not ignored. A test
  * server that silently accepted a hint, a write concern, a transaction number or a
  * tailable cursor would let code pass here that behaves differently on MongoDB.

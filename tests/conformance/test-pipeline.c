@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 5 (pipeline updates allow only $set/$addFields, $unset, $project,
  * $replaceRoot/$replaceWith) and rule 6 ($$NOW is one value per command, from the
  * server's clock).

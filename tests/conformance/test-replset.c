@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The deployment as hello describes it, and the awaitable (streaming) hello.
  *
  * References (MongoDB 7.0):

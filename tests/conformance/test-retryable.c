@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Retryable writes (MONGODB-RULES 19) on a replica set: a write carrying lsid + txnNumber
  * is executed once; a retry of the same (lsid, txnNumber) returns the first result
  * without executing again; an older txnNumber fails. On a standalone the tests check

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Step-down of a one-member replica set: replSetStepDown with force makes the member a
  * secondary for the requested seconds, then it elects itself again in a new term. One
  * test, run in order: a step-down affects every client of the server, so against a shared

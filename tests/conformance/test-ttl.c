@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 16: a TTL index (single field, expireAfterSeconds) makes a background monitor
  * delete documents whose indexed date is older than now - expireAfterSeconds; documents
  * whose field is missing or not a date never expire.

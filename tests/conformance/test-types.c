@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 11: numbers keep their BSON type (int32, int64, double, decimal128 round-trip);
  * $add of a date and a number is a date; int64 arithmetic stays int64 and exact.
  *

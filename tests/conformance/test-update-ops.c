@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Update operators, inserts and sorts in the details where a lax server would pass code
  * that MongoDB rejects or orders differently (rules 3, 5, 8, 11, 12).
  *

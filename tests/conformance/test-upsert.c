@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 7 ($expr refused in an upsert's query, 224), rule 8 (an upsert seeds the new
  * document from the query's equality fields, then applies the update) and rule 10
  * (concurrent upserts on a unique key: the server retries the duplicate key itself when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Rule 3: findAndModify reply shape (lastErrorObject, pre/post image, null for an upsert
  * insert without new), a failing findAndModify is a command error, and insert/update/
  * delete report per-statement failures in writeErrors with ok:1 (ordered stops at the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "guard-test.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared helpers for the guard's live tests. */
 #ifndef GUARD_TEST_H
 #define GUARD_TEST_H

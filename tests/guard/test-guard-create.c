@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: first-or-create and update-or-create: basics, a multi-process race (exactly one
  * document per key, every caller gets it back), and the 11000 path when a writer bypasses
  * the lock and the unique index stops it. */

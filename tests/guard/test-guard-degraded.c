@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: degraded modes with the lock store unreachable for real (a client for a closed
  * loopback port), and proof that contention and server errors never count as an outage. */
 #include <criterion/criterion.h>

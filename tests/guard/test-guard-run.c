@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: mongolock_guard_run: the callback's result comes back, the lock is released on
  * every path, a busy key times out distinctly, threads exclude each other. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Canonical keys: the version-1 payload, test vectors (computed independently with
  * Python's hashlib/hmac from the payload strings), order independence, type rules,
  * limits and bad input. A failing vector means the key format changed: existing locks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The fail-open mode's process-local keyed mutexes and warning throttle (internal). */
 #include <criterion/criterion.h>
 #include <sched.h>

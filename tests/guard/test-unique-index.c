@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: mongolock_unique_index_ensure on clean data, on duplicates (counts and sample,
  * nothing built), on conflicting indexes (nothing changed), dry run, idempotence and
  * partial filters. */

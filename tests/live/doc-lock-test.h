@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared helpers for the document lock's live tests. */
 #ifndef DOC_LOCK_TEST_H
 #define DOC_LOCK_TEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A one-shot document-lock client for tests that need another process, e.g. one under
  * libfaketime with a skewed clock.
  *   doc-lock-worker URI LOCKDB DB ID LEASE_MS WAIT_MS HOLD_MS

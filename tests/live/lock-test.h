@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared helpers for the lock's live tests. */
 #ifndef LOCK_TEST_H
 #define LOCK_TEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Threads racing on one client, with automatic renewal running, for ThreadSanitizer.
  *
  * Criterion cannot run under TSan (its shared arena cannot be mapped in TSan's address

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A one-shot lock client for tests that need another process, e.g. one running under
  * libfaketime with a skewed clock.
  *   lock-worker URI DB KEY LEASE_MS WAIT_MS HOLD_MS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers for the semaphore's live tests. */
 #ifndef SEM_TEST_H
 #define SEM_TEST_H

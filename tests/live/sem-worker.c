@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A one-shot semaphore client for the skew tests (run under libfaketime).
  *   sem-worker URI DB KEY PERMITS LEASE_MS WAIT_MS HOLD_MS
  * Prints: acquired TOKEN REMAINING_MS SENT_MONO_MS RECV_MONO_MS | busy | error DOMAIN CODE

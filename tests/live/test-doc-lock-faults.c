@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: the document lock under faults, through the test proxy (tests/support/proxy.h):
  * the wait bounds acquire on a hung server, cancellation ends waits, automatic renewal
  * keeps a lease and reports LOST on time through a partition, after which the stale

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: 8 forked processes run read-modify-write on one document's counter under its
  * document lock, round after round: each reads the counter from the document the acquire
  * returned, writes counter + 1 with a fenced $set (no $inc: a lost update would show), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: document-lock clients whose wall clocks are an hour ahead or behind (libfaketime)
  * neither take a live lock nor keep one past its lease: the server's $$NOW decides, and a
  * stale skewed holder's fenced write is rejected. */

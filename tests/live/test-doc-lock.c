@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: the document lock (mongolock-doc.h): acquire returns the document, release clears
  * the lock fields, a missing document is an error, the lock never touches other fields,
  * stale handles change nothing, expiry takeover, fenced writes (applied / lost / gone),

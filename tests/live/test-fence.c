@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: mongolock_fenced_update_one_result tells its three outcomes apart: applied, a
  * stale token (a document holds a newer one) and no such document. */
 #include <criterion/criterion.h>

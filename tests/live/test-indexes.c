@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: mongolock_client_ensure_indexes follows the client's cleanup_secs on a deployed
  * collection (collMod in place), and reports any index it may not change as
  * MONGOLOCK_ERROR_INDEX_CONFLICT with what to do, leaving the indexes as they were. */

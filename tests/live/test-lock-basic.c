@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: acquire / busy / release, takeover only after server-side expiry, non-owner
  * release refused, reentrancy, deadlines, unreachable server, auto-release. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: one deadline bounds every call, on unreachable, hung and slow servers, and a
  * raised cancellation flag ends a wait promptly (issue 8, items 3 and 4). */
 #include <criterion/criterion.h>

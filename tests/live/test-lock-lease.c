@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: automatic renewal, lost-lease detection, fencing tokens across release, takeover
  * and document deletion, fenced writes, admin listing and forced release, round trips. */
 #include <criterion/criterion.h>

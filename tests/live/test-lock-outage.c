@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: the network between a holder and the server fails while it holds the lock. A TCP
  * proxy in front of the server under test cuts it (connections refused) or partitions it
  * (bytes dropped, connections left open), so these run against any MongoDB. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: a client on an application's pool works with either error API version (issue 8,
  * item 10): a concurrent upsert's E11000 comes in MONGOC_ERROR_SERVER with version 2 and
  * in MONGOC_ERROR_QUERY/COMMAND with the legacy version 1, and the acquire must retry it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: real concurrency. Forked processes and threads race for one key; every holder
  * records enter/leave in shared memory, and the test fails on any overlap of two holders
  * or any token not larger than the previous holder's. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: automatic renewal through transient outages, and the per-client scheduler that
  * does it (issue 8, items 1 and 5). Faults come from the TCP proxy in front of the server
  * under test, so these run unchanged against a real MongoDB. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: the lock through the failures replica sets really have (issue 9), injected with
  * MongoDB's own vocabulary: configureFailPoint failCommand (needs enableTestCommands=1)
  * and replSetStepDown. Runs unchanged on the bundled server in replica-set mode

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: clients whose wall clocks are an hour ahead or behind (libfaketime) neither steal
  * a live lease nor hold one longer than the server allows: expiry is the server's call. */
 #include <criterion/criterion.h>

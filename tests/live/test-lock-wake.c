@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: wake-up on release (issue 10). On a replica set a waiter learns of a release from
  * its client's change stream and takes the lock at once, though its backoff is seconds
  * long; on a standalone ($changeStream refused with 40573: manual "Change Streams" >

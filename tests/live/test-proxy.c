@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: the fault proxy (tests/support/proxy.h) does what each mode says, measured through
  * libmongoc and through raw wire messages against the server under test. */
 #include <arpa/inet.h>

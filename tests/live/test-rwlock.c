@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: the reader/writer lock. Readers overlap, a writer excludes everyone, a waiting
  * writer's mark (on the server) stops new readers and runs out when the writer goes away,
  * tokens strictly increase across modes, another kind of lock on the key is a mismatch;

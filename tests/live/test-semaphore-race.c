@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live, real concurrency on a 3-permit semaphore: 16 forked processes, many rounds. A
  * shared counter in shared memory is checked on every entry (never more than 3 inside);
  * every process gets in every round; some holders stop renewing and walk away, so their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: semaphore clients whose wall clocks are an hour ahead or behind (libfaketime)
  * neither take a permit of a full semaphore nor keep one past its lease: expiry is the
  * server's call ($$NOW), as for the exclusive lock (test-lock-skew.c). */

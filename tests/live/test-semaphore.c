@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Live: the semaphore's rules one by one: N permits, contention is not an error, another
  * N or another kind of lock is MONGOLOCK_ERROR_MISMATCH, release and renew touch only
  * this handle's entry, expired permits are reclaimed by the server's clock, tokens

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // mongod-lite: an in-memory MongoDB-compatible server for mongolock's tests: a standalone,
 // or with --replset NAME a one-member replica set (which also has change streams,

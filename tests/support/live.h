@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the live test suites. Every live test reads MONGOLOCK_TEST_URI, so
  * the same binary runs against the bundled test server or a real MongoDB. */
 #ifndef MLTEST_LIVE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A TCP proxy on 127.0.0.1 in front of the server under test, for fault tests that run
  * unchanged against the bundled server and a real MongoDB. It can cut the network
  * (connections refused), partition it (bytes silently dropped), stall it (bytes held, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Backoff: full jitter within [0, min(cap, base*2^n)], clamped by deadline and holder. */
 #include "lock-private.h"
 

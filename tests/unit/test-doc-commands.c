@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Document lock, no server: option checks and the commands the shape builds (the fenced
  * filter, update-and-release merged into the caller's update, refusals). */
 #include "doc-private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* E11000 is recognised whichever error API version produced it (issue 8, item 10). */
 #include <criterion/criterion.h>
 

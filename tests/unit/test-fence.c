@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mongolock_fence_build: the filter and update a fenced write sends. */
 #include <criterion/criterion.h>
 #include <mongolock/mongolock.h>

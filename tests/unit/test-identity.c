@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Holder identity: process identity plus a per-handle nonce. */
 #include <criterion/criterion.h>
 #include <mongolock/mongolock.h>

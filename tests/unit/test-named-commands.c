@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Named lock, no server: the commands the shape builds (issue 10, lean commands). The
  * acquire command is built once per handle and carries the owner only in its let; the
  * replies are cut to what the client reads; the command stays well under the 1,137 bytes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Option validation for clients and locks: every bad value fails with a message naming it. */
 #include <criterion/criterion.h>
 #include <mongolock/mongolock.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* URI credentials never reach a message: the redaction helper on many URI shapes, and
  * mongolock_client_new's errors for the issue's URIs. */
 #include <criterion/criterion.h>

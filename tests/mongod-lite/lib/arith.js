@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Exact arithmetic on BSON numbers, with mongod's result types.
 //

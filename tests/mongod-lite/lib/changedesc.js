@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // What an update changed, as a change stream reports it (updateDescription), computed
 // from the document before and after and from the update itself:

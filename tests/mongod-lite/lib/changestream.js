@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Change streams (MONGODB-RULES 18), in replica-set mode only. Every write the store makes
 // is recorded once, where the store makes it (Store.observers), into a bounded event log

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // collMod on an index: change a TTL index's expireAfterSeconds in place, or make a
 // single-field index a TTL index (5.1+). Other modifications (hidden, unique, validators,

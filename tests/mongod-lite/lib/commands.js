@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Command handlers. Each runs synchronously to completion, so every command is atomic
 // and sees one $$NOW (MONGODB-RULES 6). Replies and errors follow MongoDB 7.0's shapes.

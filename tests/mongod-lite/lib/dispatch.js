@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // The path every command takes, in mongod's order (service_entry_point_common.cpp
 // ExecCommandDatabase): look the command up; parse the session arguments

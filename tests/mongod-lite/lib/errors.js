@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Server errors with MongoDB's codes and code names (src/mongo/base/error_codes.yml).
 const CODE_NAMES = {

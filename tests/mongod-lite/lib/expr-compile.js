@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Compiling aggregation expressions and a command's 'let': the checks mongod makes while
 // parsing (src/mongo/db/pipeline/expression.cpp parseExpression/parseOperand,

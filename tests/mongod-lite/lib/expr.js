@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Aggregation expressions ($expr, pipeline stages, pipeline updates). Unknown operators
 // are refused (168 InvalidPipelineOperator) rather than guessed at.

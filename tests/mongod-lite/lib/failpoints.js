@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Fault injection as MongoDB does it (MONGODB-RULES 20): with --enable-test-commands (as
 // mongod's enableTestCommands=1) configureFailPoint exists, and the failCommand failpoint

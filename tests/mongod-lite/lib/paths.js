@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Dotted paths in documents, and canonical keys for index entries and grouping.
 const V = require('./values');

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Aggregation stages. Unknown stages are refused (40324), never ignored.
 const V = require('./values');

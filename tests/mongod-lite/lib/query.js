@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // The query language (find filters, update and delete selectors, $match, partial index
 // filters). Comparison operators use type bracketing: {$gt: 5} matches only numbers.

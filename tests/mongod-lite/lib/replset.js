@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // The deployment this server models: a standalone (the default) or, with --replset NAME, a
 // one-member replica set. It owns what hello reports (topologyVersion, the member state,

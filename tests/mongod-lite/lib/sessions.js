@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Logical sessions and retryable writes (MONGODB-RULES 19). Sources, MongoDB 7.0:
 //  - logical_session_id_helpers.cpp initializeOperationSessionInfo: a standalone refuses

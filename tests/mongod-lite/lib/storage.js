@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Field names a stored document may hold (MONGODB-RULES 23). Since 5.0 names may start
 // with '$' or contain '.', at any level (src/mongo/db/ops/insert.cpp

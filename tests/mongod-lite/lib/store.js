@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // In-memory databases, collections and indexes. Every write goes through insertDoc,
 // replaceDoc or removeDoc, which keep the unique indexes exact: a write that would

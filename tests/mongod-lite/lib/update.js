@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Updates: operator documents, replacements and aggregation pipelines (MONGODB-RULES 5),
 // and the seed document of an upsert (MONGODB-RULES 8).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Typed BSON values. Documents are decoded with promoteValues: false, so numbers stay
 // Int32, Long, Double or Decimal128 objects and keep their BSON type through every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // The MongoDB wire protocol: message framing, OP_MSG (with document sequences) and the
 // legacy OP_QUERY handshake. A malformed frame closes that client's connection only,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # Breaks the test server on purpose, one change-stream feature at a time, and checks that
 # the test meant to guard that feature fails; restores the file after each case. A manual
 # check of the tests themselves (not run by CI):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Checks of lib/changestream.js that a real MongoDB cannot share (so they are not C
 // conformance tests): the bounded history behind ChangeStreamHistoryLost (286), tokens
