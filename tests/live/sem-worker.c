@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A one-shot semaphore client for the skew tests (run under libfaketime).
- *   sem-worker URI DB KEY PERMITS LEASE_MS WAIT_MS HOLD_MS
+/* A one-shot semaphore or reader/writer lock client for the skew tests (run under libfaketime).
+ *   sem-worker URI DB KEY KIND LEASE_MS WAIT_MS HOLD_MS
+ * KIND: a permit count (a semaphore with that many permits), or r / w (a reader/writer lock
+ * in read / write mode).
  * Prints: acquired TOKEN REMAINING_MS SENT_MONO_MS RECV_MONO_MS | busy | error DOMAIN CODE
  * MESSAGE, then released | release-error DOMAIN CODE. Monotonic times: CLOCK_MONOTONIC
  * (run with FAKETIME_DONT_FAKE_MONOTONIC=1). */
 #include <mongolock/mongolock.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static int64_t
@@ -15,11 +18,41 @@ mono_ms (void)
    return bson_get_monotonic_time () / 1000;
 }
 
+/* One handle of either kind. */
+typedef struct {
+   mongolock_semaphore_t *sem;
+   mongolock_rwlock_t *rw;
+} handle_t;
+
+static bool
+h_acquire (handle_t *h, bson_error_t *error)
+{
+   return h->sem ? mongolock_semaphore_acquire (h->sem, error) : mongolock_rwlock_acquire (h->rw, error);
+}
+
+static bool
+h_release (handle_t *h, bson_error_t *error)
+{
+   return h->sem ? mongolock_semaphore_release (h->sem, error) : mongolock_rwlock_release (h->rw, error);
+}
+
+static int64_t
+h_token (const handle_t *h)
+{
+   return h->sem ? mongolock_semaphore_token (h->sem) : mongolock_rwlock_token (h->rw);
+}
+
+static int64_t
+h_remaining_ms (const handle_t *h)
+{
+   return h->sem ? mongolock_semaphore_remaining_ms (h->sem) : mongolock_rwlock_remaining_ms (h->rw);
+}
+
 int
 main (int argc, char **argv)
 {
    if (argc != 8) {
-      fprintf (stderr, "usage: %s URI DB KEY PERMITS LEASE_MS WAIT_MS HOLD_MS\n", argv[0]);
+      fprintf (stderr, "usage: %s URI DB KEY PERMITS|r|w LEASE_MS WAIT_MS HOLD_MS\n", argv[0]);
       return 2;
    }
    mongoc_init ();
@@ -34,21 +67,27 @@ main (int argc, char **argv)
       return 2;
    }
    mongolock_client_t *c = mongolock_client_new (argv[1], co, &error);
-   mongolock_semaphore_t *s = c ? mongolock_semaphore_new (c, argv[3], atoi (argv[4]), lo, &error) : NULL;
-   if (!s) {
+   handle_t h = {NULL, NULL};
+   if (c && (strcmp (argv[4], "r") == 0 || strcmp (argv[4], "w") == 0)) {
+      h.rw = mongolock_rwlock_new (c, argv[3], argv[4][0] == 'w' ? MONGOLOCK_RWLOCK_WRITE : MONGOLOCK_RWLOCK_READ, lo,
+                                   &error);
+   } else if (c) {
+      h.sem = mongolock_semaphore_new (c, argv[3], atoi (argv[4]), lo, &error);
+   }
+   if (!h.sem && !h.rw) {
       fprintf (stderr, "%s\n", error.message);
       return 2;
    }
    int64_t sent = mono_ms ();
-   bool ok = mongolock_semaphore_acquire (s, &error);
+   bool ok = h_acquire (&h, &error);
    int64_t recv = mono_ms ();
    if (ok) {
-      printf ("acquired %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n", mongolock_semaphore_token (s),
-              mongolock_semaphore_remaining_ms (s), sent, recv);
+      printf ("acquired %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n", h_token (&h), h_remaining_ms (&h), sent,
+              recv);
       fflush (stdout);
       struct timespec ts = {atoll (argv[7]) / 1000, (atoll (argv[7]) % 1000) * 1000000L};
       nanosleep (&ts, NULL);
-      if (mongolock_semaphore_release (s, &error)) {
+      if (h_release (&h, &error)) {
          printf ("released\n");
       } else {
          printf ("release-error %u %u\n", error.domain, error.code);
@@ -58,7 +97,8 @@ main (int argc, char **argv)
    } else {
       printf ("error %u %u %s\n", error.domain, error.code, error.message);
    }
-   mongolock_semaphore_destroy (s);
+   mongolock_semaphore_destroy (h.sem);
+   mongolock_rwlock_destroy (h.rw);
    mongolock_client_destroy (c);
    mongolock_client_opts_destroy (co);
    mongolock_lock_opts_destroy (lo);

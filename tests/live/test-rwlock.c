@@ -15,29 +15,6 @@
 
 TestSuite (rwlock, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 300);
 
-static mongolock_rwlock_t *
-rw_new (mongolock_client_t *c, const char *key, mongolock_rwlock_mode_t mode, int64_t lease_ms, int64_t wait_ms)
-{
-   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
-   cr_assert (mongolock_lock_opts_set_lease_ms (o, lease_ms, NULL));
-   cr_assert (mongolock_lock_opts_set_wait_ms (o, wait_ms, NULL));
-   cr_assert (mongolock_lock_opts_set_backoff (o, 2, 40, NULL));
-   bson_error_t error;
-   mongolock_rwlock_t *rw = mongolock_rwlock_new (c, key, mode, o, &error);
-   mongolock_lock_opts_destroy (o);
-   cr_assert (rw, "%s", error.message);
-   return rw;
-}
-
-static bool
-rw_try (mongolock_rwlock_t *rw)
-{
-   bool acquired = false;
-   bson_error_t error;
-   cr_assert (mongolock_rwlock_try_acquire (rw, &acquired, &error), "try_acquire failed: %s", error.message);
-   return acquired;
-}
-
 Test (rwlock, readers_overlap_writer_excludes_tokens_increase)
 {
    char *db;
@@ -45,31 +22,31 @@ Test (rwlock, readers_overlap_writer_excludes_tokens_increase)
    mongolock_rwlock_t *r[3];
    int64_t last = 0;
    for (int i = 0; i < 3; i++) {
-      r[i] = rw_new (c, "k", MONGOLOCK_RWLOCK_READ, 10000, 0);
-      cr_assert (rw_try (r[i]), "reader %d shares the lock", i);
+      r[i] = st_rw (c, "k", MONGOLOCK_RWLOCK_READ, 10000, 0, 0, NULL);
+      cr_assert (st_rw_try (r[i]), "reader %d shares the lock", i);
       cr_assert_gt (mongolock_rwlock_token (r[i]), last);
       last = mongolock_rwlock_token (r[i]);
    }
-   mongolock_rwlock_t *w = rw_new (c, "k", MONGOLOCK_RWLOCK_WRITE, 10000, 0);
-   mongolock_rwlock_t *w2 = rw_new (c, "k", MONGOLOCK_RWLOCK_WRITE, 10000, 0);
-   cr_assert_not (rw_try (w), "a writer waits for the readers");
+   mongolock_rwlock_t *w = st_rw (c, "k", MONGOLOCK_RWLOCK_WRITE, 10000, 0, 0, NULL);
+   mongolock_rwlock_t *w2 = st_rw (c, "k", MONGOLOCK_RWLOCK_WRITE, 10000, 0, 0, NULL);
+   cr_assert_not (st_rw_try (w), "a writer waits for the readers");
    bson_error_t error;
    for (int i = 0; i < 3; i++) {
       cr_assert (mongolock_rwlock_release (r[i], &error), "%s", error.message);
    }
-   cr_assert (rw_try (w));
+   cr_assert (st_rw_try (w));
    cr_assert_gt (mongolock_rwlock_token (w), last, "tokens increase across modes");
-   cr_assert_not (rw_try (w2), "one writer at a time");
-   cr_assert_not (rw_try (r[0]), "no reader while a writer holds");
+   cr_assert_not (st_rw_try (w2), "one writer at a time");
+   cr_assert_not (st_rw_try (r[0]), "no reader while a writer holds");
    cr_assert (mongolock_rwlock_renew (w, &error), "%s", error.message);
    last = mongolock_rwlock_token (w);
    cr_assert (mongolock_rwlock_release (w, &error), "%s", error.message);
    /* w2's mark (set by its busy attempt) still stops readers until w2 enters. */
-   cr_assert_not (rw_try (r[0]), "a waiting writer's mark stops new readers");
-   cr_assert (rw_try (w2));
+   cr_assert_not (st_rw_try (r[0]), "a waiting writer's mark stops new readers");
+   cr_assert (st_rw_try (w2));
    cr_assert_gt (mongolock_rwlock_token (w2), last);
    cr_assert (mongolock_rwlock_release (w2, &error), "%s", error.message);
-   cr_assert (rw_try (r[0]), "the mark left with the writer");
+   cr_assert (st_rw_try (r[0]), "the mark left with the writer");
    cr_assert_gt (mongolock_rwlock_token (r[0]), mongolock_rwlock_token (w2));
    cr_assert_eq (mongolock_rwlock_mode (r[0]), MONGOLOCK_RWLOCK_READ);
    for (int i = 0; i < 3; i++) {
@@ -85,16 +62,16 @@ Test (rwlock, waiting_writer_stops_new_readers_and_its_mark_expires)
    enum { WLEASE = 600 };
    char *db;
    mongolock_client_t *c = lt_client (&db);
-   mongolock_rwlock_t *r1 = rw_new (c, "k", MONGOLOCK_RWLOCK_READ, 20000, 0);
-   mongolock_rwlock_t *r2 = rw_new (c, "k", MONGOLOCK_RWLOCK_READ, 20000, 0);
-   mongolock_rwlock_t *w = rw_new (c, "k", MONGOLOCK_RWLOCK_WRITE, WLEASE, 0);
-   cr_assert (rw_try (r1));
-   cr_assert_not (rw_try (w));
-   cr_assert_not (rw_try (r2), "a new reader waits behind the waiting writer");
+   mongolock_rwlock_t *r1 = st_rw (c, "k", MONGOLOCK_RWLOCK_READ, 20000, 0, 0, NULL);
+   mongolock_rwlock_t *r2 = st_rw (c, "k", MONGOLOCK_RWLOCK_READ, 20000, 0, 0, NULL);
+   mongolock_rwlock_t *w = st_rw (c, "k", MONGOLOCK_RWLOCK_WRITE, WLEASE, 0, 0, NULL);
+   cr_assert (st_rw_try (r1));
+   cr_assert_not (st_rw_try (w));
+   cr_assert_not (st_rw_try (r2), "a new reader waits behind the waiting writer");
    /* The writer goes away: its mark runs out after its lease by the server's clock. */
    mongolock_rwlock_destroy (w);
    int64_t t0 = mltest_now_ms ();
-   while (!rw_try (r2)) {
+   while (!st_rw_try (r2)) {
       mltest_sleep_ms (20);
       cr_assert_lt (mltest_now_ms () - t0, WLEASE + 5000, "a gone writer's mark kept blocking readers");
    }
@@ -108,9 +85,9 @@ Test (rwlock, other_kinds_on_the_key_are_a_mismatch)
 {
    char *db;
    mongolock_client_t *c = lt_client (&db);
-   mongolock_rwlock_t *r = rw_new (c, "k", MONGOLOCK_RWLOCK_READ, 10000, 0);
+   mongolock_rwlock_t *r = st_rw (c, "k", MONGOLOCK_RWLOCK_READ, 10000, 0, 0, NULL);
    mongolock_semaphore_t *s = st_sem (c, "k", 2, 10000, 0, 0, NULL);
-   cr_assert (rw_try (r));
+   cr_assert (st_rw_try (r));
    bool acquired;
    bson_error_t error;
    cr_assert_not (mongolock_semaphore_try_acquire (s, &acquired, &error));
@@ -122,15 +99,15 @@ Test (rwlock, other_kinds_on_the_key_are_a_mismatch)
    mongolock_semaphore_destroy (s);
    /* A named lock is an exclusive holder on the same key: busy both ways, never a mix. */
    mongolock_lock_t *named = lt_lock (c, "k", 10000, 0, 0);
-   mongolock_rwlock_t *w = rw_new (c, "k", MONGOLOCK_RWLOCK_WRITE, 10000, 0);
-   cr_assert (rw_try (r));
+   mongolock_rwlock_t *w = st_rw (c, "k", MONGOLOCK_RWLOCK_WRITE, 10000, 0, 0, NULL);
+   cr_assert (st_rw_try (r));
    cr_assert_not (lt_try (named), "a named lock waits for a reader");
    cr_assert (mongolock_rwlock_release (r, &error), "%s", error.message);
    cr_assert (lt_try (named));
-   cr_assert_not (rw_try (r), "a reader waits for a named lock (busy, not an error)");
-   cr_assert_not (rw_try (w), "a writer waits for a named lock");
+   cr_assert_not (st_rw_try (r), "a reader waits for a named lock (busy, not an error)");
+   cr_assert_not (st_rw_try (w), "a writer waits for a named lock");
    cr_assert (mongolock_lock_release (named, &error), "%s", error.message);
-   cr_assert (rw_try (w));
+   cr_assert (st_rw_try (w));
    cr_assert_gt (mongolock_rwlock_token (w), mongolock_lock_token (named));
    mongolock_rwlock_destroy (w);
    mongolock_lock_destroy (named);

@@ -4,39 +4,10 @@
  * server's call ($$NOW), as for the exclusive lock (test-lock-skew.c). */
 #include <criterion/criterion.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "sem-test.h"
 
 TestSuite (semskew, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
-
-typedef struct {
-   FILE *f;
-   char line[512];
-} worker_t;
-
-static void
-worker_start (worker_t *w, const char *offset, const char *db, int64_t lease, int64_t wait, int64_t hold)
-{
-   const char *root = getenv ("MONGOLOCK_BUILD_ROOT");
-   cr_assert (root, "MONGOLOCK_BUILD_ROOT not set (run through meson test)");
-   cr_assert_eq (access ("/usr/bin/faketime", X_OK), 0, "faketime is not installed (Debian package faketime)");
-   char *cmd = bson_strdup_printf ("FAKETIME_DONT_FAKE_MONOTONIC=1 /usr/bin/faketime -f '%s' '%s/tests/live/sem-worker' "
-                                   "'%s' '%s' skewed 2 %" PRId64 " %" PRId64 " %" PRId64,
-                                   offset, root, mltest_uri (), db, lease, wait, hold);
-   w->f = popen (cmd, "r");
-   cr_assert (w->f, "popen %s", cmd);
-   bson_free (cmd);
-}
-
-static const char *
-worker_line (worker_t *w)
-{
-   cr_assert (fgets (w->line, sizeof w->line, w->f), "worker printed nothing");
-   w->line[strcspn (w->line, "\n")] = '\0';
-   return w->line;
-}
 
 Test (semskew, clock_ahead_or_behind_cannot_take_a_live_permit)
 {
@@ -48,10 +19,10 @@ Test (semskew, clock_ahead_or_behind_cannot_take_a_live_permit)
    cr_assert (st_try (b));
    const char *offsets[] = {"+1h", "-1h", "+30d"};
    for (size_t i = 0; i < 3; i++) {
-      worker_t w;
-      worker_start (&w, offsets[i], db, 1000, 0, 0);
-      cr_assert_str_eq (worker_line (&w), "busy", "a client %s found a live permit free", offsets[i]);
-      cr_assert_eq (pclose (w.f), 0);
+      st_worker_t w;
+      st_worker_start (&w, offsets[i], db, "2", 1000, 0, 0);
+      cr_assert_str_eq (st_worker_line (&w), "busy", "a client %s found a live permit free", offsets[i]);
+      st_worker_end (&w);
    }
    cr_assert_eq (st_holders (db, "skewed"), 2);
    mongolock_semaphore_destroy (a);
@@ -66,10 +37,10 @@ Test (semskew, clock_behind_holder_does_not_hold_past_its_lease)
    mongolock_client_t *c = lt_client (&db);
    mongolock_semaphore_t *a = st_sem (c, "skewed", 2, 20000, 0, 0, NULL);
    cr_assert (st_try (a));
-   worker_t w;
-   worker_start (&w, "-1h", db, lease, 0, lease + 2500);
+   st_worker_t w;
+   st_worker_start (&w, "-1h", db, "2", lease, 0, lease + 2500);
    int64_t token, remaining, sent, recv;
-   const char *line = worker_line (&w);
+   const char *line = st_worker_line (&w);
    cr_assert_eq (sscanf (line, "acquired %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64, &token, &remaining, &sent, &recv),
                  4, "%s", line);
    cr_assert_leq (remaining, lease, "the client never believes it has more than the lease");
@@ -81,11 +52,11 @@ Test (semskew, clock_behind_holder_does_not_hold_past_its_lease)
    int64_t got = mltest_now_ms () - sent;
    cr_assert_geq (got, lease - 1);
    cr_assert_gt (mongolock_semaphore_token (b), token);
-   line = worker_line (&w);
+   line = st_worker_line (&w);
    char expect[64];
    snprintf (expect, sizeof expect, "release-error %d %d", MONGOLOCK_ERROR_DOMAIN, MONGOLOCK_ERROR_LOST);
    cr_assert_str_eq (line, expect, "the stale holder's release was refused");
-   cr_assert_eq (pclose (w.f), 0);
+   st_worker_end (&w);
    cr_assert_eq (st_holders (db, "skewed"), 2, "the stale release freed nothing of a's or b's");
    mongolock_semaphore_destroy (a);
    mongolock_semaphore_destroy (b);
