@@ -67,7 +67,7 @@ Test (rwskew, clock_behind_writer_does_not_hold_past_its_lease)
    char *db;
    mongolock_client_t *c = lt_client (&db);
    st_worker_t w;
-   st_worker_start (&w, "-1h", db, "w", lease, 0, lease + 2500);
+   st_worker_start (&w, "-1h", db, "w", lease, 0, lease + 6000); /* releases after the reader got in */
    int64_t token, remaining, sent, recv;
    const char *line = st_worker_line (&w);
    cr_assert_eq (sscanf (line, "acquired %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64, &token, &remaining, &sent, &recv),
