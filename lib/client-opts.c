@@ -125,3 +125,14 @@ mongolock_client_opts_set_timeout_ms (mongolock_client_opts_t *opts, int64_t tim
    opts->timeout_ms = timeout_ms;
    return true;
 }
+
+bool
+mongolock_client_opts_set_wake_on_release (mongolock_client_opts_t *opts, bool wake, bson_error_t *error)
+{
+   if (!opts) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT, "opts is NULL");
+      return false;
+   }
+   opts->no_wake = !wake;
+   return true;
+}

@@ -12,6 +12,7 @@ struct _mongolock_client_opts_t {
    mongoc_write_concern_t *write_concern;
    int64_t cleanup_secs;
    int64_t timeout_ms;
+   bool no_wake; /* mongolock_client_opts_set_wake_on_release (opts, false) */
 };
 
 /* The client's command workers (lib/engine/exec.c). */
@@ -59,6 +60,7 @@ struct _mongolock_client_t {
    bool wc_needs_wtimeout; /* w > 1 or majority without a wtimeout: each command sets one */
    int64_t cleanup_secs;
    int64_t timeout_ms; /* the deadline of calls that have no wait of their own */
+   bool wake_on_release; /* waiters use the change-stream watcher (else backoff only) */
    _Atomic int64_t rtt_ms; /* how long the last answered command took; -1 before any */
    _mongolock_exec_state_t exec;
    _mongolock_sched_state_t sched;

@@ -59,6 +59,7 @@ client_new (mongoc_client_pool_t *pool, bool owns_pool, const mongolock_client_o
    client->wc_doc = write_concern_doc (opts->write_concern, &client->wc_needs_wtimeout);
    client->cleanup_secs = opts->cleanup_secs;
    client->timeout_ms = opts->timeout_ms;
+   client->wake_on_release = !opts->no_wake;
    client->rtt_ms = -1;
    pthread_mutex_init (&client->clock_mu, NULL);
    _mongolock_exec_init (client);

@@ -179,6 +179,26 @@ MONGOLOCK_EXPORT bool
 mongolock_client_opts_set_timeout_ms (mongolock_client_opts_t *opts, int64_t timeout_ms, bson_error_t *error);
 
 /**
+ * @brief Whether waiting acquires of the client are woken on release by its change-stream
+ * watcher (default true; see docs/wake-up.md).
+ *
+ * With true, on a replica set a waiter sleeps until the holder's lease ends and a release
+ * wakes it at once (one stream per client, one getMore at a time). Every waiter of a key,
+ * in every process, is woken by each release of that key and tries once: with very short
+ * holds contended by many processes (hundreds of releases a second) that costs more
+ * commands than polling (docs/bench.md). With false, waiters never open a stream and poll
+ * with their backoff, as on a standalone, and no #MONGOLOCK_EVENT_WAIT_MODE is delivered.
+ * @param opts   Borrowed.
+ * @param wake   true to wake waiters on release, false to poll only.
+ * @param error  OUT, optional: set when false is returned.
+ * @return true when set; false with #MONGOLOCK_ERROR_INVALID_ARGUMENT for a NULL opts.
+ *
+ * Thread safety: one thread at a time per opts. Blocking: does not block.
+ */
+MONGOLOCK_EXPORT bool
+mongolock_client_opts_set_wake_on_release (mongolock_client_opts_t *opts, bool wake, bson_error_t *error);
+
+/**
  * @brief Creates a client with its own connection pool from a MongoDB URI string.
  *
  * The pool gets a command-started APM callback (to start lease clocks when a command is

@@ -322,7 +322,7 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
 bool
 _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t *error)
 {
-   if (acquired || h->wait_ms <= 0 || !h->shape->watch_target) {
+   if (acquired || h->wait_ms <= 0 || !h->shape->watch_target || !h->client->wake_on_release) {
       return acquire_loop (h, acquired, NULL, error);
    }
    /* Registered before the first attempt: a release after its busy answer is not missed. */

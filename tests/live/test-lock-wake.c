@@ -322,6 +322,51 @@ Test (wake, one_cursor_for_all_waiters)
    lt_cleanup (holder_c, db);
 }
 
+/* Wake-up turned off (mongolock_client_opts_set_wake_on_release): a waiter opens no
+ * stream, gets no wait-mode event, polls with its backoff, and still gets the lock. */
+Test (wake, turned_off_the_waiter_polls_and_opens_no_stream)
+{
+   char *db;
+   mongolock_client_t *holder_c = lt_client (&db);
+   bson_error_t error;
+   mongoc_uri_t *uri = mongoc_uri_new (mltest_uri ());
+   mongoc_client_pool_t *pool = mongoc_client_pool_new (uri);
+   mongoc_client_pool_set_error_api (pool, MONGOC_ERROR_API_VERSION_2);
+   mongoc_apm_callbacks_t *cbs = mongoc_apm_callbacks_new ();
+   mongoc_apm_set_command_started_cb (cbs, count_started);
+   mongoc_client_pool_set_apm_callbacks (pool, cbs, NULL);
+   mongoc_apm_callbacks_destroy (cbs);
+   mongolock_client_opts_t *co = mongolock_client_opts_new ();
+   cr_assert (mongolock_client_opts_set_database (co, db, &error));
+   cr_assert (mongolock_client_opts_set_wake_on_release (co, false, &error), "%s", error.message);
+   cr_assert_not (mongolock_client_opts_set_wake_on_release (NULL, false, &error));
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_INVALID_ARGUMENT);
+   mongolock_client_t *waiter_c = mongolock_client_new_from_pool (pool, co, &error);
+   cr_assert (waiter_c, "%s", error.message);
+   mongolock_client_opts_destroy (co);
+   mongolock_lock_t *holder = lt_lock (holder_c, "off", 60000, 0, 0);
+   cr_assert (lt_try (holder));
+   rec_t r;
+   rec_init (&r);
+   waiter_t w = {.lock = waiter_lock (waiter_c, "off", 60000, 20, 50, &r), .release_after = true};
+   pthread_t t;
+   pthread_create (&t, NULL, waiter_main, &w);
+   mltest_sleep_ms (1000); /* polling every 50 ms at most: many attempts */
+   cr_assert (mongolock_lock_release (holder, &error), "%s", error.message);
+   pthread_join (t, NULL);
+   cr_assert (w.ok, "%s", w.error.message);
+   cr_assert_eq (atomic_load (&n_aggregate), 0, "a change stream was opened: %d aggregates", atomic_load (&n_aggregate));
+   cr_assert_eq (atomic_load (&n_getmore), 0);
+   cr_assert_gt (r.acquired_attempts, 5, "the waiter did not poll: %d attempts", r.acquired_attempts);
+   cr_assert_eq (r.modes, 0, "a wait-mode event (%s) with the wake-up turned off", r.mode);
+   mongolock_lock_destroy (w.lock);
+   mongolock_lock_destroy (holder);
+   mongolock_client_destroy (waiter_c);
+   mongoc_client_pool_destroy (pool);
+   mongoc_uri_destroy (uri);
+   lt_cleanup (holder_c, db);
+}
+
 /* Client destroy does not wait long for a watcher blocked in its getMore. */
 Test (wake, destroy_returns_promptly)
 {
