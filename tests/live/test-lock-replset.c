@@ -20,30 +20,11 @@
 
 TestSuite (replset, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
-/* The server has one failCommand failpoint and one primary: tests that set one or step
- * it down run one at a time per server, these and the conformance tests alike (the same
- * lock file as tests/conformance/rs-helpers.c), held until this test's process exits. */
-static void
-exclusive_use_of_the_server (void)
-{
-   mongoc_uri_t *uri = mongoc_uri_new (mltest_uri ());
-   cr_assert (uri);
-   const mongoc_host_list_t *h = mongoc_uri_get_hosts (uri);
-   char path[512];
-   const char *dir = getenv ("MONGOLOCK_BUILD_ROOT");
-   snprintf (path, sizeof path, "%s/mongolock-failpoint-%s-%u.lock", dir && *dir ? dir : "/tmp", h->host,
-             (unsigned) h->port);
-   mongoc_uri_destroy (uri);
-   int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-   cr_assert (fd >= 0, "cannot open %s", path);
-   cr_assert_eq (flock (fd, LOCK_EX), 0, "cannot lock %s", path);
-}
-
 /* Skips unless the server is a replica-set primary that accepts test commands. */
 static void
 need_replset_with_failpoints (void)
 {
-   exclusive_use_of_the_server (); /* first: another test's step-down would hide the primary */
+   mltest_failpoints_exclusive (); /* first: another test's step-down would hide the primary */
    mongoc_client_t *c = mltest_client ();
    bson_t reply;
    bson_error_t error;

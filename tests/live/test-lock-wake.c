@@ -395,30 +395,12 @@ Test (wake, destroy_returns_promptly)
 /* ---- the stream failing under a waiter (replica set with failpoints) ---- */
 
 static void
-exclusive_use_of_the_server (void)
-{
-   /* The same lock file as test-lock-replset.c and tests/conformance/rs-helpers.c: one
-    * failCommand failpoint per server. */
-   mongoc_uri_t *uri = mongoc_uri_new (mltest_uri ());
-   cr_assert (uri);
-   const mongoc_host_list_t *h = mongoc_uri_get_hosts (uri);
-   char path[512];
-   const char *dir = getenv ("MONGOLOCK_BUILD_ROOT");
-   snprintf (path, sizeof path, "%s/mongolock-failpoint-%s-%u.lock", dir && *dir ? dir : "/tmp", h->host,
-             (unsigned) h->port);
-   mongoc_uri_destroy (uri);
-   int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-   cr_assert (fd >= 0, "cannot open %s", path);
-   cr_assert_eq (flock (fd, LOCK_EX), 0, "cannot lock %s", path);
-}
-
-static void
 need_failpoints (void)
 {
    if (!is_replset ()) {
       cr_skip_test ("not a replica set");
    }
-   exclusive_use_of_the_server ();
+   mltest_failpoints_exclusive ();
    mongoc_client_t *c = mltest_client ();
    bson_t reply;
    bson_error_t error;

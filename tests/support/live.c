@@ -2,6 +2,9 @@
 #include "live.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,4 +118,27 @@ mltest_sleep_ms (int64_t ms)
    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
    while (nanosleep (&ts, &ts) != 0) {
    }
+}
+
+void
+mltest_failpoints_exclusive (void)
+{
+   static int fd = -1;
+   if (fd >= 0) {
+      return;
+   }
+   mongoc_uri_t *uri = mongoc_uri_new (mltest_uri ());
+   cr_assert (uri);
+   const mongoc_host_list_t *h = mongoc_uri_get_hosts (uri);
+   cr_assert (h);
+   char path[512];
+   /* In the build directory when meson runs the tests (no litter in /tmp). */
+   const char *dir = getenv ("MONGOLOCK_BUILD_ROOT");
+   snprintf (path, sizeof path, "%s/mongolock-failpoint-%s-%u.lock", dir && *dir ? dir : "/tmp", h->host,
+             (unsigned) h->port);
+   mongoc_uri_destroy (uri);
+   fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+   cr_assert (fd >= 0, "cannot open %s", path);
+   cr_assert_eq (flock (fd, LOCK_EX), 0, "cannot lock %s", path);
+   /* Held until this process exits. */
 }

@@ -33,6 +33,13 @@ bson_t *mltest_bson (const char *json);
 /* Drops the database, ignoring errors. */
 void mltest_drop_db (mongoc_client_t *client, const char *db);
 
+/* The failCommand failpoint and the primary are one per server: tests that set a failpoint
+ * or step the primary down must not overlap, neither Criterion's parallel workers nor other
+ * test programs sharing a server. Takes an exclusive lock (flock on a file named after
+ * MONGOLOCK_TEST_URI's first host, in MONGOLOCK_BUILD_ROOT or /tmp) that the calling
+ * process holds until it exits (each Criterion test is its own process). Idempotent. */
+void mltest_failpoints_exclusive (void);
+
 /* Monotonic milliseconds. */
 int64_t mltest_now_ms (void);
 
