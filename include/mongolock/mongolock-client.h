@@ -251,6 +251,8 @@ mongolock_client_new_from_pool (mongoc_client_pool_t *pool,
  * Blocking: until commands that calls abandoned at their deadline have ended on their
  * worker threads: each is bounded by the URI's serverSelectionTimeoutMS, connectTimeoutMS
  * and socketTimeoutMS (by default the client's timeout; see mongolock_client_new()).
+ * And, when waiters had a change stream open (wake-up on release), until its thread's
+ * current getMore returns: at most half a second (its maxAwaitTimeMS) plus one round trip.
  */
 MONGOLOCK_EXPORT void
 mongolock_client_destroy (mongolock_client_t *client);

@@ -480,7 +480,16 @@ Test (doc_lock, until_expiry_backoff_waits_for_the_holders_lease)
    int64_t took = mltest_now_ms () - t;
    cr_assert_geq (took, 1000, "took the lock %" PRId64 " ms into a 1500 ms lease", took);
    cr_assert_leq (took, 4000, "waited %" PRId64 " ms for a 1500 ms lease", took);
-   cr_assert_leq (ev.last_attempts, 4, "%d attempts: polled instead of sleeping out the lease", ev.last_attempts);
+   /* Sleeping out the lease: the busy answer, then at the lease's end by the estimated
+    * clock offset, and up to two more if that estimate was early (HOLDER_MARGIN_MS). With a
+    * change stream, its opening wakes each waiter once more (watcher.c: releases before
+    * the stream's start are not in it). Polling would make dozens. */
+   int bound = strcmp (ev.wait_mode, "change-stream") == 0 ? 5 : 4;
+   cr_assert_leq (ev.last_attempts,
+                  bound,
+                  "%d attempts (wait mode \"%s\"): polled instead of sleeping out the lease",
+                  ev.last_attempts,
+                  ev.wait_mode);
    mongolock_doc_lock_destroy (a);
    mongolock_doc_lock_destroy (b);
    dlt_teardown (&e);
