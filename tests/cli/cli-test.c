@@ -62,6 +62,13 @@ cli_start_fds (cli_proc_t *p, const char *const *args, int in_fd, int out_fd, in
    cr_assert (p->pid >= 0, "fork: %s", strerror (errno));
    if (p->pid == 0) {
       sigprocmask (SIG_SETMASK, &none, NULL);
+      /* Nor ignored: a suite started under nohup (SIGHUP ignored) or as a background job
+       * (SIGINT) would pass that on, and the tool, like any program, keeps an inherited
+       * "ignore" (its command then ignores them too). */
+      signal (SIGHUP, SIG_DFL);
+      signal (SIGINT, SIG_DFL);
+      signal (SIGTERM, SIG_DFL);
+      signal (SIGQUIT, SIG_DFL);
       int want[3] = {in_fd == CLI_FD_DEFAULT ? devnull : in_fd, out_fd == CLI_FD_DEFAULT ? out : out_fd,
                      err_fd == CLI_FD_DEFAULT ? err : err_fd};
       for (int fd = 0; fd <= 2; fd++) {
