@@ -2,7 +2,10 @@
 #include "lock-test.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 mongolock_client_t *
 lt_client_timeout_at (const char *uri, const char *db, int64_t timeout_ms)
@@ -154,4 +157,14 @@ lt_cleanup (mongolock_client_t *c, char *db)
    mongoc_client_destroy (mc);
    mongolock_client_destroy (c);
    bson_free (db);
+}
+
+void
+lt_read_then_kill (int fd, pid_t child, int64_t msg[2])
+{
+   cr_assert_eq (read (fd, msg, 2 * sizeof *msg), (ssize_t) (2 * sizeof *msg), "child acquired");
+   cr_assert_eq (kill (child, SIGKILL), 0);
+   int status;
+   cr_assert_eq (waitpid (child, &status, 0), child);
+   cr_assert (WIFSIGNALED (status));
 }

@@ -5,6 +5,7 @@
 
 #include <mongolock/mongolock.h>
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "live.h"
 #include "proxy.h"
@@ -15,6 +16,10 @@ mongolock_client_t *lt_client (char **db);
 
 /* A lock client for uri (borrowed) whose lock collection lives in database db (borrowed). */
 mongolock_client_t *lt_client_at (const char *uri, const char *db);
+
+/* Reads the two int64 a forked holder writes on fd once it holds (its send time and its
+ * token), then SIGKILLs it and reaps it, asserting each step. */
+void lt_read_then_kill (int fd, pid_t child, int64_t msg[2]);
 
 /* The same with the client's timeout set to timeout_ms (0: the default). */
 mongolock_client_t *lt_client_timeout_at (const char *uri, const char *db, int64_t timeout_ms);

@@ -9,12 +9,17 @@
 
 TestSuite (deadline, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 120);
 
+/* A lock on "k" (lease 5 s) waiting up to wait_ms; until_expiry: sleeping until the
+ * holder's lease ends (UNTIL_EXPIRY), a wait that only a prompt cancel can end early. */
 static mongolock_lock_t *
-waiting_lock (mongolock_client_t *c, int64_t wait_ms, mongolock_cancel_t *cancel)
+new_waiter (mongolock_client_t *c, int64_t wait_ms, mongolock_cancel_t *cancel, bool until_expiry)
 {
    mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
    cr_assert (mongolock_lock_opts_set_lease_ms (o, 5000, NULL));
    cr_assert (mongolock_lock_opts_set_wait_ms (o, wait_ms, NULL));
+   if (until_expiry) {
+      cr_assert (mongolock_lock_opts_set_backoff_strategy (o, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, NULL));
+   }
    mongolock_lock_opts_set_cancel (o, cancel);
    bson_error_t error;
    mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
@@ -23,21 +28,10 @@ waiting_lock (mongolock_client_t *c, int64_t wait_ms, mongolock_cancel_t *cancel
    return l;
 }
 
-/* The same, sleeping until the holder's lease ends (UNTIL_EXPIRY): a wait that only a
- * prompt cancel can end early. */
 static mongolock_lock_t *
-sleeping_lock (mongolock_client_t *c, int64_t wait_ms, mongolock_cancel_t *cancel)
+waiting_lock (mongolock_client_t *c, int64_t wait_ms, mongolock_cancel_t *cancel)
 {
-   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
-   cr_assert (mongolock_lock_opts_set_lease_ms (o, 5000, NULL));
-   cr_assert (mongolock_lock_opts_set_wait_ms (o, wait_ms, NULL));
-   cr_assert (mongolock_lock_opts_set_backoff_strategy (o, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, NULL));
-   mongolock_lock_opts_set_cancel (o, cancel);
-   bson_error_t error;
-   mongolock_lock_t *l = mongolock_lock_new (c, "k", o, &error);
-   cr_assert (l, "%s", error.message);
-   mongolock_lock_opts_destroy (o);
-   return l;
+   return new_waiter (c, wait_ms, cancel, false);
 }
 
 static void
@@ -160,7 +154,7 @@ Test (deadline, cancel_ends_a_wait_promptly)
    cr_assert (lt_try (a));
    mongolock_cancel_t *cancel = mongolock_cancel_new ();
    /* It sleeps until the holder's 20 s lease ends: only the raise can end it sooner. */
-   waiter_t w = {sleeping_lock (c, 15000, cancel), false, {0}, 0};
+   waiter_t w = {new_waiter (c, 15000, cancel, true), false, {0}, 0};
    pthread_t t;
    cr_assert_eq (pthread_create (&t, NULL, waiter_main, &w), 0);
    mltest_sleep_ms (300);

@@ -221,21 +221,13 @@ Test (race, killed_holder_blocks_until_its_lease_expires, .timeout = 120)
    /* The contender connects first (a try on another key), so that its tries start as soon
     * as the holder is dead, not after a handshake that a loaded machine makes slow. */
    mongoc_init ();
-   bson_error_t error;
-   mongolock_client_opts_t *o = mongolock_client_opts_new ();
-   mongolock_client_opts_set_database (o, db, NULL);
-   mongolock_client_t *c = mongolock_client_new (mltest_uri (), o, &error);
-   mongolock_client_opts_destroy (o);
+   mongolock_client_t *c = lt_client_at (mltest_uri (), db);
    mongolock_lock_t *warm = lt_lock (c, "warm-up", 5000, 0, 0);
    cr_assert (lt_try (warm));
    mongolock_lock_destroy (warm);
    mongolock_lock_t *l = lt_lock (c, "victim", 5000, 0, 0);
    int64_t msg[2];
-   cr_assert_eq (read (fds[0], msg, sizeof msg), (ssize_t) sizeof msg, "child acquired");
-   cr_assert_eq (kill (child, SIGKILL), 0);
-   int status;
-   waitpid (child, &status, 0);
-   cr_assert (WIFSIGNALED (status));
+   lt_read_then_kill (fds[0], child, msg);
 
    int refusals = 0;
    while (!lt_try (l)) {

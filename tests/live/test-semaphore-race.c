@@ -209,11 +209,7 @@ Test (semrace, killed_holders_permit_is_reclaimed_after_its_lease)
    }
    close (fds[1]);
    int64_t msg[2];
-   cr_assert_eq (read (fds[0], msg, sizeof msg), (ssize_t) sizeof msg, "child acquired");
-   cr_assert_eq (kill (child, SIGKILL), 0);
-   int status;
-   waitpid (child, &status, 0);
-   cr_assert (WIFSIGNALED (status));
+   lt_read_then_kill (fds[0], child, msg);
    mongolock_semaphore_t *next = st_sem (c, "victim", 2, 5000, 0, 0, NULL);
    int refusals = 0;
    while (!st_try (next)) {
