@@ -332,3 +332,21 @@ cli_index_names (mongoc_client_t *client, const char *db, const char *coll)
    }
    return out;
 }
+
+bool
+cli_process_gone (pid_t pid)
+{
+   if (kill (pid, 0) != 0) {
+      return errno == ESRCH;
+   }
+   char path[64], state = '?';
+   snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+   FILE *f = fopen (path, "r");
+   if (!f) {
+      return true;
+   }
+   /* A live process's stat can always be read: a failed read means it was reaped meanwhile. */
+   bool got = fscanf (f, "%*d (%*[^)]) %c", &state) == 1;
+   fclose (f);
+   return !got || state == 'Z' || state == 'X';
+}

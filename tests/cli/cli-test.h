@@ -71,6 +71,9 @@ bool cli_wait_file (const char *path, int64_t timeout_ms);
 /* The file's contents (caller frees) or NULL when it does not exist. */
 char *cli_read (const char *path);
 
+/* Whether pid is gone: no such process, or a zombie (exited, not yet reaped). */
+bool cli_process_gone (pid_t pid);
+
 /* Writes s to path (creating or truncating it). */
 void cli_write (const char *path, const char *s);
 

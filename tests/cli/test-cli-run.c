@@ -422,24 +422,6 @@ Test (cli_run, a_short_lease_over_a_400_ms_round_trip_runs_the_command)
    fx_fini (&fx);
 }
 
-static bool
-process_gone (pid_t pid)
-{
-   if (kill (pid, 0) != 0) {
-      return errno == ESRCH;
-   }
-   char path[64], state = '?';
-   snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-   FILE *f = fopen (path, "r");
-   if (!f) {
-      return true;
-   }
-   /* A live process's stat can always be read: a failed read means it was reaped meanwhile. */
-   bool got = fscanf (f, "%*d (%*[^)]) %c", &state) == 1;
-   fclose (f);
-   return !got || state == 'Z' || state == 'X';
-}
-
 /* Processes whose process group is pgid, from /proc (zombies excluded). */
 static int
 group_members (pid_t pgid)
@@ -497,7 +479,7 @@ wait_gone (pid_t pid, int64_t timeout_ms)
 {
    int64_t deadline = mltest_now_ms () + timeout_ms;
    bool gone;
-   while (!(gone = process_gone (pid)) && mltest_now_ms () < deadline) {
+   while (!(gone = cli_process_gone (pid)) && mltest_now_ms () < deadline) {
       mltest_sleep_ms (5);
    }
    return gone; /* once seen gone, gone: a second look could only race with its reaping */
@@ -514,8 +496,8 @@ assert_family_gone (void)
 {
    pid_t sh = pid_in ("pid"), bg = pid_in ("bg"), esc = pid_in ("esc");
    /* mongolock has exited: nothing may be left, not even for a moment. */
-   cr_assert (process_gone (sh), "the command (pid %d) outlived mongolock", (int) sh);
-   cr_assert (process_gone (bg), "its background job (pid %d) outlived mongolock", (int) bg);
+   cr_assert (cli_process_gone (sh), "the command (pid %d) outlived mongolock", (int) sh);
+   cr_assert (cli_process_gone (bg), "its background job (pid %d) outlived mongolock", (int) bg);
    cr_assert_eq (group_members (sh), 0, "processes of the command's group %d outlived mongolock", (int) sh);
    /* The one in its own session escaped the group: the reaper still gets it (it may take
     * the reaper a moment after mongolock's death). */
@@ -660,7 +642,7 @@ Test (cli_run, a_command_ignoring_sigterm_gets_sigkill_after_kill_after)
    cli_assert_code (&r, 79);
    cr_assert (strstr (r.err, "SIGKILL"), "%s", r.err);
    cli_result_destroy (&r);
-   cr_assert (process_gone (child), "the command (pid %d) survived", (int) child);
+   cr_assert (cli_process_gone (child), "the command (pid %d) survived", (int) child);
    fx_fini (&fx);
 }
 
@@ -883,7 +865,7 @@ Test (cli_run, a_stopped_mongolock_still_gets_its_command_killed_before_the_leas
    cli_wait (&b, 60000, &r);
    cli_assert_code (&r, 0);
    cli_result_destroy (&r);
-   bool gone = process_gone (cmd);
+   bool gone = cli_process_gone (cmd);
    cr_assert (kill (a.pid, SIGCONT) == 0); /* first: never leave it stopped */
    cr_assert (gone, "the command (pid %d) runs on while mongolock is stopped", (int) cmd);
    cli_wait (&a, 60000, &r);

@@ -489,20 +489,6 @@ Test (cli, display_width_counts_columns_not_bytes)
 
 /* ---- the reaper (tools/child.c and reaper.c, linked in) ---- */
 
-static bool
-pid_alive (pid_t pid)
-{
-   char path[64], state = '?';
-   snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-   FILE *f = fopen (path, "r");
-   if (!f) {
-      return false;
-   }
-   bool got = fscanf (f, "%*d (%*[^)]) %c", &state) == 1;
-   fclose (f);
-   return got && state != 'Z' && state != 'X';
-}
-
 /* mongolock can be stopped (SIGSTOP, a debugger, a starved machine) between the command's
  * start and its first order to the reaper: the deadline given at spawn must already hold. */
 Test (cli, the_reapers_first_deadline_holds_before_any_order)
@@ -527,11 +513,11 @@ Test (cli, the_reapers_first_deadline_holds_before_any_order)
    }
    cr_assert_gt (cmd, 0, "the command never started");
    /* No order is ever sent: as if mongolock were stopped. */
-   while (pid_alive (cmd) && mltest_now_ms () < start + 15000) {
+   while (!cli_process_gone (cmd) && mltest_now_ms () < start + 15000) {
       mltest_sleep_ms (10);
    }
    int64_t took = mltest_now_ms () - start;
-   bool alive = pid_alive (cmd);
+   bool alive = !cli_process_gone (cmd);
    close (child.ctl_w); /* the reaper kills whatever is left and exits */
    int st;
    waitpid (child.reaper, &st, 0);
