@@ -105,6 +105,7 @@ wake_uncovered_locked (stream_t *s, uint32_t start_t)
    for (_mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
       if (start_t == 0 || e->since_t == 0 || e->since_t < start_t) {
          e->woken = true;
+         e->uncovered = true;
          pthread_cond_signal (&e->cond);
       }
    }
@@ -139,6 +140,7 @@ wake_key_locked (stream_t *s, const bson_t *event)
    for (_mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
       if (same_id (&e->key, id)) {
          e->woken = true;
+         e->releases++;
          pthread_cond_signal (&e->cond);
       }
    }
@@ -362,7 +364,21 @@ _mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e)
 {
    pthread_mutex_lock (&client->watch.mu);
    e->woken = false;
+   e->uncovered = false;
    pthread_mutex_unlock (&client->watch.mu);
+}
+
+unsigned
+_mongolock_watch_releases (mongolock_client_t *client, _mongolock_watch_entry_t *e, bool *uncovered)
+{
+   pthread_mutex_lock (&client->watch.mu);
+   e->woken = false; /* the count says what happened; a release after this sets it again */
+   unsigned n = e->releases;
+   if (uncovered) {
+      *uncovered = e->uncovered;
+   }
+   pthread_mutex_unlock (&client->watch.mu);
+   return n;
 }
 
 _mongolock_watch_mode_t
