@@ -54,7 +54,7 @@ typedef struct _mongolock_lock_opts_t mongolock_lock_opts_t;
 /** The default backoff cap, in ms. */
 #define MONGOLOCK_DEFAULT_BACKOFF_CAP_MS 100
 /** A fair waiter's queue entry lives this long on the server (ms) unless its waiter
- * refreshes it (about every third of it): a waiter that died blocks the queue at most
+ * refreshes it (every half of it): a waiter that died blocks the queue at most
  * this long (see mongolock_lock_opts_set_fair()). */
 #define MONGOLOCK_FAIR_QUEUE_LEASE_MS 3000
 
@@ -331,11 +331,11 @@ mongolock_lock_opts_set_reentrant (mongolock_lock_opts_t *opts, bool reentrant);
  * head; otherwise a waiting acquire joins the tail (or refreshes its entry) in the same
  * single findAndModify. So a handle that just released the lock, or any newcomer, cannot
  * take it ahead of the waiters: it queues behind them. Each entry lives
- * #MONGOLOCK_FAIR_QUEUE_LEASE_MS on the server and its waiter refreshes it about once a
- * second, so a waiter whose process died blocks a free lock for at most that long.
+ * #MONGOLOCK_FAIR_QUEUE_LEASE_MS on the server and its waiter refreshes it every 1.5 s,
+ * so a waiter whose process died blocks a free lock for at most that long.
  * A waiter does not retry on every release: with the client's change stream it tries
  * when enough releases of the key have passed to bring it to the head (or its holder's
- * lease ends, or its entry needs refreshing): about one command per second while queued,
+ * lease ends, or its entry needs refreshing): about one command per 1.5 s while queued,
  * plus one to take the lock. In backoff mode (a standalone) it polls with its backoff, still
  * without barging. When mongolock_lock_acquire() gives up (deadline, cancellation, error)
  * it removes its entry (one command, best effort). mongolock_lock_try_acquire() never

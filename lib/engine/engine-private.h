@@ -354,9 +354,10 @@ typedef struct {
    int64_t holder_expires_ms; /* the other holder's expiry by the server's wall clock; -1 unknown */
    /* Fair shapes (queue_pos -1 otherwise): waiters ahead of this handle in the queue
     * (0: at its head), -1 when not queued; the head entry's expiry by the server's wall
-    * clock (-1: no queue). */
+    * clock (-1: no queue); whether the lock had no owner (released, not yet taken). */
    int queue_pos;
    int64_t head_expires_ms;
+   bool no_owner;
 } _mongolock_attempt_t;
 
 /* A lock shape: what its documents and commands look like. self: the shape's own data

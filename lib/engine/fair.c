@@ -5,14 +5,14 @@
  * release hands the lock to the head, so the waiter at place p is at the head, with the
  * lock free, after p + 1 of them), its holder's lease ends (the head) or the head's queue
  * entry runs out (second in line: a dead head), or its own entry needs refreshing. That is
- * about one command a second while queued, whatever the release rate. Without a change
+ * about one command per 1.5 s while queued, whatever the release rate. Without a change
  * stream it polls with its backoff (bounded by the refresh), which the queue still keeps
  * from barging. */
 #include "engine-private.h"
 
-/* A queued waiter refreshes its entry this often: a third of its queue lease, so a waiter
- * that is late by up to two refreshes (a loaded machine) keeps its place. */
-#define FAIR_REFRESH_MS (MONGOLOCK_FAIR_QUEUE_LEASE_MS / 3)
+/* A queued waiter refreshes its entry this often: half its queue lease, so a waiter that
+ * is late by up to one refresh (1.5 s on a loaded machine) keeps its place. */
+#define FAIR_REFRESH_MS (MONGOLOCK_FAIR_QUEUE_LEASE_MS / 2)
 /* The longest sleep while the client's change stream is being opened (as acquire.c). */
 #define STARTING_MAX_SLEEP_MS 2000
 
@@ -70,7 +70,10 @@ _mongolock_fair_sleep (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, uns
    if (mode == _MONGOLOCK_WATCH_STARTING) {
       until = min64 (until, now + STARTING_MAX_SLEEP_MS);
    }
-   unsigned need = (unsigned) res->queue_pos + 1;
+   /* Each release hands the lock to the head: at place p, p + 1 releases bring this waiter
+    * to the head of a free lock, or p when the lock was already released (not yet taken). */
+   unsigned need = (unsigned) res->queue_pos + (res->no_owner ? 0 : 1);
+   need = need > 0 ? need : 1;
    for (;;) {
       bool uncovered = false;
       unsigned seen = _mongolock_watch_releases (h->client, we, &uncovered) - base_releases;

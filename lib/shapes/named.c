@@ -142,6 +142,7 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
       }
    }
    res->acquired = owner && strcmp (owner, me) == 0;
+   res->no_owner = owner == NULL;
    if (res->acquired && (!has_token || res->token <= 0)) {
       _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "the lock document has no valid fencing token");
       return false;
