@@ -15,6 +15,7 @@ typedef struct {
    bson_t *renew_update;   /* renew's update pipeline */
    bson_t *release_update; /* release's update pipeline */
    bson_t *fair_acquire;   /* fair mode: the queueing acquire without its let; NULL: not fair */
+   const char *identity;   /* fair mode: the client's identity (borrowed), in queue entries */
 } _mongolock_named_t;
 
 /* Tokens are max(previous + 1, serverNowMs * 2^20): see mongolock_lock_token. */
@@ -28,10 +29,10 @@ _mongolock_named_init (_mongolock_named_t *n, const mongolock_client_t *client, 
 void
 _mongolock_named_cleanup (_mongolock_named_t *n);
 
-/* Fair mode (lib/shapes/named-fair.c): builds n's queueing acquire; call after
- * _mongolock_named_init. */
+/* Fair mode (lib/shapes/named-fair.c): builds n's queueing acquire and its release that
+ * names the next owner; call after _mongolock_named_init. */
 void
-_mongolock_named_set_fair (_mongolock_named_t *n);
+_mongolock_named_set_fair (_mongolock_named_t *n, const mongolock_client_t *client);
 
 /* The fair acquire's parts used by named.c: the command for owner me (join: a waiting
  * acquire queues when busy), the queue read from a reply's lock document (value), and

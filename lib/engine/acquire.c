@@ -210,7 +210,8 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
    for (int n = 0;; n++) {
       unsigned releases = 0; /* for a fair waiter: releases of the key counted from here */
       if (we) {
-         _mongolock_watch_rearm (h->client, we); /* a release after this wakes the sleep below */
+         /* a release after this wakes the sleep below */
+         _mongolock_watch_rearm (h->client, we, h->fair ? h->owner : NULL);
          releases = _mongolock_watch_releases (h->client, we, NULL);
       }
       _mongolock_attempt_t res = {0};

@@ -292,7 +292,9 @@ typedef struct _mongolock_watch_entry_t {
    pthread_cond_t cond;
    bool woken; /* a release of key (or a change of mode) since the last rearm */
    unsigned releases; /* releases of key seen since registration (never reset) */
-   bool uncovered;    /* the stream opened without covering the last answer: try again */
+   bool uncovered;    /* try again at once: the stream opened without covering the last
+                       * answer, or a fair release named this waiter the next owner */
+   char *owner;       /* a fair waiter's owner (woken only by releases naming it or none) */
    struct _mongolock_watch_entry_t *prev, *next;
 } _mongolock_watch_entry_t;
 
@@ -303,9 +305,11 @@ void
 _mongolock_watch_register (mongolock_client_t *client, const _mongolock_watch_target_t *target,
                            _mongolock_watch_entry_t *e);
 
-/* Clears e's wake-up before the next attempt. */
+/* Clears e's wake-up before the next attempt. fair_owner (copied; NULL for a plain
+ * waiter): the owner the attempt queues, so that a fair release naming another owner
+ * does not wake it. */
 void
-_mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e);
+_mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e, const char *fair_owner);
 
 /* Records the operationTime of a busy answer (reply of the attempt; nothing without one,
  * e.g. a standalone): a stream opened later starts early enough to hold every release

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The named lock's fair mode (mongolock_lock_opts_set_fair): the lock document also holds
- * a FIFO queue of waiters, queue: [{o: owner, e: entry expiry}], decided by the server's
- * clock in the same single findAndModify as the lock itself. The engine
- * (lib/engine/fair.c) decides when a queued waiter tries again. */
+ * a FIFO queue of waiters, queue: [{o: owner, c: its client's identity, e: entry expiry}],
+ * decided by the server's clock in the same single findAndModify as the lock itself. The
+ * engine (lib/engine/fair.c) decides when a queued waiter tries again. */
 #include "../lock-private.h"
 
 #include <string.h>
 
 /*
- * The queueing acquire, without its let ($$o: this attempt's owner; $$j: true for a
- * waiting acquire, which queues when busy). Filtered on _id alone (no $expr in an
+ * The queueing acquire, without its let ($$o: this attempt's owner; $$c: its client's
+ * identity; $$j: true for a waiting acquire, which queues when busy). Filtered on _id alone (no $expr in an
  * upsert's query, code 224); two stages:
  *   1. queue := its entries whose expiry is still in the future by $$NOW (a waiter that
  *      stopped refreshing its entry drops out; a missing queue is []);
@@ -67,13 +67,13 @@ build_fair_acquire (const char *collection, const char *key, int64_t lease_ms)
                         "{", "$in", "[", BCON_UTF8 ("$$o"), BCON_UTF8 ("$queue.o"), "]", "}",
                         "{", "$map", "{", "input", BCON_UTF8 ("$queue"), "in", "{", "$cond", "[",
                            "{", "$eq", "[", BCON_UTF8 ("$$this.o"), BCON_UTF8 ("$$o"), "]", "}",
-                           "{", "o", BCON_UTF8 ("$$o"),
+                           "{", "o", BCON_UTF8 ("$$o"), "c", BCON_UTF8 ("$$c"),
                               "e", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (MONGOLOCK_FAIR_QUEUE_LEASE_MS), "]", "}",
                            "}",
                            BCON_UTF8 ("$$this"),
                         "]", "}", "}", "}",
                         "{", "$concatArrays", "[", BCON_UTF8 ("$queue"), "[",
-                           "{", "o", BCON_UTF8 ("$$o"),
+                           "{", "o", BCON_UTF8 ("$$o"), "c", BCON_UTF8 ("$$c"),
                               "e", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (MONGOLOCK_FAIR_QUEUE_LEASE_MS), "]", "}",
                            "}",
                         "]", "]", "}",
@@ -90,10 +90,39 @@ build_fair_acquire (const char *collection, const char *key, int64_t lease_ms)
          "expiresAt", BCON_INT32 (1), "queue", BCON_INT32 (1), "}");
 }
 
-void
-_mongolock_named_set_fair (_mongolock_named_t *n)
+/* The first live entry's field f (o or c), else null: {$let: {vars: {h: first live},
+ * in: {$ifNull: ["$$h.f", null]}}}. */
+static void
+append_head_field (bson_t *parent, const char *name, const char *path)
 {
+   bson_t *e = BCON_NEW ("$let", "{",
+      "vars", "{", "h", "{", "$arrayElemAt", "[",
+         "{", "$filter", "{", "input", "{", "$ifNull", "[", BCON_UTF8 ("$queue"), "[", "]", "]", "}",
+            "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.e"), BCON_UTF8 ("$$NOW"), "]", "}", "}", "}",
+         BCON_INT32 (0), "]", "}", "}",
+      "in", "{", "$ifNull", "[", BCON_UTF8 (path), BCON_NULL, "]", "}",
+   "}");
+   BSON_APPEND_DOCUMENT (parent, name, e);
+   bson_destroy (e);
+}
+
+void
+_mongolock_named_set_fair (_mongolock_named_t *n, const mongolock_client_t *client)
+{
+   n->identity = client->identity;
    n->fair_acquire = build_fair_acquire (n->collection, n->key, n->lease_ms);
+   /* The release also names the queue's head (nextOwner) and its client (nextClient):
+    * the change stream of that client alone is sent the release (watcher.c), and it
+    * wakes only that waiter. A release with nobody queued names null. */
+   bson_destroy (n->release_update);
+   bson_t *set = BCON_NEW (
+      "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+      "releasedAt", BCON_UTF8 ("$$NOW"));
+   append_head_field (set, "nextOwner", "$$h.o");
+   append_head_field (set, "nextClient", "$$h.c");
+   n->release_update = BCON_NEW ("0", "{", "$set", BCON_DOCUMENT (set), "}",
+                                 "1", "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}");
+   bson_destroy (set);
 }
 
 /* A let value is an expression: an owner that starts with '$' goes in as a $literal. */
@@ -119,6 +148,10 @@ _mongolock_named_fair_cmd (const _mongolock_named_t *n, const char *me, bool joi
    BSON_APPEND_DOCUMENT_BEGIN (cmd, "let", &let);
    append_owner (&let, me);
    BSON_APPEND_BOOL (&let, "j", join);
+   bson_t lit;
+   BSON_APPEND_DOCUMENT_BEGIN (&let, "c", &lit); /* an identity may start with '$' */
+   BSON_APPEND_UTF8 (&lit, "$literal", n->identity);
+   bson_append_document_end (&let, &lit);
    bson_append_document_end (cmd, &let);
    return cmd;
 }
