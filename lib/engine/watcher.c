@@ -129,15 +129,14 @@ start_time_locked (const stream_t *s, uint32_t margin)
 }
 
 /* The owner a fair release handed the lock to (nextOwner, see lib/shapes/named-fair.c), or
- * NULL when the event names none (not a fair release, or the same as the last one). */
+ * NULL when the event names none: not a fair release, the same as the last one, or a
+ * replace event (whose fullDocument may carry an older release's names). */
 static const char *
 next_owner (const bson_t *event)
 {
    bson_iter_t it;
-   if ((bson_iter_init (&it, event) && bson_iter_find_descendant (&it, "updateDescription.updatedFields.nextOwner", &it) &&
-        BSON_ITER_HOLDS_UTF8 (&it)) ||
-       (bson_iter_init (&it, event) && bson_iter_find_descendant (&it, "fullDocument.nextOwner", &it) &&
-        BSON_ITER_HOLDS_UTF8 (&it))) {
+   if (bson_iter_init (&it, event) && bson_iter_find_descendant (&it, "updateDescription.updatedFields.nextOwner", &it) &&
+       BSON_ITER_HOLDS_UTF8 (&it)) {
       return bson_iter_utf8 (&it, NULL);
    }
    return NULL;
@@ -172,10 +171,12 @@ wake_key_locked (stream_t *s, const bson_t *event)
 }
 
 /* [{$match: deletes and releases}, {$project: only what the watcher reads}]. A fair
- * release records the client of the waiter it hands the lock to (nextClient): the
- * server sends this client only those, and releases that name no client (null or
- * missing; $in with null matches a missing field: manual, "Query for Null or Missing
- * Fields"), so waiters of other clients cost it nothing. */
+ * release records the client of the waiter it hands the lock to (nextClient): of those
+ * updates the server sends this client only the ones naming it or no client (null or
+ * unchanged, so missing from updatedFields; $in with null matches a missing field:
+ * manual, "Query for Null or Missing Fields"), so waiters of other clients cost it
+ * nothing. Replace events (rare: a difference larger than the document) all pass, as
+ * their fullDocument may carry an older release's names. */
 static bson_t *
 pipeline_new (const char *owner_field, const char *identity)
 {
@@ -185,11 +186,10 @@ pipeline_new (const char *owner_field, const char *identity)
          "{", "operationType", BCON_UTF8 ("delete"), "}",
          "{", "operationType", BCON_UTF8 ("update"), "updateDescription.removedFields", BCON_UTF8 (owner_field),
             "updateDescription.updatedFields.nextClient", "{", "$in", "[", BCON_NULL, BCON_UTF8 (identity), "]", "}", "}",
-         "{", "operationType", BCON_UTF8 ("replace"), full, "{", "$exists", BCON_BOOL (false), "}",
-            "fullDocument.nextClient", "{", "$in", "[", BCON_NULL, BCON_UTF8 (identity), "]", "}", "}",
+         "{", "operationType", BCON_UTF8 ("replace"), full, "{", "$exists", BCON_BOOL (false), "}", "}",
       "]", "}", "}",
       "{", "$project", "{", "operationType", BCON_INT32 (1), "documentKey", BCON_INT32 (1),
-         "updateDescription.updatedFields.nextOwner", BCON_INT32 (1), "fullDocument.nextOwner", BCON_INT32 (1), "}", "}",
+         "updateDescription.updatedFields.nextOwner", BCON_INT32 (1), "}", "}",
    "]");
    bson_free (full);
    return p;
