@@ -205,6 +205,7 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
       return false;
    }
    int round_trips = 0;
+   h->head_n = -1;
    bool short_before = false;
    const char *reported_mode = NULL;
    for (int n = 0;; n++) {

@@ -401,6 +401,7 @@ struct _mongolock_handle_t {
    bool auto_renew, reentrant;
    bool fair;   /* the shape queues waiters (opts fair, on a shape with dequeue_cmd) */
    bool queued; /* the server may hold a queue entry of this owner */
+   int head_n;  /* the attempt after which this waiter was first at place 0 or 1 of the queue; -1 */
    bool retry_transient; /* a waiting acquire tries again after transient errors (default) */
    mongolock_cancel_t *cancel;
    uint64_t rng;

@@ -52,10 +52,19 @@ _mongolock_fair_sleep (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, uns
    _mongolock_watch_mode_t mode = we ? _mongolock_watch_mode (h->client, we, why) : _MONGOLOCK_WATCH_BACKOFF;
    *mode_name = !we ? NULL : mode == _MONGOLOCK_WATCH_STREAM ? "change-stream"
                      : mode == _MONGOLOCK_WATCH_BACKOFF ? "backoff" : NULL;
+   if (res->queue_pos > 1) {
+      h->head_n = -1;
+   } else if (h->head_n < 0) {
+      h->head_n = n;
+   }
    if (mode == _MONGOLOCK_WATCH_BACKOFF) {
+      /* The backoff starts afresh when the waiter is next but one: the head's turn comes
+       * with the next release, and the one behind it learns it is the head only by
+       * asking, however long either has queued. */
+      int k = res->queue_pos <= 1 ? n - h->head_n : n;
       int64_t left = _mongolock_holder_left_ms (h, res->holder_expires_ms, deadline);
       int64_t sleep_ms = _mongolock_backoff_next_ms (
-         &h->rng, n, h->backoff_strategy, h->backoff_base_ms, h->backoff_cap_ms, left);
+         &h->rng, k, h->backoff_strategy, h->backoff_base_ms, h->backoff_cap_ms, left);
       int64_t until = min64 (min64 (now + sleep_ms, refresh_at), deadline);
       if (!_mongolock_sleep_until (until, h->cancel)) {
          return false;
