@@ -147,10 +147,12 @@ give_up_busy (_mongolock_handle_t *h, int64_t start, int round_trips, bson_error
  * stream, until the holder's lease ends (a release wakes it earlier); else the backoff. */
 static int64_t
 busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int64_t holder_expires_ms,
-               int64_t now, int64_t deadline, const char **mode_name, bson_error_t *why)
+               int64_t now, int64_t deadline, const char **mode_name, _mongolock_watch_mode_t *mode_out,
+               bson_error_t *why)
 {
    *mode_name = NULL;
    _mongolock_watch_mode_t mode = we ? _mongolock_watch_mode (h->client, we, why) : _MONGOLOCK_WATCH_BACKOFF;
+   *mode_out = mode;
    if (we && mode != _MONGOLOCK_WATCH_BACKOFF) {
       /* The stream is open, or opening (then its opening, or its failure, ends the sleep
        * early; bounded in case opening hangs). */
@@ -314,7 +316,8 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
          const char *mode_name;
          bson_error_t why;
          now = _mongolock_now_ms ();
-         int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, &mode_name, &why);
+         _mongolock_watch_mode_t mode;
+         int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, &mode_name, &mode, &why);
          if (mode_name && mode_name != reported_mode) {
             reported_mode = mode_name;
             _mongolock_lease_emit_wait_mode (h->lease, mode_name, _mongolock_now_ms () - start, round_trips,
@@ -323,7 +326,9 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
          if (sleep_ms > 0) {
             int64_t until = _mongolock_now_ms () + sleep_ms;
             until = until < deadline ? until : deadline;
-            bool slept = we ? _mongolock_watch_sleep (h->client, we, until, h->cancel, &again)
+            /* The mode the sleep was chosen for: a stream that failed (or opened) since
+             * then ends it at once, rather than after a sleep meant for the other mode. */
+            bool slept = we ? _mongolock_watch_sleep (h->client, we, until, mode, h->cancel, &again)
                             : _mongolock_sleep_until (until, h->cancel);
             if (!slept) {
                _mongolock_set_cancelled (error, "the acquire");

@@ -322,12 +322,13 @@ _mongolock_watch_note_answer (mongolock_client_t *client, _mongolock_watch_entry
 _mongolock_watch_mode_t
 _mongolock_watch_mode (mongolock_client_t *client, _mongolock_watch_entry_t *e, bson_error_t *why);
 
-/* Sleeps until until_ms, a release of e's key, a change of its stream's mode
- * (*mode_changed set: choose the sleep again, no attempt is due), or cancellation.
+/* Sleeps until until_ms, a release of e's key, a change of its stream's mode from mode
+ * (the one the sleep was chosen for: a change before the call counts too) (*mode_changed
+ * set: choose the sleep again, no attempt is due), or cancellation.
  * Returns false when cancelled. */
 bool
 _mongolock_watch_sleep (mongolock_client_t *client, _mongolock_watch_entry_t *e, int64_t until_ms,
-                        mongolock_cancel_t *cancel, bool *mode_changed);
+                        _mongolock_watch_mode_t mode, mongolock_cancel_t *cancel, bool *mode_changed);
 
 void
 _mongolock_watch_unregister (mongolock_client_t *client, _mongolock_watch_entry_t *e);

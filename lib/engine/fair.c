@@ -90,7 +90,7 @@ _mongolock_fair_sleep (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, uns
          return true;
       }
       bool mode_changed = false;
-      if (!_mongolock_watch_sleep (h->client, we, until, h->cancel, &mode_changed)) {
+      if (!_mongolock_watch_sleep (h->client, we, until, mode, h->cancel, &mode_changed)) {
          return false;
       }
       if (mode_changed) {

@@ -440,12 +440,11 @@ _mongolock_watch_mode (mongolock_client_t *client, _mongolock_watch_entry_t *e, 
 
 bool
 _mongolock_watch_sleep (mongolock_client_t *client, _mongolock_watch_entry_t *e, int64_t until_ms,
-                        mongolock_cancel_t *cancel, bool *mode_changed)
+                        _mongolock_watch_mode_t mode, mongolock_cancel_t *cancel, bool *mode_changed)
 {
    _mongolock_waiter_t cw = {&client->watch.mu, &e->cond, NULL, NULL};
    _mongolock_cancel_add (cancel, &cw); /* lock order: the flag's lock, then watch.mu */
    pthread_mutex_lock (&client->watch.mu);
-   _mongolock_watch_mode_t mode = e->stream->mode;
    while (!e->woken && e->stream->mode == mode && !client->watch.stop && !mongolock_cancel_is_raised (cancel) &&
           _mongolock_now_ms () < until_ms) {
       _mongolock_cond_wait_until (&e->cond, &client->watch.mu, until_ms);
