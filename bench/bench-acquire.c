@@ -24,6 +24,32 @@
 static long commands_by_name[3]; /* findAndModify, delete, other */
 static bool dump;                /* --dump: print the commands and replies as sent */
 
+/* --dump: the bytes each top-level field of doc takes (type byte, name, value), so that a
+ * command's or a reply's size can be accounted for field by field. */
+static void
+dump_fields (const bson_t *doc)
+{
+   bson_iter_t it;
+   if (!bson_iter_init (&it, doc)) {
+      return;
+   }
+   printf ("  fields:");
+   /* An element runs from its offset to the next one's (the last one to the terminator). */
+   const char *key = NULL;
+   uint32_t start = 0;
+   while (bson_iter_next (&it)) {
+      if (key) {
+         printf (" %s=%u", key, bson_iter_offset (&it) - start);
+      }
+      key = bson_iter_key (&it);
+      start = bson_iter_offset (&it);
+   }
+   if (key) {
+      printf (" %s=%u", key, doc->len - 1 - start);
+   }
+   printf (" (+5 length and terminator, +21 OP_MSG header on the wire)\n");
+}
+
 static void
 on_started (const mongoc_apm_command_started_t *event)
 {
@@ -33,6 +59,7 @@ on_started (const mongoc_apm_command_started_t *event)
       const bson_t *cmd = mongoc_apm_command_started_get_command (event);
       char *json = bson_as_relaxed_extended_json (cmd, NULL);
       printf ("command (%u bytes of BSON): %s\n", cmd->len, json);
+      dump_fields (cmd);
       bson_free (json);
    }
 }
@@ -44,6 +71,7 @@ on_succeeded (const mongoc_apm_command_succeeded_t *event)
       const bson_t *reply = mongoc_apm_command_succeeded_get_reply (event);
       char *json = bson_as_relaxed_extended_json (reply, NULL);
       printf ("reply (%u bytes of BSON): %s\n", reply->len, json);
+      dump_fields (reply);
       bson_free (json);
    }
 }

@@ -4,6 +4,8 @@
 /* How far past the holder's estimated expiry a waiter may sleep: the estimate comes from
  * a clock-offset measurement and a round trip, so allow for its error. */
 #define HOLDER_MARGIN_MS 5
+/* The margin grows to at most HOLDER_MARGIN_MS x 2^this (320 ms). */
+#define EARLY_MAX_DOUBLINGS 6
 
 uint64_t
 _mongolock_rand_next (uint64_t *state)
@@ -42,10 +44,20 @@ _mongolock_backoff_next_ms (uint64_t *rng, int attempt, mongolock_backoff_strate
 }
 
 int64_t
-_mongolock_backoff_clamp (int64_t sleep_ms, int64_t deadline_left_ms, int64_t holder_left_ms)
+_mongolock_backoff_clamp (int64_t sleep_ms, int64_t deadline_left_ms, int64_t holder_left_ms, int early)
 {
-   if (holder_left_ms >= 0 && sleep_ms > holder_left_ms + HOLDER_MARGIN_MS) {
-      sleep_ms = holder_left_ms + HOLDER_MARGIN_MS;
+   if (holder_left_ms >= 0) {
+      /* Each answer "still held" after the estimate said the lease was over doubles the
+       * margin, and (the estimate having been early by at least the last margin) sets
+       * the floor: the estimate's error is then found in a few attempts, not polled. */
+      int e = early < 0 ? 0 : early > EARLY_MAX_DOUBLINGS ? EARLY_MAX_DOUBLINGS : early;
+      int64_t margin = (int64_t) HOLDER_MARGIN_MS << e;
+      if (sleep_ms > holder_left_ms + margin) {
+         sleep_ms = holder_left_ms + margin;
+      }
+      if (e > 0 && holder_left_ms == 0 && sleep_ms < margin / 2) {
+         sleep_ms = margin / 2;
+      }
    }
    if (sleep_ms > deadline_left_ms) {
       sleep_ms = deadline_left_ms;

@@ -11,7 +11,8 @@ typedef struct {
    const char *key;        /* borrowed from the handle */
    const char *collection; /* borrowed from the client */
    int64_t lease_ms;
-   bson_t *acquire;        /* the acquire command without its let (the owner) */
+   bson_t *acquire;        /* the acquire command without its let */
+   bson_t *expires;        /* the let's e: {$add: ["$$NOW", lease_ms]} */
    bson_t *renew_update;   /* renew's update pipeline */
    bson_t *release_update; /* release's update pipeline */
    bson_t *fair_acquire;   /* fair mode: the queueing acquire without its let; NULL: not fair */

@@ -129,12 +129,17 @@ mongolock_lock_get_holder (mongolock_lock_t *lock, char **holder, int64_t *token
    if (token) {
       *token = 0;
    }
-   /* Liveness is computed by the server in the same command that reads the document. */
+   /* Liveness is computed by the server in the same command that reads the document; so is
+    * the number of live holders of a semaphore or reader/writer lock on the key. */
    bson_t *cmd = BCON_NEW ("aggregate", BCON_UTF8 (lock->h.client->collection),
                            "pipeline", "[",
                               "{", "$match", "{", "_id", BCON_UTF8 (lock->h.key), "}", "}",
-                              "{", "$project", "{", "owner", BCON_INT32 (1), "token", BCON_INT32 (1),
+                              "{", "$project", "{", "owner", BCON_INT32 (1), "token", BCON_INT32 (1), "kind", BCON_INT32 (1),
                                  "live", "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                                 "holders", "{", "$size", "{", "$filter", "{",
+                                    "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
+                                    "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                                 "}", "}", "}",
                               "}", "}",
                            "]",
                            "cursor", "{", "}");
@@ -143,9 +148,9 @@ mongolock_lock_get_holder (mongolock_lock_t *lock, char **holder, int64_t *token
    bson_iter_t batch, doc;
    if (ok && _mongolock_first_batch (&reply, &batch) && bson_iter_next (&batch) && BSON_ITER_HOLDS_DOCUMENT (&batch) &&
        bson_iter_recurse (&batch, &doc)) {
-      const char *owner = NULL;
+      const char *owner = NULL, *kind = NULL;
       bool live = false;
-      int64_t t = 0;
+      int64_t t = 0, holders = 0;
       while (bson_iter_next (&doc)) {
          const char *k = bson_iter_key (&doc);
          if (strcmp (k, "owner") == 0 && BSON_ITER_HOLDS_UTF8 (&doc)) {
@@ -154,9 +159,23 @@ mongolock_lock_get_holder (mongolock_lock_t *lock, char **holder, int64_t *token
             t = bson_iter_as_int64 (&doc);
          } else if (strcmp (k, "live") == 0 && BSON_ITER_HOLDS_BOOL (&doc)) {
             live = bson_iter_bool (&doc);
+         } else if (strcmp (k, "holders") == 0 && BSON_ITER_HOLDS_NUMBER (&doc)) {
+            holders = bson_iter_as_int64 (&doc);
+         } else if (strcmp (k, "kind") == 0 && BSON_ITER_HOLDS_UTF8 (&doc)) {
+            kind = bson_iter_utf8 (&doc, NULL);
          }
       }
-      if (live && owner) {
+      if (holders > 0 && !(live && owner)) {
+         /* Held, but not by one owner: "free" would be a lie. */
+         _mongolock_set_error (error,
+                               MONGOLOCK_ERROR_MISMATCH,
+                               "lock \"%s\" is a %s with %" PRId64 " live holder%s, not a named lock",
+                               lock->h.key,
+                               kind && strcmp (kind, "rwlock") == 0 ? "reader/writer lock" : "semaphore",
+                               holders,
+                               holders == 1 ? "" : "s");
+         ok = false;
+      } else if (live && owner) {
          *holder = bson_strdup (owner);
          if (token) {
             *token = t;

@@ -142,7 +142,8 @@ reap_reaper (pid_t reaper)
 }
 
 int
-cli_child_spawn (char **argv, const char *env_name, const char *env_value, const sigset_t *child_mask, cli_child_t *child)
+cli_child_spawn (char **argv, const char *env_name, const char *env_value, const sigset_t *child_mask,
+                 int64_t deadline_ms, cli_child_t *child)
 {
    memset (child, 0, sizeof *child);
    child->ctl_w = child->events_r = -1;
@@ -164,7 +165,8 @@ cli_child_spawn (char **argv, const char *env_name, const char *env_value, const
                              .parent = getpid (),
                              .take_tty = take_tty,
                              .ctl_r = ctl[0],
-                             .events_w = events[1]};
+                             .events_w = events[1],
+                             .deadline_ms = deadline_ms};
    pid_t reaper = fork ();
    if (reaper < 0) {
       cli_error ("cannot fork: %s", strerror (errno));

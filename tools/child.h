@@ -24,10 +24,13 @@ typedef struct {
  * returns CLI_EXIT_OK once the command runs; when it cannot be started, prints why and
  * returns CLI_EXIT_NO_COMMAND (not found), CLI_EXIT_CANNOT_EXEC or CLI_EXIT_INTERNAL, with
  * nothing left running. If mongolock dies, even by SIGKILL, the reaper kills every
- * process of the command.
+ * process of the command; and at deadline_ms (CLOCK_MONOTONIC; INT64_MAX for none) unless
+ * a later order moves it (cli_child_supervise does), even if mongolock is stopped from the
+ * moment the command starts.
  */
 int
-cli_child_spawn (char **argv, const char *env_name, const char *env_value, const sigset_t *child_mask, cli_child_t *child);
+cli_child_spawn (char **argv, const char *env_name, const char *env_value, const sigset_t *child_mask,
+                 int64_t deadline_ms, cli_child_t *child);
 
 typedef struct {
    cli_child_t *child;

@@ -452,8 +452,13 @@ run_locked (cli_hold_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, i
 {
    char token[32];
    snprintf (token, sizeof token, "%" PRId64, cli_hold_token (lock));
+   int64_t term_before, kill_before;
+   lease_deadlines (o, &term_before, &kill_before);
+   /* The reaper's SIGKILL deadline holds from the start: mongolock may be stopped before
+    * its supervising loop orders one. */
+   int64_t kill_at = mono_ms () + cli_hold_remaining_ms (lock) - kill_before;
    cli_child_t child;
-   int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, &child);
+   int rc = cli_child_spawn (o->cmd, o->fence_env, token, old, kill_at, &child);
    bool lost = false;
    int status = 0;
    if (rc == CLI_EXIT_OK) {
@@ -466,8 +471,9 @@ run_locked (cli_hold_t *lock, const run_opts_t *o, run_state_t *st, int sigfd, i
                             .verbose = o->verbose,
                             .on_lost = on_lost,
                             .on_expiring = on_expiring,
-                            .data = st};
-      lease_deadlines (o, &sv.term_before_ms, &sv.kill_before_ms);
+                            .data = st,
+                            .term_before_ms = term_before,
+                            .kill_before_ms = kill_before};
       int how = cli_child_supervise (&sv, &status);
       lost = how == CLI_SUPERVISE_LOST;
       if (how == CLI_SUPERVISE_ERROR) {

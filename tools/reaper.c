@@ -206,7 +206,7 @@ cli_reaper_main (const cli_reaper_args_t *a)
    send_msg (failed ? CLI_REAPER_EXEC_FAILED : CLI_REAPER_STARTED, failed ? child_errno : (int32_t) cmd);
 
    bool orphaned = false; /* mongolock is gone, or the deadline passed: kill everything */
-   int64_t deadline = INT64_MAX;
+   int64_t deadline = a->deadline_ms;
    bool ctl_open = true;
    for (;;) {
       int st;

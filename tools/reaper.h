@@ -42,6 +42,9 @@ typedef struct {
    bool take_tty;     /* give the terminal on fd 0 to the command's group while it runs */
    int ctl_r;         /* cli_reaper_ctl_t from mongolock; EOF: mongolock died */
    int events_w;      /* cli_reaper_msg_t to mongolock */
+   int64_t deadline_ms; /* the first deadline (CLOCK_MONOTONIC; INT64_MAX: none), in force
+                         * before the command starts: mongolock may be stopped before it
+                         * ever orders one */
 } cli_reaper_args_t;
 
 /*

@@ -596,7 +596,10 @@ mongolock_lock_key (const mongolock_lock_t *lock);
  * @param token   OUT, optional: the holder's fencing token (0 when free).
  * @param error   OUT, optional: set when false is returned.
  * @return true when the server answered; false with #MONGOLOCK_ERROR_INVALID_ARGUMENT,
- *         #MONGOLOCK_ERROR_STORE_TIMEOUT or the driver's or server's error.
+ *         #MONGOLOCK_ERROR_STORE_TIMEOUT or the driver's or server's error, or with
+ *         #MONGOLOCK_ERROR_MISMATCH when the key is held as a semaphore or reader/writer
+ *         lock (live holders by the server's clock, none of them a named lock): there is no
+ *         one holder to name, and "free" would be wrong.
  *
  * Thread safety: one thread at a time per handle. Blocking: at most the client's timeout.
  */

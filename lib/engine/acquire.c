@@ -143,12 +143,23 @@ give_up_busy (_mongolock_handle_t *h, int64_t start, int round_trips, bson_error
    return give_up (h, start, round_trips, &timeout, error);
 }
 
+/* Counts the answers in a row that said "still held" although the estimate had the
+ * holder's lease over (see _mongolock_backoff_clamp); once per answer (fresh). */
+static void
+count_early (int64_t holder_left, bool fresh, int *early)
+{
+   if (fresh && holder_left >= 0) {
+      *early = holder_left == 0 ? *early + 1 : 0;
+   }
+}
+
 /* How long a busy waiter sleeps, and (*mode_name) the wait mode when known. With a change
- * stream, until the holder's lease ends (a release wakes it earlier); else the backoff. */
+ * stream, until the holder's lease ends (a release wakes it earlier); else the backoff.
+ * fresh: the first choice for this answer (not a re-choice after a mode change). */
 static int64_t
 busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int64_t holder_expires_ms,
-               int64_t now, int64_t deadline, const char **mode_name, _mongolock_watch_mode_t *mode_out,
-               bson_error_t *why)
+               int64_t now, int64_t deadline, bool fresh, int *early, const char **mode_name,
+               _mongolock_watch_mode_t *mode_out, bson_error_t *why)
 {
    *mode_name = NULL;
    _mongolock_watch_mode_t mode = we ? _mongolock_watch_mode (h->client, we, why) : _MONGOLOCK_WATCH_BACKOFF;
@@ -158,12 +169,13 @@ busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int6
        * early; bounded in case opening hangs). */
       *mode_name = mode == _MONGOLOCK_WATCH_STREAM ? "change-stream" : NULL;
       int64_t holder_left = _mongolock_holder_left_ms (h, holder_expires_ms, deadline);
+      count_early (holder_left, fresh, early);
       int64_t sleep_ms = _mongolock_backoff_next_ms (
          &h->rng, n, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
       if (mode == _MONGOLOCK_WATCH_STARTING && sleep_ms > STARTING_MAX_SLEEP_MS) {
          sleep_ms = STARTING_MAX_SLEEP_MS;
       }
-      return _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
+      return _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left, *early);
    }
    if (we && mode == _MONGOLOCK_WATCH_BACKOFF) {
       *mode_name = "backoff";
@@ -177,7 +189,8 @@ busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int6
       if (!until_expiry) {
          holder_left = _mongolock_holder_left_ms (h, holder_expires_ms, deadline);
       }
-      sleep_ms = _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left);
+      count_early (holder_left, fresh, early);
+      sleep_ms = _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left, *early);
    }
    return sleep_ms;
 }
@@ -209,6 +222,7 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
    int round_trips = 0;
    h->head_n = -1;
    bool short_before = false;
+   int early = 0;
    const char *reported_mode = NULL;
    for (int n = 0;; n++) {
       unsigned releases = 0; /* for a fair waiter: releases of the key counted from here */
@@ -311,13 +325,14 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
       }
       /* Sleep; a change of the watcher's mode (the stream opened or failed) only makes
        * the waiter choose its sleep again. */
-      for (bool again = !(h->fair && res.queue_pos >= 0); again;) {
+      for (bool again = !(h->fair && res.queue_pos >= 0), fresh = true; again; fresh = false) {
          again = false;
          const char *mode_name;
          bson_error_t why;
          now = _mongolock_now_ms ();
          _mongolock_watch_mode_t mode;
-         int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, &mode_name, &mode, &why);
+         int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, fresh, &early, &mode_name,
+                                           &mode, &why);
          if (mode_name && mode_name != reported_mode) {
             reported_mode = mode_name;
             _mongolock_lease_emit_wait_mode (h->lease, mode_name, _mongolock_now_ms () - start, round_trips,

@@ -51,9 +51,13 @@ _mongolock_backoff_next_ms (uint64_t *rng, int attempt, mongolock_backoff_strate
                             int64_t cap_ms, int64_t holder_left_ms);
 
 /* Bounds a sleep by the time left before the deadline and (when holder_left_ms >= 0) by
- * the holder's remaining lease plus a small margin. Never negative. */
+ * the holder's remaining lease plus a small margin (5 ms). early: how many answers in a
+ * row said "still held" although the estimate had the holder's lease over (holder_left
+ * 0): the margin doubles with each (at most 320 ms), and with holder_left 0 the sleep is
+ * at least half of it, so a clock-offset estimate that runs early costs a few attempts,
+ * never a poll. Never negative. */
 int64_t
-_mongolock_backoff_clamp (int64_t sleep_ms, int64_t deadline_left_ms, int64_t holder_left_ms);
+_mongolock_backoff_clamp (int64_t sleep_ms, int64_t deadline_left_ms, int64_t holder_left_ms, int early);
 
 /* xorshift64* step; *state must be non-zero. */
 uint64_t

@@ -20,7 +20,9 @@
  *      - live and already $$o's: the lease extended, the token kept;
  *      - otherwise, when $$j: $$o's entry refreshed (expiry $$NOW + queue lease) where
  *        it stands, or appended at the tail; when not $$j: nothing.
- * The reply carries owner, token, expiresAt and the queue: the client reads its place.
+ * The reply carries token, expiresAt, the queue (the client reads its place), and, as the
+ * plain acquire's, "mine" (owner == $$o, computed by the projection, which sees the let)
+ * and "hasOwner" (a released lock not yet taken has none).
  */
 static bson_t *
 build_fair_acquire (const char *collection, const char *key, int64_t lease_ms)
@@ -86,8 +88,10 @@ build_fair_acquire (const char *collection, const char *key, int64_t lease_ms)
       "]",
       "upsert", BCON_BOOL (true),
       "new", BCON_BOOL (true),
-      "fields", "{", "_id", BCON_INT32 (0), "owner", BCON_INT32 (1), "token", BCON_INT32 (1),
-         "expiresAt", BCON_INT32 (1), "queue", BCON_INT32 (1), "}");
+      "fields", "{", "_id", BCON_INT32 (0), "token", BCON_INT32 (1), "expiresAt", BCON_INT32 (1),
+         "queue", BCON_INT32 (1),
+         "mine", "{", "$eq", "[", BCON_UTF8 ("$owner"), BCON_UTF8 ("$$o"), "]", "}",
+         "hasOwner", "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}", "}");
 }
 
 /* The first live entry's field f (o or c), else null: {$let: {vars: {h: first live},
@@ -120,8 +124,8 @@ _mongolock_named_set_fair (_mongolock_named_t *n, const mongolock_client_t *clie
       "releasedAt", BCON_UTF8 ("$$NOW"));
    append_head_field (set, "nextOwner", "$$h.o");
    append_head_field (set, "nextClient", "$$h.c");
-   n->release_update = BCON_NEW ("0", "{", "$set", BCON_DOCUMENT (set), "}",
-                                 "1", "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}");
+   BSON_APPEND_UTF8 (set, "owner", "$$REMOVE");
+   n->release_update = BCON_NEW ("0", "{", "$set", BCON_DOCUMENT (set), "}");
    bson_destroy (set);
 }
 

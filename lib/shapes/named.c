@@ -17,16 +17,19 @@
 /*
  * The acquire command, without its let. The query filters on _id alone, since MongoDB
  * refuses $expr in an upsert's query (code 224); the decision is made inside the update
- * pipeline, against $$NOW, so the server's clock alone decides expiry. $$o is the owner of
- * this attempt (the let). One $replaceWith stage merges into the document ($$ROOT, so
- * _id, renewedAt and releasedAt stay):
+ * pipeline, against $$NOW, so the server's clock alone decides expiry. The let binds $$o,
+ * the owner of this attempt, and $$e, the new expiry ($$NOW + lease, evaluated once per
+ * command: let expressions may use $$NOW). One $replaceWith stage merges into the
+ * document ($$ROOT, so _id, renewedAt and releasedAt stay):
  *   - expired (or missing: a fresh upsert seed {_id}, whose expiresAt sorts before any
  *     date): a new holder, with a new fencing token max(token + 1, $$NOW ms * 2^20)
  *     ($add of a missing token is null, which $max ignores);
  *   - live and already this owner's: the lease extended from now, the token kept (the
  *     owner names one handle, so leaseMs is already this lease);
  *   - live and someone else's: nothing ({}), the document unchanged.
- * The reply carries only what parse_acquire reads (fields): owner, token, expiresAt.
+ * The reply carries only what parse_acquire reads (fields): the token, expiresAt and
+ * "mine", whether the post-image's owner is $$o (a computed projection field, MongoDB
+ * 4.4+, seeing the command's let), instead of the owner itself.
  */
 static bson_t *
 build_acquire (const char *collection, const char *key, int64_t lease_ms)
@@ -43,21 +46,21 @@ build_acquire (const char *collection, const char *key, int64_t lease_ms)
                   "{", "$add", "[", BCON_UTF8 ("$token"), BCON_INT32 (1), "]", "}",
                   "{", "$multiply", "[", "{", "$toLong", BCON_UTF8 ("$$NOW"), "}", BCON_INT32 (TOKEN_TIME_SCALE), "]", "}",
                "]", "}",
-               "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]", "}",
+               "expiresAt", BCON_UTF8 ("$$e"),
                "acquiredAt", BCON_UTF8 ("$$NOW"),
                "leaseMs", BCON_INT64 (lease_ms),
             "}",
             "{", "$cond", "[",
                "{", "$eq", "[", BCON_UTF8 ("$owner"), BCON_UTF8 ("$$o"), "]", "}",
-               "{", "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]", "}", "}",
+               "{", "expiresAt", BCON_UTF8 ("$$e"), "}",
                "{", "}",
             "]", "}",
          "]", "}",
       "]", "}", "}", "]",
       "upsert", BCON_BOOL (true),
       "new", BCON_BOOL (true),
-      "fields", "{", "_id", BCON_INT32 (0), "owner", BCON_INT32 (1), "token", BCON_INT32 (1),
-         "expiresAt", BCON_INT32 (1), "}");
+      "fields", "{", "_id", BCON_INT32 (0), "token", BCON_INT32 (1), "expiresAt", BCON_INT32 (1),
+         "mine", "{", "$eq", "[", BCON_UTF8 ("$owner"), BCON_UTF8 ("$$o"), "]", "}", "}");
 }
 
 void
@@ -68,28 +71,31 @@ _mongolock_named_init (_mongolock_named_t *n, const mongolock_client_t *client, 
    n->lease_ms = lease_ms;
    n->fair_acquire = NULL;
    n->acquire = build_acquire (client->collection, key, lease_ms);
+   n->expires = BCON_NEW ("$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]");
    /* Renew only extends; release marks the lease expired (keeping the document, so that
-    * tokens keep increasing) and forgets the owner. */
+    * tokens keep increasing) and forgets the owner ($$REMOVE: one stage, not a $unset). */
    n->renew_update = BCON_NEW ("0", "{", "$set", "{",
                                   "expiresAt", "{", "$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]", "}",
                                   "renewedAt", BCON_UTF8 ("$$NOW"), "}", "}");
    n->release_update = BCON_NEW ("0", "{", "$set", "{",
                                     "expiresAt", "{", "$min", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-                                    "releasedAt", BCON_UTF8 ("$$NOW"), "}", "}",
-                                 "1", "{", "$unset", "[", BCON_UTF8 ("owner"), "]", "}");
+                                    "releasedAt", BCON_UTF8 ("$$NOW"),
+                                    "owner", BCON_UTF8 ("$$REMOVE"), "}", "}");
 }
 
 void
 _mongolock_named_cleanup (_mongolock_named_t *n)
 {
    bson_destroy (n->acquire);
+   bson_destroy (n->expires);
    bson_destroy (n->renew_update);
    bson_destroy (n->release_update);
    bson_destroy (n->fair_acquire);
 }
 
-/* The acquire command for owner me: the handle's, with let {o: me}. A let value is an
- * expression, so an owner that starts with '$' (a field path) goes in as a $literal. */
+/* The acquire command for owner me: the handle's, with let {o: me, e: expiry}. A let
+ * value is an expression, so an owner that starts with '$' (a field path) goes in as a
+ * $literal. */
 static bson_t *
 acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms, bool join)
 {
@@ -98,7 +104,7 @@ acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64
    if (n->fair_acquire) {
       return _mongolock_named_fair_cmd (n, me, join);
    }
-   bson_t *cmd = bson_sized_new (n->acquire->len + (uint32_t) strlen (me) + 64);
+   bson_t *cmd = bson_sized_new (n->acquire->len + n->expires->len + (uint32_t) strlen (me) + 64);
    bson_concat (cmd, n->acquire);
    bson_t let, lit;
    BSON_APPEND_DOCUMENT_BEGIN (cmd, "let", &let);
@@ -109,6 +115,7 @@ acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64
    } else {
       BSON_APPEND_UTF8 (&let, "o", me);
    }
+   BSON_APPEND_DOCUMENT (&let, "e", n->expires);
    bson_append_document_end (cmd, &let);
    return cmd;
 }
@@ -117,21 +124,23 @@ static bool
 parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock_attempt_t *res, bson_error_t *error)
 {
    (void) self;
+   (void) me; /* the server compared the owner with it: "mine" */
    bson_iter_t it, value;
    if (!bson_iter_init_find (&it, reply, "value") || !BSON_ITER_HOLDS_DOCUMENT (&it) ||
        !bson_iter_recurse (&it, &value)) {
       _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "findAndModify returned no lock document");
       return false;
    }
-   const char *owner = NULL;
-   bool has_token = false;
+   bool has_mine = false, has_token = false;
+   res->acquired = false;
    res->holder_expires_ms = -1;
    res->queue_pos = -1;
    res->head_expires_ms = -1;
    while (bson_iter_next (&value)) {
       const char *k = bson_iter_key (&value);
-      if (strcmp (k, "owner") == 0 && BSON_ITER_HOLDS_UTF8 (&value)) {
-         owner = bson_iter_utf8 (&value, NULL);
+      if (strcmp (k, "mine") == 0 && BSON_ITER_HOLDS_BOOL (&value)) {
+         res->acquired = bson_iter_bool (&value);
+         has_mine = true;
       } else if (strcmp (k, "token") == 0 && BSON_ITER_HOLDS_NUMBER (&value)) {
          res->token = bson_iter_as_int64 (&value);
          has_token = true;
@@ -139,10 +148,14 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
          res->holder_expires_ms = bson_iter_date_time (&value);
       } else if (strcmp (k, "queue") == 0) {
          _mongolock_named_fair_parse_queue (&value, me, res);
+      } else if (strcmp (k, "hasOwner") == 0 && BSON_ITER_HOLDS_BOOL (&value)) {
+         res->no_owner = !bson_iter_bool (&value); /* fair replies only */
       }
    }
-   res->acquired = owner && strcmp (owner, me) == 0;
-   res->no_owner = owner == NULL;
+   if (!has_mine) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "the acquire's reply does not say whose the lock is");
+      return false;
+   }
    if (res->acquired && (!has_token || res->token <= 0)) {
       _mongolock_set_error (error, MONGOLOCK_ERROR_PROTOCOL, "the lock document has no valid fencing token");
       return false;
@@ -150,11 +163,13 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
    return true;
 }
 
-/* {findAndModify: coll, query: {_id, owner, token[, live]}, update: [...], fields: {token}}.
+/* {findAndModify: coll, query: {_id, owner, token[, live]}, update: [...], fields}.
  * A findAndModify, not an update: libmongoc 1.23 makes a generic write command retryable
  * (lsid + txnNumber) only for findAndModify, and renew and release must ride out an
- * election like the acquire. The client reads only lastErrorObject.n: the reply's value
- * is cut to the token (bounded, unlike the key). */
+ * election like the acquire. The client reads only lastErrorObject.n, so the reply's
+ * value is cut to almost nothing: renew's to the token (bounded, unlike the key);
+ * release's to the post-image's owner, which the release removed, i.e. an empty
+ * document. */
 static bson_t *
 owner_update (const _mongolock_named_t *n, const char *owner, int64_t token, const bson_t *stages, bool renew)
 {
@@ -177,9 +192,12 @@ owner_update (const _mongolock_named_t *n, const char *owner, int64_t token, con
    }
    bson_append_document_end (cmd, &q);
    BSON_APPEND_ARRAY (cmd, "update", stages);
+   if (!renew) {
+      BSON_APPEND_BOOL (cmd, "new", true);
+   }
    BSON_APPEND_DOCUMENT_BEGIN (cmd, "fields", &fields);
    BSON_APPEND_INT32 (&fields, "_id", 0);
-   BSON_APPEND_INT32 (&fields, "token", 1);
+   BSON_APPEND_INT32 (&fields, renew ? "token" : "owner", 1);
    bson_append_document_end (cmd, &fields);
    return cmd;
 }

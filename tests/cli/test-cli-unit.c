@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "cli-test.h"
 #include "cli.h"
+#include "live.h"
 
 static void
 init (void)
@@ -482,4 +485,61 @@ Test (cli, display_width_counts_columns_not_bytes)
    cr_assert_eq (cli_display_width ("e\xcc\x81"), 1);              /* e + combining acute */
    cr_assert_eq (cli_display_width ("\\x1B"), 4);
    cr_assert_eq (cli_display_width (""), 0);
+}
+
+/* ---- the reaper (tools/child.c and reaper.c, linked in) ---- */
+
+static bool
+pid_alive (pid_t pid)
+{
+   char path[64], state = '?';
+   snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+   FILE *f = fopen (path, "r");
+   if (!f) {
+      return false;
+   }
+   bool got = fscanf (f, "%*d (%*[^)]) %c", &state) == 1;
+   fclose (f);
+   return got && state != 'Z' && state != 'X';
+}
+
+/* mongolock can be stopped (SIGSTOP, a debugger, a starved machine) between the command's
+ * start and its first order to the reaper: the deadline given at spawn must already hold. */
+Test (cli, the_reapers_first_deadline_holds_before_any_order)
+{
+   char dir[] = "/tmp/mlreap-XXXXXX";
+   cr_assert (mkdtemp (dir));
+   char *pidfile = bson_strdup_printf ("%s/pid", dir);
+   char *script = bson_strdup_printf ("echo $$ > %s; exec sleep 30", pidfile);
+   char *argv[] = {"sh", "-c", script, NULL};
+   sigset_t mask;
+   sigprocmask (SIG_SETMASK, NULL, &mask);
+   cli_child_t child;
+   int64_t start = mltest_now_ms ();
+   /* CLOCK_MONOTONIC, like mltest_now_ms. */
+   cr_assert_eq (cli_child_spawn (argv, NULL, NULL, &mask, start + 1500, &child), CLI_EXIT_OK);
+   pid_t cmd = 0;
+   while (!cmd && mltest_now_ms () < start + 10000) {
+      char *text = cli_read (pidfile);
+      cmd = text ? (pid_t) atoi (text) : 0;
+      free (text);
+      mltest_sleep_ms (5);
+   }
+   cr_assert_gt (cmd, 0, "the command never started");
+   /* No order is ever sent: as if mongolock were stopped. */
+   while (pid_alive (cmd) && mltest_now_ms () < start + 15000) {
+      mltest_sleep_ms (10);
+   }
+   int64_t took = mltest_now_ms () - start;
+   bool alive = pid_alive (cmd);
+   close (child.ctl_w); /* the reaper kills whatever is left and exits */
+   int st;
+   waitpid (child.reaper, &st, 0);
+   close (child.events_r);
+   cr_assert_not (alive, "the command ran on for %" PRId64 " ms past its 1500 ms deadline", took - 1500);
+   cr_assert_geq (took, 1500, "killed %" PRId64 " ms before its deadline", 1500 - took);
+   unlink (pidfile);
+   rmdir (dir);
+   bson_free (pidfile);
+   bson_free (script);
 }

@@ -42,7 +42,7 @@ TestSuite (cs_fair, .init = conf_init, .fini = conf_fini, .timeout = 300);
 #define FAIR_RELEASE                                                                                              \
    "{'findAndModify': 'locks', 'query': {'_id': 'k'}, 'update': [{'$set': {"                                      \
    "'expiresAt': {'$min': ['$expiresAt', '$$NOW']}, 'releasedAt': '$$NOW', "                                      \
-   "'nextOwner': " HEAD ("o") ", 'nextClient': " HEAD ("c") "}}, {'$unset': ['owner']}], 'fields': {'_id': 1}}"
+   "'nextOwner': " HEAD ("o") ", 'nextClient': " HEAD ("c") ", 'owner': '$$REMOVE'}}], 'fields': {'_id': 1}}"
 
 /* Takes the lock as owner o with queue q (a JSON array), as an acquire would. */
 static void
@@ -87,8 +87,8 @@ Test (cs_fair, a_client_is_sent_only_releases_naming_it_or_no_one)
    take (c, db, "x", "[]");
    conf_ok (c, db,
             "{'findAndModify': 'locks', 'query': {'_id': 'k', 'owner': 'x'}, "
-            "'update': [{'$set': {'expiresAt': {'$min': ['$expiresAt', '$$NOW']}, 'releasedAt': '$$NOW'}}, "
-            "{'$unset': ['owner']}], 'fields': {'_id': 1}}",
+            "'update': [{'$set': {'expiresAt': {'$min': ['$expiresAt', '$$NOW']}, 'releasedAt': '$$NOW', "
+            "'owner': '$$REMOVE'}}], 'fields': {'_id': 1}}",
             NULL);
    bson_t **ev;
    int n = cs_collect (c, s, db, "locks", &id, 4, WAIT_MS, &ev);

@@ -14,7 +14,9 @@
  *   replacement (a replace event): the watcher's filter takes both, so the release here
  *   may be either.
  * - manual "Query an Array for an Element": {removedFields: "owner"} matches an array
- *   containing "owner". */
+ *   containing "owner".
+ * - manual "Variables in Aggregation Expressions": $$REMOVE "evaluates to the missing
+ *   value", so {$set: {owner: "$$REMOVE"}} removes the field: the diff lists it removed. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -51,11 +53,12 @@ Test (cs_release, only_releases_pass_the_watchers_filter)
             "{'findAndModify': 'locks', 'query': {'_id': 'a', 'owner': 'x'}, "
             "'update': [{'$set': {'expiresAt': {'$add': ['$$NOW', 30000]}, 'renewedAt': '$$NOW'}}]}",
             NULL);
-   /* 1: mongolock_lock_release's pipeline. */
+   /* 1: mongolock_lock_release's pipeline (lib/shapes/named.c): one $set stage whose
+    * owner: $$REMOVE removes the field. */
    conf_ok (c, db,
             "{'findAndModify': 'locks', 'query': {'_id': 'a', 'owner': 'x', 'token': 1}, "
-            "'update': [{'$set': {'expiresAt': {'$min': ['$expiresAt', '$$NOW']}, 'releasedAt': '$$NOW'}}, "
-            "{'$unset': ['owner']}], 'fields': {'_id': 1}}",
+            "'update': [{'$set': {'expiresAt': {'$min': ['$expiresAt', '$$NOW']}, 'releasedAt': '$$NOW', "
+            "'owner': '$$REMOVE'}}], 'new': true, 'fields': {'_id': 0, 'owner': 1}}",
             NULL);
    conf_ok (c, db, "{'insert': 'locks', 'documents': [{'_id': 'b', 'owner': 'y', 'n': 1}]}", NULL);
    /* 2: an operator $unset (force release, a document lock's release). */

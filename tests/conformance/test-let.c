@@ -18,7 +18,14 @@
  * - jstests/core/command_let_variables.js: {$literal: "$notAFieldPath"} binds the string,
  *   {a: 2, b: {$add: ["$$a", 3]}} chains, {a: "$_id"} fails 4890500, {Reserved: ...} fails
  *   FailedToParse, {NOW: ...} fails 4738901, an undefined $$variable fails 17276.
- * - Manual "find" / "aggregate" / "update" / "delete" / "findAndModify", field 'let'. */
+ * - Manual "find" / "aggregate" / "update" / "delete" / "findAndModify", field 'let'.
+ * - findAndModify's 'fields' (the named lock's acquire reply, lib/shapes/named.c): the
+ *   manual's findAndModify page, 'fields': "Starting in MongoDB 4.4, the projection can
+ *   accept aggregation expressions and syntax" (DOCS-13169); the projection stage runs on
+ *   the command's ExpressionContext (src/mongo/db/query/classic_runtime_planner/
+ *   planner_interface.cpp: ProjectionStageDefault built with cq()->getExpCtx()), which
+ *   src/mongo/db/ops/parsed_update.cpp builds with the command's let parameters, so a
+ *   computed field sees $$name; an undefined one fails 17276 when the command is parsed. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -139,5 +146,39 @@ Test (let, writes_and_aggregate_bind_evaluated_values)
             &r);
    cr_assert_eq (conf_int (&r, "n"), 1, "delete let did not bind the string");
    bson_destroy (&r);
+   conf_close (c, db);
+}
+
+/* The acquire's reply shape: a computed 'fields' entry compares a stored field with a let
+ * variable, next to plain inclusions, on an upsert's insert and on an update, with new. */
+Test (let, find_and_modify_fields_see_the_let)
+{
+   char *db;
+   mongoc_client_t *c = conf_open ("let", &db);
+   bson_t r;
+   const char *cmd = "{'findAndModify': 'c', 'query': {'_id': 'k'}, 'update': [{'$set': {'owner': '$$o', 'token': 5}}], "
+                     "'upsert': true, 'new': true, "
+                     "'fields': {'_id': 0, 'token': 1, 'mine': {'$eq': ['$owner', '$$o']}}, 'let': {'o': 'me'}}";
+   conf_ok (c, db, cmd, &r);
+   char *j = conf_json (&r);
+   cr_assert (conf_bool (&r, "value.mine"), "%s", j);
+   cr_assert_eq (conf_int (&r, "value.token"), 5, "%s", j);
+   cr_assert_eq (conf_type (&r, "value._id"), BSON_TYPE_EOD, "%s", j);
+   cr_assert_eq (conf_type (&r, "value.owner"), BSON_TYPE_EOD, "the owner itself is not returned: %s", j);
+   bson_free (j);
+   bson_destroy (&r);
+   /* Someone else's: the same projection says false. */
+   conf_ok (c, db,
+            "{'findAndModify': 'c', 'query': {'_id': 'k'}, 'update': [{'$set': {'n': 1}}], 'new': true, "
+            "'fields': {'_id': 0, 'token': 1, 'mine': {'$eq': ['$owner', '$$o']}}, 'let': {'o': 'other'}}",
+            &r);
+   cr_assert_not (conf_bool (&r, "value.mine"));
+   bson_destroy (&r);
+   /* An undefined variable in 'fields' fails at parse time: nothing is written. */
+   conf_cmd_error (c, db,
+                   "{'findAndModify': 'c', 'query': {'_id': 'k'}, 'update': [{'$set': {'n': 2}}], "
+                   "'fields': {'mine': {'$eq': ['$owner', '$$nope']}}, 'let': {'o': 'me'}}",
+                   17276, NULL);
+   cr_assert_eq (conf_count (c, db, "c", "{'_id': 'k', 'n': 1}"), 1, "the failed command wrote");
    conf_close (c, db);
 }

@@ -263,3 +263,53 @@ Test (semaphore, cancel_ends_a_wait)
    mongolock_semaphore_destroy (a);
    lt_cleanup (c, db);
 }
+
+Test (semaphore, a_named_locks_get_holder_never_calls_a_held_semaphore_free)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_lock_t *named = lt_lock (c, "k", 10000, 0, 0);
+   mongolock_semaphore_t *s = st_sem (c, "k", 2, 10000, 0, 0, NULL);
+   mongolock_semaphore_t *brief = st_sem (c, "k", 2, 400, 0, 0, NULL);
+   mongolock_rwlock_t *reader = st_rw (c, "rw", MONGOLOCK_RWLOCK_READ, 10000, 0, 0, NULL);
+   mongolock_lock_t *named_rw = lt_lock (c, "rw", 10000, 0, 0);
+   cr_assert (st_try (s) && st_try (brief));
+   cr_assert (st_rw_try (reader));
+   char *holder = NULL;
+   int64_t token = -1;
+   bson_error_t error;
+   cr_assert_not (mongolock_lock_get_holder (named, &holder, &token, &error), "a held semaphore is not free");
+   cr_assert_eq (error.domain, MONGOLOCK_ERROR_DOMAIN);
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_MISMATCH, "%s", error.message);
+   cr_assert (strstr (error.message, "semaphore with 2 live holders"), "%s", error.message);
+   cr_assert_null (holder);
+   cr_assert_eq (token, 0);
+   cr_assert_not (mongolock_lock_get_holder (named_rw, &holder, NULL, &error));
+   cr_assert_eq (error.code, MONGOLOCK_ERROR_MISMATCH, "%s", error.message);
+   cr_assert (strstr (error.message, "reader/writer lock with 1 live holder,"), "%s", error.message);
+   /* Counted by the server's clock: the brief permit's expiry leaves one. */
+   int64_t deadline = mltest_now_ms () + 10000;
+   for (;;) {
+      cr_assert_not (mongolock_lock_get_holder (named, &holder, NULL, &error));
+      if (strstr (error.message, "with 1 live holder,")) {
+         break;
+      }
+      cr_assert (strstr (error.message, "with 2 live holders"), "%s", error.message);
+      cr_assert_lt (mltest_now_ms (), deadline, "the expired permit is still counted");
+      mltest_sleep_ms (50);
+   }
+   /* Released: free again, the ordinary answer. */
+   cr_assert (mongolock_semaphore_release (s, &error), "%s", error.message);
+   cr_assert (mongolock_lock_get_holder (named, &holder, &token, &error), "%s", error.message);
+   cr_assert_null (holder, "free once no permit is live");
+   cr_assert_eq (token, 0);
+   cr_assert (mongolock_rwlock_release (reader, &error), "%s", error.message);
+   cr_assert (mongolock_lock_get_holder (named_rw, &holder, NULL, &error), "%s", error.message);
+   cr_assert_null (holder);
+   mongolock_lock_destroy (named);
+   mongolock_lock_destroy (named_rw);
+   mongolock_semaphore_destroy (s);
+   mongolock_semaphore_destroy (brief);
+   mongolock_rwlock_destroy (reader);
+   lt_cleanup (c, db);
+}

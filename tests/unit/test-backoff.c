@@ -43,11 +43,20 @@ Test (backoff, jitter_is_spread_not_constant)
 
 Test (backoff, clamp_by_deadline_and_holder)
 {
-   cr_assert_eq (_mongolock_backoff_clamp (500, 100, -1), 100, "never past the deadline");
-   cr_assert_eq (_mongolock_backoff_clamp (500, 1000, 20), 25, "never much past the holder's lease");
-   cr_assert_eq (_mongolock_backoff_clamp (10, 1000, 200), 10, "short sleeps untouched");
-   cr_assert_eq (_mongolock_backoff_clamp (500, -3, -1), 0, "never negative");
-   cr_assert_eq (_mongolock_backoff_clamp (500, 1000, 0), 5, "expired holder: retry almost at once");
+   cr_assert_eq (_mongolock_backoff_clamp (500, 100, -1, 0), 100, "never past the deadline");
+   cr_assert_eq (_mongolock_backoff_clamp (500, 1000, 20, 0), 25, "never much past the holder's lease");
+   cr_assert_eq (_mongolock_backoff_clamp (10, 1000, 200, 0), 10, "short sleeps untouched");
+   cr_assert_eq (_mongolock_backoff_clamp (500, -3, -1, 0), 0, "never negative");
+   cr_assert_eq (_mongolock_backoff_clamp (500, 1000, 0, 0), 5, "expired holder: retry almost at once");
+   /* Still held after the estimate said it was over: the margin doubles, and is the floor's
+    * double, so an early clock-offset estimate is not polled every few ms. */
+   cr_assert_eq (_mongolock_backoff_clamp (500, 1000, 0, 1), 10);
+   cr_assert_eq (_mongolock_backoff_clamp (0, 1000, 0, 1), 5);
+   cr_assert_eq (_mongolock_backoff_clamp (0, 1000, 0, 3), 20);
+   cr_assert_eq (_mongolock_backoff_clamp (500, 1000, 0, 3), 40);
+   cr_assert_eq (_mongolock_backoff_clamp (5000, 10000, 0, 40), 320, "the margin stops growing at 320 ms");
+   cr_assert_eq (_mongolock_backoff_clamp (0, 12, 0, 5), 12, "never past the deadline");
+   cr_assert_eq (_mongolock_backoff_clamp (0, 1000, 300, 4), 0, "a live holder's estimate sets no floor");
 }
 
 Test (backoff, until_expiry_sleeps_out_the_holders_lease)
@@ -56,8 +65,8 @@ Test (backoff, until_expiry_sleeps_out_the_holders_lease)
    for (int i = 0; i < 1000; i++) {
       int64_t d = _mongolock_backoff_next_ms (&rng, 0, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, 5, 100, 800);
       cr_assert (d >= 800 && d <= 805, "%" PRId64 " is not the holder's 800 ms plus jitter", d);
-      cr_assert_eq (_mongolock_backoff_clamp (d, 10000, 800) >= 800, true, "the clamp keeps the wait");
-      cr_assert_eq (_mongolock_backoff_clamp (d, 300, 800), 300, "never past the deadline");
+      cr_assert_eq (_mongolock_backoff_clamp (d, 10000, 800, 0) >= 800, true, "the clamp keeps the wait");
+      cr_assert_eq (_mongolock_backoff_clamp (d, 300, 800, 0), 300, "never past the deadline");
    }
    /* Unknown holder expiry: full jitter, as the default strategy. */
    for (int i = 0; i < 1000; i++) {
