@@ -475,7 +475,10 @@ mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t
  * the majority wait, backoff), plus scheduling slack of a few milliseconds and at most one
  * grace for a round trip under way when the deadline falls (max(250 ms, 8 x the client's
  * last round trip), never more than the client's timeout, none before the client's first
- * answer); with wait_ms 0, as mongolock_lock_try_acquire(). See docs/failure-modes.md.
+ * answer); with wait_ms 0, as mongolock_lock_try_acquire(). A fair handle
+ * (mongolock_lock_opts_set_fair()) that gives up while queued then sends one command to
+ * leave the queue: at most the client's timeout more (one round trip normally). See
+ * docs/failure-modes.md.
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_acquire (mongolock_lock_t *lock, bson_error_t *error);
