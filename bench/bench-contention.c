@@ -15,6 +15,7 @@
  *
  * --minimal-poll-ms N runs the minimal hand-written libmongoc lock (minimal-lock.c) instead,
  * polling every N ms while busy (its commands are counted the same way).
+ * --fair makes the mongolock handles fair (mongolock_lock_opts_set_fair: FIFO waiters).
  * --distinct gives each process its own key (scaling without contention); --kv prints one
  * "row key=value..." line per run for bench/run-bench.sh: acquisitions/s, hand-off to another
  * process (from the releaser's release call to the next holder's acquire return) p50/p99,
@@ -79,6 +80,7 @@ typedef struct {
    int nbackoff;
    bool distinct; /* each process its own key: scaling, no contention */
    bool kv;       /* key=value lines for bench/run-bench.sh instead of tables */
+   bool fair;     /* mongolock_lock_opts_set_fair: waiters queue FIFO on the server */
    int minimal_poll_ms; /* > 0: the minimal libmongoc lock (minimal-lock.c), polling this often */
    char db[64];
 } config_t;
@@ -213,6 +215,7 @@ proc_connect (const config_t *cfg, const backoff_t *bo, const char *key, proc_co
    bool ok = mongolock_lock_opts_set_lease_ms (lo, cfg->lease_ms, error) &&
              mongolock_lock_opts_set_wait_ms (lo, cfg->wait_ms, error) &&
              mongolock_lock_opts_set_backoff (lo, bo->base_ms, bo->cap_ms, error);
+   mongolock_lock_opts_set_fair (lo, cfg->fair);
    if (ok) {
       c->lock = mongolock_lock_new (c->client, key, lo, error);
    }
@@ -621,7 +624,7 @@ usage (const char *argv0)
    fprintf (stderr,
             "usage: %s [URI] [--procs 1,2,4,8,16] [--seconds 5] [--hold-us 200] [--think-us 0]\n"
             "          [--lease-ms %d] [--wait-ms %d] [--backoff BASE,CAP]... [--distinct] [--kv]\n"
-            "          [--minimal-poll-ms N]\n"
+            "          [--minimal-poll-ms N] [--fair]\n"
             "URI defaults to MONGOLOCK_URI. Procs 1..%d; --backoff may be repeated (up to %d).\n",
             argv0, MONGOLOCK_DEFAULT_LEASE_MS, MONGOLOCK_DEFAULT_WAIT_MS, MAX_PROCS, MAX_BACKOFFS);
    return 2;
@@ -657,6 +660,9 @@ parse_args (int argc, char **argv, config_t *cfg)
       } else if (strcmp (a, "--minimal-poll-ms") == 0) {
          ok = int_arg (val, 1, 10000, &v);
          cfg->minimal_poll_ms = (int) v;
+      } else if (strcmp (a, "--fair") == 0) {
+         cfg->fair = true;
+         continue;
       } else if (strcmp (a, "--distinct") == 0 || strcmp (a, "--kv") == 0) {
          *(a[2] == 'd' ? &cfg->distinct : &cfg->kv) = true;
          continue;

@@ -45,6 +45,7 @@ case "${2:-}" in
     echo "==> $dir: contention, $procs processes, ${secs} s each" >&2
     "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv > "$dir/mongolock.rows"
     "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv --distinct >> "$dir/mongolock.rows"
+    "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv --fair > "$dir/fair.rows"
     "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv --minimal-poll-ms 10 > "$dir/minimal.rows"
     "$build/bench/bench-contention" "$uri" --procs "$procs" --seconds "$secs" --hold-us "$hold" --kv --minimal-poll-ms 10 --distinct >> "$dir/minimal.rows"
     exit 0 ;;
@@ -111,7 +112,8 @@ md="$out/bench.md"
   echo "release call to the next acquisition by another process (ms, and in RTTs of that server);"
   echo "waiting cmds/s: commands beyond one acquire and one release per acquisition, per process and"
   echo "second; Jain: fairness of acquisitions per process (1 = equal). mongolock waits with its default"
-  echo "backoff; the minimal lock and Redis poll at a fixed interval."
+  echo "backoff; \"mongolock fair\" queues its waiters (mongolock_lock_opts_set_fair, one key only); the"
+  echo "minimal lock and Redis poll at a fixed interval."
   echo
   echo "| lock | server | keys | P | acquisitions/s | hand-off p50 ms (RTTs) | hand-off p99 ms (RTTs) | waiting cmds/s | wait p99 ms | wait max ms | Jain |"
   echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -126,6 +128,7 @@ md="$out/bench.md"
   }
   for m in "${modes[@]}"; do
     row mongolock "$m" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/mongolock.rows"
+    row "mongolock fair" "$m" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/fair.rows"
     row "minimal, poll 10 ms" "$m" "$(kv "$tmp/$m/minimal.kv" rtt_us)" "$tmp/$m/minimal.rows"
   done
   row "redis, poll 10 ms" redis "$redis_rtt" "$tmp/redis10.rows"
@@ -151,6 +154,7 @@ if [ "${MONGOLOCK_BENCH_PLOT:-1}" != 0 ]; then
   }
   for m in "${modes[@]}"; do
     add "mongolock ($m)" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/mongolock.rows"
+    add "mongolock fair ($m)" "$(kv "$tmp/$m/mongolock.kv" rtt_us)" "$tmp/$m/fair.rows"
     add "minimal, poll 10 ms ($m)" "$(kv "$tmp/$m/minimal.kv" rtt_us)" "$tmp/$m/minimal.rows"
   done
   add "redis, poll 10 ms" "$redis_rtt" "$tmp/redis10.rows"

@@ -139,6 +139,10 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
                 "kind", "{", "$cond", "[", "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
                    BCON_UTF8 ("lock"), "{", "$ifNull", "[", BCON_UTF8 ("$kind"), BCON_UTF8 ("lock"), "]", "}", "]", "}",
                 "permits", BCON_INT32 (1),
+                /* fair named locks (lib/shapes/named-fair.c): live queue entries */
+                "queued", "{", "$size", "{", "$filter", "{",
+                   "input", "{", "$ifNull", "[", BCON_UTF8 ("$queue"), "[", "]", "]", "}",
+                   "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.e"), BCON_UTF8 ("$$NOW"), "]", "}", "}", "}", "}",
                 "owner", "{", "$ifNull", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
                 "token", "{", "$ifNull", "[", BCON_UTF8 ("$token"), BCON_INT64 (0), "]", "}",
                 "expiresAt", BCON_INT32 (1),

@@ -109,3 +109,11 @@ mongolock_lock_opts_set_cancel (mongolock_lock_opts_t *opts, mongolock_cancel_t 
       opts->cancel = cancel;
    }
 }
+
+void
+mongolock_lock_opts_set_fair (mongolock_lock_opts_t *opts, bool fair)
+{
+   if (opts) {
+      opts->fair = fair;
+   }
+}

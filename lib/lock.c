@@ -24,6 +24,9 @@ mongolock_lock_new (mongolock_client_t *client, const char *key, const mongolock
       return NULL;
    }
    _mongolock_named_init (&lock->named, client, lock->h.key, lock->h.lease_ms);
+   if (lock->h.fair) {
+      _mongolock_named_set_fair (&lock->named, client);
+   }
    lock->h.self = &lock->named;
    return lock;
 }

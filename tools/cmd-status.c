@@ -17,8 +17,8 @@ static const char status_help[] =
    "  --prefix P              only locks whose key starts with P\n"
    "  --json                  one JSON document: {\"locks\": [{key, kind, state, held,\n"
    "                          holder, token (a string), remainingMs, expiresAt, holders:\n"
-   "                          [{holder, token (a string), mode, remainingMs}], permits?},\n"
-   "                          ...]}\n"
+   "                          [{holder, token (a string), mode, remainingMs}], queued,\n"
+   "                          permits?}, ...]} (queued: waiters of a fair lock)\n"
    "  --docs DB.COLL          instead: documents of a business collection locked in place\n"
    "                          (document locks, default field names), held or expired\n";
 
@@ -26,6 +26,7 @@ typedef struct {
    const char *key;
    const char *holder; /* NULL: none */
    int64_t token;
+   int64_t queued; /* fair waiters */
    bool has_remaining;
    int64_t remaining_ms;
    bool has_expires;
@@ -101,6 +102,8 @@ read_row (const bson_t *doc, lock_row_t *row)
          row->kind = bson_iter_utf8 (&it, NULL);
       } else if (strcmp (k, "permits") == 0 && BSON_ITER_HOLDS_NUMBER (&it)) {
          row->permits = bson_iter_as_int64 (&it);
+      } else if (strcmp (k, "queued") == 0 && BSON_ITER_HOLDS_NUMBER (&it)) {
+         row->queued = bson_iter_as_int64 (&it);
       } else if (strcmp (k, "holders") == 0 && BSON_ITER_HOLDS_ARRAY (&it)) {
          row->has_holders = bson_iter_recurse (&it, &row->holders);
       }
@@ -151,6 +154,7 @@ print_json (const bson_t *locks, mongolock_client_t *client)
          BSON_APPEND_NULL (&item, "holder");
       }
       cli_append_token (&item, "token", row.token);
+      BSON_APPEND_INT64 (&item, "queued", row.queued);
       if (row.has_remaining) {
          BSON_APPEND_INT64 (&item, "remainingMs", row.remaining_ms);
       } else {
@@ -252,7 +256,11 @@ print_table (const bson_t *locks, const char *prefix)
       if (!any) {
          char *holder = cli_escape_text (row.holder ? row.holder : "-");
          cli_print_padded (key, key_w);
-         printf ("  %-7s  %8s  %-20" PRId64 "  %s\n", row.held ? "held" : row_state (&row), left, row.token, holder);
+         printf ("  %-7s  %8s  %-20" PRId64 "  %s", row.held ? "held" : row_state (&row), left, row.token, holder);
+         if (row.queued > 0) {
+            printf (" (%" PRId64 " queued)", row.queued);
+         }
+         printf ("\n");
          bson_free (holder);
       }
       bson_free (key);

@@ -330,7 +330,8 @@ mongolock_client_pool (mongolock_client_t *client);
  *    owner: string or null, token: int64 (the last one given), expiresAt: date,
  *    remainingMs: int64 (by the server's clock; <= 0 when expired),
  *    holders: [{owner, token, mode ("r"/"w", rwlocks only), remainingMs}] (the live
- *    holders of a semaphore or reader/writer lock; empty for a named lock), held: bool}.
+ *    holders of a semaphore or reader/writer lock; empty for a named lock), held: bool,
+ *    queued: int (the waiters queued by fair handles, see mongolock_lock_opts_set_fair())}.
  * "held" is decided by the server's clock in the same command that read the documents.
  * @param client     Borrowed.
  * @param prefix     Borrowed; NULL or "" for all.

@@ -53,6 +53,10 @@ typedef struct _mongolock_lock_opts_t mongolock_lock_opts_t;
 #define MONGOLOCK_DEFAULT_BACKOFF_BASE_MS 5
 /** The default backoff cap, in ms. */
 #define MONGOLOCK_DEFAULT_BACKOFF_CAP_MS 100
+/** A fair waiter's queue entry lives this long on the server (ms) unless its waiter
+ * refreshes it (every half of it): a waiter that died blocks the queue at most
+ * this long (see mongolock_lock_opts_set_fair()). */
+#define MONGOLOCK_FAIR_QUEUE_LEASE_MS 3000
 
 /** @brief What happened to a lock; delivered to the event callback. */
 typedef enum {
@@ -319,6 +323,39 @@ MONGOLOCK_EXPORT void
 mongolock_lock_opts_set_reentrant (mongolock_lock_opts_t *opts, bool reentrant);
 
 /**
+ * @brief Fair (FIFO) waiting for a named exclusive lock (default off).
+ *
+ * On: the waiters of a key queue by arrival, and the queue is recorded on the server in
+ * the lock document (`queue: [{o: owner, e: expiry}]`). An attempt takes the lock only
+ * when it is free (by the server's clock) and the queue is empty or this handle is at its
+ * head; otherwise a waiting acquire joins the tail (or refreshes its entry) in the same
+ * single findAndModify. So a handle that just released the lock, or any newcomer, cannot
+ * take it ahead of the waiters: it queues behind them. Each entry lives
+ * #MONGOLOCK_FAIR_QUEUE_LEASE_MS on the server and its waiter refreshes it every 1.5 s,
+ * so a waiter whose process died blocks a free lock for at most that long.
+ * A waiter does not retry on every release: with the client's change stream it tries
+ * when enough releases of the key have passed to bring it to the head (or its holder's
+ * lease ends, or its entry needs refreshing): about one command per 1.5 s while queued,
+ * plus one to take the lock. In backoff mode (a standalone) it polls with its backoff, still
+ * without barging. When mongolock_lock_acquire() gives up (deadline, cancellation, error)
+ * it removes its entry (one command, best effort). mongolock_lock_try_acquire() never
+ * joins the queue: it takes the lock only when it is free and nobody waits.
+ *
+ * Fairness holds among fair handles: a handle without this option on the same key ignores
+ * the queue (it may take a free lock ahead of the queued waiters, who then wait for its
+ * release); the queue survives it. Fencing tokens, release, renewal, force release and
+ * mongolock_lock_get_holder() are unchanged. Semaphores, reader/writer and document
+ * locks refuse options with fair set (#MONGOLOCK_ERROR_INVALID_ARGUMENT). What it costs is
+ * measured in docs/wake-up.md and docs/bench.md.
+ * @param opts  Borrowed; NULL is a no-op.
+ * @param fair  true for FIFO waiting.
+ *
+ * Errors: none. Thread safety: one thread at a time per opts. Blocking: does not block.
+ */
+MONGOLOCK_EXPORT void
+mongolock_lock_opts_set_fair (mongolock_lock_opts_t *opts, bool fair);
+
+/**
  * @brief Event callback (default none).
  * @param opts       Borrowed; NULL is a no-op.
  * @param cb         The callback (see #mongolock_event_cb_t for its threads), or NULL to
@@ -438,7 +475,10 @@ mongolock_lock_try_acquire (mongolock_lock_t *lock, bool *acquired, bson_error_t
  * the majority wait, backoff), plus scheduling slack of a few milliseconds and at most one
  * grace for a round trip under way when the deadline falls (max(250 ms, 8 x the client's
  * last round trip), never more than the client's timeout, none before the client's first
- * answer); with wait_ms 0, as mongolock_lock_try_acquire(). See docs/failure-modes.md.
+ * answer); with wait_ms 0, as mongolock_lock_try_acquire(). A fair handle
+ * (mongolock_lock_opts_set_fair()) that gives up while queued then sends one command to
+ * leave the queue: at most the client's timeout more (one round trip normally). See
+ * docs/failure-modes.md.
  */
 MONGOLOCK_EXPORT bool
 mongolock_lock_acquire (mongolock_lock_t *lock, bson_error_t *error);

@@ -45,13 +45,15 @@ reenter (_mongolock_handle_t *h, bool *done, bson_error_t *error)
 /* One attempt, retrying a concurrent-upsert E11000 at once: after it the document exists,
  * so the next try updates instead of inserting and decides held or busy. */
 static bool
-attempt (_mongolock_handle_t *h, int64_t deadline, _mongolock_attempt_t *res, int64_t *sent, int *round_trips,
-         _mongolock_watch_entry_t *we, bson_error_t *error)
+attempt (_mongolock_handle_t *h, bool join, int64_t deadline, _mongolock_attempt_t *res, int64_t *sent,
+         int *round_trips, _mongolock_watch_entry_t *we, bson_error_t *error)
 {
-   if (!h->acquire_cmd) {
-      h->acquire_cmd = h->shape->acquire_cmd (h->self, h->client, h->owner, h->lease_ms);
+   /* Only a fair shape's command depends on join: others share one command. */
+   bson_t **cmd = join || !h->fair ? &h->acquire_cmd : &h->try_cmd;
+   if (!*cmd) {
+      *cmd = h->shape->acquire_cmd (h->self, h->client, h->owner, h->lease_ms, join || !h->fair);
    }
-   _mongolock_call_t call = {h->acquire_cmd, true, deadline, h->cancel, h->db};
+   _mongolock_call_t call = {*cmd, true, deadline, h->cancel, h->db};
    bool ok = false;
    for (int i = 0; i <= MAX_DUPLICATE_RETRIES; i++) {
       bson_t reply;
@@ -76,9 +78,8 @@ attempt (_mongolock_handle_t *h, int64_t deadline, _mongolock_attempt_t *res, in
    return ok;
 }
 
-/* The holder's remaining lease by the server's clock, estimated; -1 when unknown. */
-static int64_t
-holder_left_ms (_mongolock_handle_t *h, int64_t holder_expires_ms, int64_t deadline)
+int64_t
+_mongolock_holder_left_ms (_mongolock_handle_t *h, int64_t holder_expires_ms, int64_t deadline)
 {
    int64_t offset;
    if (holder_expires_ms < 0 || !_mongolock_client_clock_offset (h->client, deadline, &offset)) {
@@ -157,15 +158,17 @@ count_early (int64_t holder_left, bool fresh, int *early)
  * fresh: the first choice for this answer (not a re-choice after a mode change). */
 static int64_t
 busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int64_t holder_expires_ms,
-               int64_t now, int64_t deadline, bool fresh, int *early, const char **mode_name, bson_error_t *why)
+               int64_t now, int64_t deadline, bool fresh, int *early, const char **mode_name,
+               _mongolock_watch_mode_t *mode_out, bson_error_t *why)
 {
    *mode_name = NULL;
    _mongolock_watch_mode_t mode = we ? _mongolock_watch_mode (h->client, we, why) : _MONGOLOCK_WATCH_BACKOFF;
+   *mode_out = mode;
    if (we && mode != _MONGOLOCK_WATCH_BACKOFF) {
       /* The stream is open, or opening (then its opening, or its failure, ends the sleep
        * early; bounded in case opening hangs). */
       *mode_name = mode == _MONGOLOCK_WATCH_STREAM ? "change-stream" : NULL;
-      int64_t holder_left = holder_left_ms (h, holder_expires_ms, deadline);
+      int64_t holder_left = _mongolock_holder_left_ms (h, holder_expires_ms, deadline);
       count_early (holder_left, fresh, early);
       int64_t sleep_ms = _mongolock_backoff_next_ms (
          &h->rng, n, MONGOLOCK_BACKOFF_UNTIL_EXPIRY, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
@@ -179,12 +182,12 @@ busy_sleep_ms (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, int n, int6
    }
    /* The holder's lease is estimated (a hello at most once a minute) only when needed. */
    bool until_expiry = h->backoff_strategy == MONGOLOCK_BACKOFF_UNTIL_EXPIRY;
-   int64_t holder_left = until_expiry ? holder_left_ms (h, holder_expires_ms, deadline) : -1;
+   int64_t holder_left = until_expiry ? _mongolock_holder_left_ms (h, holder_expires_ms, deadline) : -1;
    int64_t sleep_ms = _mongolock_backoff_next_ms (
       &h->rng, n, h->backoff_strategy, h->backoff_base_ms, h->backoff_cap_ms, holder_left);
    if (sleep_ms > 0) {
       if (!until_expiry) {
-         holder_left = holder_left_ms (h, holder_expires_ms, deadline);
+         holder_left = _mongolock_holder_left_ms (h, holder_expires_ms, deadline);
       }
       count_early (holder_left, fresh, early);
       sleep_ms = _mongolock_backoff_clamp (sleep_ms, deadline - now, holder_left, *early);
@@ -217,12 +220,16 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
       return false;
    }
    int round_trips = 0;
+   h->head_n = -1;
    bool short_before = false;
    int early = 0;
    const char *reported_mode = NULL;
    for (int n = 0;; n++) {
+      unsigned releases = 0; /* for a fair waiter: releases of the key counted from here */
       if (we) {
-         _mongolock_watch_rearm (h->client, we); /* a release after this wakes the sleep below */
+         /* a release after this wakes the sleep below */
+         _mongolock_watch_rearm (h->client, we, h->fair ? h->owner : NULL);
+         releases = _mongolock_watch_releases (h->client, we, NULL);
       }
       _mongolock_attempt_t res = {0};
       int64_t sent = 0;
@@ -240,7 +247,7 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
          int64_t graced = _mongolock_now_ms () + grace;
          attempt_deadline = graced > deadline ? graced : deadline;
       }
-      if (!attempt (h, attempt_deadline, &res, &sent, &round_trips, we, &err)) {
+      if (!attempt (h, waiting && wait > 0, attempt_deadline, &res, &sent, &round_trips, we, &err)) {
          if (waiting && err.domain == MONGOLOCK_ERROR_DOMAIN && err.code == MONGOLOCK_ERROR_STORE_TIMEOUT) {
             return give_up (h, start, round_trips, &err, error);
          }
@@ -262,6 +269,9 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
             return give_up (h, start, round_trips, &err, error);
          }
          continue;
+      }
+      if (h->fair) {
+         h->queued = !res.acquired && res.queue_pos >= 0;
       }
       if (res.acquired) {
          _mongolock_lease_set_held (h->lease, res.token, sent);
@@ -299,15 +309,30 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
       if (wait == 0 || now >= deadline) {
          return give_up_busy (h, start, round_trips, error);
       }
+      /* A queued fair waiter sleeps until its turn can have come (fair.c). */
+      for (bool fair = h->fair && res.queue_pos >= 0; fair; fair = false) {
+         const char *mode_name;
+         bson_error_t why;
+         if (!_mongolock_fair_sleep (h, we, releases, &res, n, sent, deadline, &mode_name, &why)) {
+            _mongolock_set_cancelled (error, "the acquire");
+            return false;
+         }
+         if (mode_name && mode_name != reported_mode) {
+            reported_mode = mode_name;
+            _mongolock_lease_emit_wait_mode (h->lease, mode_name, _mongolock_now_ms () - start, round_trips,
+                                             mode_name[0] == 'b' ? &why : NULL);
+         }
+      }
       /* Sleep; a change of the watcher's mode (the stream opened or failed) only makes
        * the waiter choose its sleep again. */
-      for (bool again = true, fresh = true; again; fresh = false) {
+      for (bool again = !(h->fair && res.queue_pos >= 0), fresh = true; again; fresh = false) {
          again = false;
          const char *mode_name;
          bson_error_t why;
          now = _mongolock_now_ms ();
-         int64_t sleep_ms =
-            busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, fresh, &early, &mode_name, &why);
+         _mongolock_watch_mode_t mode;
+         int64_t sleep_ms = busy_sleep_ms (h, we, n, res.holder_expires_ms, now, deadline, fresh, &early, &mode_name,
+                                           &mode, &why);
          if (mode_name && mode_name != reported_mode) {
             reported_mode = mode_name;
             _mongolock_lease_emit_wait_mode (h->lease, mode_name, _mongolock_now_ms () - start, round_trips,
@@ -316,7 +341,9 @@ acquire_loop (_mongolock_handle_t *h, bool *acquired, _mongolock_watch_entry_t *
          if (sleep_ms > 0) {
             int64_t until = _mongolock_now_ms () + sleep_ms;
             until = until < deadline ? until : deadline;
-            bool slept = we ? _mongolock_watch_sleep (h->client, we, until, h->cancel, &again)
+            /* The mode the sleep was chosen for: a stream that failed (or opened) since
+             * then ends it at once, rather than after a sleep meant for the other mode. */
+            bool slept = we ? _mongolock_watch_sleep (h->client, we, until, mode, h->cancel, &again)
                             : _mongolock_sleep_until (until, h->cancel);
             if (!slept) {
                _mongolock_set_cancelled (error, "the acquire");
@@ -338,7 +365,9 @@ bool
 _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t *error)
 {
    if (acquired || h->wait_ms <= 0 || !h->shape->watch_target || !h->client->wake_on_release) {
-      return acquire_loop (h, acquired, NULL, error);
+      bool ok = acquire_loop (h, acquired, NULL, error);
+      _mongolock_handle_dequeue (h);
+      return ok;
    }
    /* Registered before the first attempt: a release after its busy answer is not missed. */
    _mongolock_watch_target_t target = {0};
@@ -350,5 +379,6 @@ _mongolock_handle_acquire (_mongolock_handle_t *h, bool *acquired, bson_error_t 
    _mongolock_watch_register (h->client, &target, &we);
    bool ok = acquire_loop (h, acquired, &we, error);
    _mongolock_watch_unregister (h->client, &we);
+   _mongolock_handle_dequeue (h); /* a fair waiter that gave up leaves the queue */
    return ok;
 }

@@ -22,6 +22,7 @@ struct _mongolock_lock_opts_t {
    mongolock_backoff_strategy_t backoff_strategy;
    bool auto_renew;
    bool reentrant;
+   bool fair; /* FIFO queue on the server (named locks only) */
    mongolock_event_cb_t cb;
    void *cb_data;
    mongolock_cancel_t *cancel;
@@ -294,6 +295,10 @@ typedef struct _mongolock_watch_entry_t {
    uint32_t since_t; /* operationTime (seconds) of the last busy answer; 0: unknown */
    pthread_cond_t cond;
    bool woken; /* a release of key (or a change of mode) since the last rearm */
+   unsigned releases; /* releases of key seen since registration (never reset) */
+   bool uncovered;    /* try again at once: the stream opened without covering the last
+                       * answer, or a fair release named this waiter the next owner */
+   char *owner;       /* a fair waiter's owner (woken only by releases naming it or none) */
    struct _mongolock_watch_entry_t *prev, *next;
 } _mongolock_watch_entry_t;
 
@@ -304,9 +309,11 @@ void
 _mongolock_watch_register (mongolock_client_t *client, const _mongolock_watch_target_t *target,
                            _mongolock_watch_entry_t *e);
 
-/* Clears e's wake-up before the next attempt. */
+/* Clears e's wake-up before the next attempt. fair_owner (copied; NULL for a plain
+ * waiter): the owner the attempt queues, so that a fair release naming another owner
+ * does not wake it. */
 void
-_mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e);
+_mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e, const char *fair_owner);
 
 /* Records the operationTime of a busy answer (reply of the attempt; nothing without one,
  * e.g. a standalone): a stream opened later starts early enough to hold every release
@@ -319,15 +326,23 @@ _mongolock_watch_note_answer (mongolock_client_t *client, _mongolock_watch_entry
 _mongolock_watch_mode_t
 _mongolock_watch_mode (mongolock_client_t *client, _mongolock_watch_entry_t *e, bson_error_t *why);
 
-/* Sleeps until until_ms, a release of e's key, a change of its stream's mode
- * (*mode_changed set: choose the sleep again, no attempt is due), or cancellation.
+/* Sleeps until until_ms, a release of e's key, a change of its stream's mode from mode
+ * (the one the sleep was chosen for: a change before the call counts too) (*mode_changed
+ * set: choose the sleep again, no attempt is due), or cancellation.
  * Returns false when cancelled. */
 bool
 _mongolock_watch_sleep (mongolock_client_t *client, _mongolock_watch_entry_t *e, int64_t until_ms,
-                        mongolock_cancel_t *cancel, bool *mode_changed);
+                        _mongolock_watch_mode_t mode, mongolock_cancel_t *cancel, bool *mode_changed);
 
 void
 _mongolock_watch_unregister (mongolock_client_t *client, _mongolock_watch_entry_t *e);
+
+/* Clears e's wake-up flag (not *uncovered) and returns the releases of e's key seen so
+ * far (a running count, never reset), and (*uncovered, optional) whether the stream
+ * opened without covering e's last answer since the last rearm. A release after this
+ * call wakes the next _mongolock_watch_sleep. */
+unsigned
+_mongolock_watch_releases (mongolock_client_t *client, _mongolock_watch_entry_t *e, bool *uncovered);
 
 /* Client life: init before any handle; shutdown stops every watcher thread (each within
  * one getMore's await, at most about half a second). */
@@ -338,17 +353,28 @@ _mongolock_watch_shutdown (mongolock_client_t *client);
 
 /* ---- lock shapes and handles (acquire.c, handle.c) ------------------------------------ */
 
+typedef struct _mongolock_handle_t _mongolock_handle_t;
+
+
 /* What one acquire attempt found. */
 typedef struct {
    bool acquired;
    int64_t token;             /* when acquired */
    int64_t holder_expires_ms; /* the other holder's expiry by the server's wall clock; -1 unknown */
+   /* Fair shapes (queue_pos -1 otherwise): waiters ahead of this handle in the queue
+    * (0: at its head), -1 when not queued; the head entry's expiry by the server's wall
+    * clock (-1: no queue); whether the lock had no owner (released, not yet taken). */
+   int queue_pos;
+   int64_t head_expires_ms;
+   bool no_owner;
 } _mongolock_attempt_t;
 
 /* A lock shape: what its documents and commands look like. self: the shape's own data
  * for one handle (the key, for named locks). Every command returned is the caller's. */
 typedef struct {
-   bson_t *(*acquire_cmd) (const void *self, mongolock_client_t *client, const char *owner, int64_t lease_ms);
+   /* join: a waiting acquire (a fair shape queues it when busy); false for a try. */
+   bson_t *(*acquire_cmd) (const void *self, mongolock_client_t *client, const char *owner, int64_t lease_ms,
+                           bool join);
    bool (*parse_acquire) (const void *self, const char *owner, const bson_t *reply, _mongolock_attempt_t *res,
                           bson_error_t *error);
    bson_t *(*renew_cmd) (const void *self, mongolock_client_t *client, const char *owner, int64_t token,
@@ -359,10 +385,12 @@ typedef struct {
    /* Where releases of this handle's lock show (db left NULL: the engine fills in the
     * handle's). NULL: the shape has no wake-up, waiters back off. */
    void (*watch_target) (const void *self, mongolock_client_t *client, _mongolock_watch_target_t *out);
+   /* Removes owner's queue entry (fair shapes; NULL: no queue). */
+   bson_t *(*dequeue_cmd) (const void *self, mongolock_client_t *client, const char *owner);
 } _mongolock_shape_t;
 
 /* A handle on one lock of some shape: owner identity, options, reentrancy, the lease. */
-typedef struct {
+struct _mongolock_handle_t {
    mongolock_client_t *client;
    const _mongolock_shape_t *shape;
    const void *self;
@@ -370,17 +398,21 @@ typedef struct {
    char *owner; /* identity/nonce, then identity/nonce.generation: see _mongolock_handle_next_owner */
    char nonce[17];
    unsigned generation;
-   bson_t *acquire_cmd; /* for the current owner, built on first use */
+   bson_t *acquire_cmd; /* for the current owner, built on first use (a waiting acquire) */
+   bson_t *try_cmd;     /* the same for try_acquire */
    char *db;    /* the database of the lock's documents; NULL: the client's lock database */
    int64_t lease_ms, wait_ms, backoff_base_ms, backoff_cap_ms;
    mongolock_backoff_strategy_t backoff_strategy;
    bool auto_renew, reentrant;
+   bool fair;   /* the shape queues waiters (opts fair, on a shape with dequeue_cmd) */
+   bool queued; /* the server may hold a queue entry of this owner */
+   int head_n;  /* the attempt after which this waiter was first at place 0 or 1 of the queue; -1 */
    bool retry_transient; /* a waiting acquire tries again after transient errors (default) */
    mongolock_cancel_t *cancel;
    uint64_t rng;
    int count; /* reentrant holds; 1 when held without reentrancy */
    _mongolock_lease_t *lease;
-} _mongolock_handle_t;
+};
 
 /* Sets up h (key copied) with a fresh random owner; false with error when the random
  * source fails. */
@@ -426,6 +458,30 @@ _mongolock_handle_released_by_write (_mongolock_handle_t *h);
  * holding it and LOST fires, as when a renew finds it gone. */
 void
 _mongolock_handle_lost (_mongolock_handle_t *h);
+
+/* The holder's remaining lease by the server's clock (holder_expires_ms: its expiry by
+ * the server's wall clock), estimated with the client's clock offset; -1 when unknown. */
+int64_t
+_mongolock_holder_left_ms (_mongolock_handle_t *h, int64_t holder_expires_ms, int64_t deadline);
+
+/* ---- fair.c: when a queued fair waiter tries again ------------------------------------- */
+
+/* Sleeps a waiter that res says is queued (res->queue_pos >= 0) until its next attempt is
+ * due: its place reached by releases counted since base_releases (change-stream mode),
+ * its holder's (or, second in line, the head's) expiry, its queue entry's refresh
+ * (sent_ms: the monotonic send time of the attempt), or its deadline; in backoff mode
+ * (we NULL or no stream) its backoff, bounded by the refresh. *mode_name (OUT): the wait
+ * mode when known, else NULL; why (OUT): the reason for "backoff". Returns false when
+ * cancelled. */
+bool
+_mongolock_fair_sleep (_mongolock_handle_t *h, _mongolock_watch_entry_t *we, unsigned base_releases,
+                       const _mongolock_attempt_t *res, int n, int64_t sent_ms, int64_t deadline,
+                       const char **mode_name, bson_error_t *why);
+
+/* Removes h's queue entry from the server when h->queued (fair shapes): one command within
+ * the client's timeout, best effort (errors dropped: the entry's queue lease ends it). */
+void
+_mongolock_handle_dequeue (_mongolock_handle_t *h);
 
 /* A hold has ended: later acquisitions record a new owner. */
 void

@@ -13,6 +13,11 @@ _mongolock_handle_init (_mongolock_handle_t *h,
                         const mongolock_lock_opts_t *opts,
                         bson_error_t *error)
 {
+   if (opts->fair && !shape->dequeue_cmd) {
+      _mongolock_set_error (error, MONGOLOCK_ERROR_INVALID_ARGUMENT,
+                            "the fair option is only for named exclusive locks (mongolock_lock_t)");
+      return false;
+   }
    char nonce[17];
    if (!_mongolock_random_hex (nonce, 8, error)) {
       return false;
@@ -35,6 +40,7 @@ _mongolock_handle_init (_mongolock_handle_t *h,
    h->backoff_strategy = opts->backoff_strategy;
    h->auto_renew = opts->auto_renew;
    h->reentrant = opts->reentrant;
+   h->fair = opts->fair;
    h->retry_transient = true;
    h->cancel = opts->cancel;
    h->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
@@ -68,6 +74,10 @@ _mongolock_handle_next_owner (_mongolock_handle_t *h)
       bson_destroy (h->acquire_cmd);
       h->acquire_cmd = NULL;
    }
+   if (h->try_cmd) {
+      bson_destroy (h->try_cmd);
+      h->try_cmd = NULL;
+   }
 }
 
 static void
@@ -96,6 +106,20 @@ _mongolock_handle_send_release (_mongolock_handle_t *h, int64_t token, bool *mat
 {
    bson_t *cmd = h->shape->release_cmd (h->self, h->client, h->owner, token);
    return owner_update (h, cmd, matched, NULL, error);
+}
+
+void
+_mongolock_handle_dequeue (_mongolock_handle_t *h)
+{
+   if (!h->queued || !h->shape->dequeue_cmd) {
+      return;
+   }
+   h->queued = false;
+   bson_t *cmd = h->shape->dequeue_cmd (h->self, h->client, h->owner);
+   bool matched;
+   bson_error_t err;
+   /* Best effort: the entry's queue lease ends it anyway. */
+   (void) owner_update (h, cmd, &matched, NULL, &err);
 }
 
 bool
@@ -205,6 +229,9 @@ _mongolock_handle_cleanup (_mongolock_handle_t *h)
    _mongolock_lease_destroy (h->lease);
    if (h->acquire_cmd) {
       bson_destroy (h->acquire_cmd);
+   }
+   if (h->try_cmd) {
+      bson_destroy (h->try_cmd);
    }
    bson_free (h->key);
    bson_free (h->db);

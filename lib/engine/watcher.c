@@ -105,6 +105,7 @@ wake_uncovered_locked (stream_t *s, uint32_t start_t)
    for (_mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
       if (start_t == 0 || e->since_t == 0 || e->since_t < start_t) {
          e->woken = true;
+         e->uncovered = true;
          pthread_cond_signal (&e->cond);
       }
    }
@@ -127,7 +128,23 @@ start_time_locked (const stream_t *s, uint32_t margin)
    return min > margin ? min - margin : 0;
 }
 
-/* Wakes the waiters of the event's documentKey._id (under mu). */
+/* The owner a fair release handed the lock to (nextOwner, see lib/shapes/named-fair.c), or
+ * NULL when the event names none: not a fair release, the same as the last one, or a
+ * replace event (whose fullDocument may carry an older release's names). */
+static const char *
+next_owner (const bson_t *event)
+{
+   bson_iter_t it;
+   if (bson_iter_init (&it, event) && bson_iter_find_descendant (&it, "updateDescription.updatedFields.nextOwner", &it) &&
+       BSON_ITER_HOLDS_UTF8 (&it)) {
+      return bson_iter_utf8 (&it, NULL);
+   }
+   return NULL;
+}
+
+/* Wakes the waiters of the event's documentKey._id (under mu). A fair release that names
+ * the next owner wakes only that waiter (told to try at once) and the key's plain waiters;
+ * any other release wakes them all and counts for the fair ones. */
 static void
 wake_key_locked (stream_t *s, const bson_t *event)
 {
@@ -136,26 +153,43 @@ wake_key_locked (stream_t *s, const bson_t *event)
       return;
    }
    const bson_value_t *id = bson_iter_value (&it);
+   const char *next = next_owner (event);
    for (_mongolock_watch_entry_t *e = s->entries; e; e = e->next) {
-      if (same_id (&e->key, id)) {
-         e->woken = true;
-         pthread_cond_signal (&e->cond);
+      if (!same_id (&e->key, id)) {
+         continue;
       }
+      if (next && e->owner) {
+         if (strcmp (e->owner, next) != 0) {
+            continue;
+         }
+         e->uncovered = true;
+      }
+      e->woken = true;
+      e->releases++;
+      pthread_cond_signal (&e->cond);
    }
 }
 
-/* [{$match: deletes and releases}, {$project: only what the watcher reads}] */
+/* [{$match: deletes and releases}, {$project: only what the watcher reads}]. A fair
+ * release records the client of the waiter it hands the lock to (nextClient): of those
+ * updates the server sends this client only the ones naming it or no client (null or
+ * unchanged, so missing from updatedFields; $in with null matches a missing field:
+ * manual, "Query for Null or Missing Fields"), so waiters of other clients cost it
+ * nothing. Replace events (rare: a difference larger than the document) all pass, as
+ * their fullDocument may carry an older release's names. */
 static bson_t *
-pipeline_new (const char *owner_field)
+pipeline_new (const char *owner_field, const char *identity)
 {
    char *full = bson_strdup_printf ("fullDocument.%s", owner_field);
    bson_t *p = BCON_NEW ("pipeline", "[",
       "{", "$match", "{", "$or", "[",
          "{", "operationType", BCON_UTF8 ("delete"), "}",
-         "{", "operationType", BCON_UTF8 ("update"), "updateDescription.removedFields", BCON_UTF8 (owner_field), "}",
+         "{", "operationType", BCON_UTF8 ("update"), "updateDescription.removedFields", BCON_UTF8 (owner_field),
+            "updateDescription.updatedFields.nextClient", "{", "$in", "[", BCON_NULL, BCON_UTF8 (identity), "]", "}", "}",
          "{", "operationType", BCON_UTF8 ("replace"), full, "{", "$exists", BCON_BOOL (false), "}", "}",
       "]", "}", "}",
-      "{", "$project", "{", "operationType", BCON_INT32 (1), "documentKey", BCON_INT32 (1), "}", "}",
+      "{", "$project", "{", "operationType", BCON_INT32 (1), "documentKey", BCON_INT32 (1),
+         "updateDescription.updatedFields.nextOwner", BCON_INT32 (1), "}", "}",
    "]");
    bson_free (full);
    return p;
@@ -198,7 +232,7 @@ stream_main (void *arg)
    _mongolock_watch_state_t *w = &s->client->watch;
    mongoc_client_t *c = mongoc_client_pool_pop (s->client->pool);
    mongoc_collection_t *coll = mongoc_client_get_collection (c, s->db, s->coll);
-   bson_t *pipeline = pipeline_new (s->owner_field);
+   bson_t *pipeline = pipeline_new (s->owner_field, s->client->identity);
    bson_t *resume = NULL; /* the last resume token of a stream that failed */
    int margin = 1; /* seconds before the waiters' answers to start at; -1: start now */
    mongoc_change_stream_t *cs = NULL;
@@ -358,11 +392,29 @@ _mongolock_watch_note_answer (mongolock_client_t *client, _mongolock_watch_entry
 }
 
 void
-_mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e)
+_mongolock_watch_rearm (mongolock_client_t *client, _mongolock_watch_entry_t *e, const char *fair_owner)
 {
    pthread_mutex_lock (&client->watch.mu);
    e->woken = false;
+   e->uncovered = false;
+   if (!fair_owner || !e->owner || strcmp (fair_owner, e->owner) != 0) {
+      bson_free (e->owner);
+      e->owner = fair_owner ? bson_strdup (fair_owner) : NULL;
+   }
    pthread_mutex_unlock (&client->watch.mu);
+}
+
+unsigned
+_mongolock_watch_releases (mongolock_client_t *client, _mongolock_watch_entry_t *e, bool *uncovered)
+{
+   pthread_mutex_lock (&client->watch.mu);
+   e->woken = false; /* the count says what happened; a release after this sets it again */
+   unsigned n = e->releases;
+   if (uncovered) {
+      *uncovered = e->uncovered;
+   }
+   pthread_mutex_unlock (&client->watch.mu);
+   return n;
 }
 
 _mongolock_watch_mode_t
@@ -388,12 +440,11 @@ _mongolock_watch_mode (mongolock_client_t *client, _mongolock_watch_entry_t *e, 
 
 bool
 _mongolock_watch_sleep (mongolock_client_t *client, _mongolock_watch_entry_t *e, int64_t until_ms,
-                        mongolock_cancel_t *cancel, bool *mode_changed)
+                        _mongolock_watch_mode_t mode, mongolock_cancel_t *cancel, bool *mode_changed)
 {
    _mongolock_waiter_t cw = {&client->watch.mu, &e->cond, NULL, NULL};
    _mongolock_cancel_add (cancel, &cw); /* lock order: the flag's lock, then watch.mu */
    pthread_mutex_lock (&client->watch.mu);
-   _mongolock_watch_mode_t mode = e->stream->mode;
    while (!e->woken && e->stream->mode == mode && !client->watch.stop && !mongolock_cancel_is_raised (cancel) &&
           _mongolock_now_ms () < until_ms) {
       _mongolock_cond_wait_until (&e->cond, &client->watch.mu, until_ms);
@@ -419,6 +470,7 @@ _mongolock_watch_unregister (mongolock_client_t *client, _mongolock_watch_entry_
    }
    pthread_mutex_unlock (&client->watch.mu);
    pthread_cond_destroy (&e->cond);
+   bson_free (e->owner);
 }
 
 void

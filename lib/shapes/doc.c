@@ -44,8 +44,9 @@ append_id (bson_t *q, const _mongolock_doc_self_t *s)
  * When the lock is live and someone else's, each lock field is set to itself.
  */
 static bson_t *
-acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms)
+acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms, bool join)
 {
+   (void) join;
    (void) client;
    const _mongolock_doc_self_t *s = self;
    refs_t r;
@@ -205,7 +206,7 @@ watch_target (const void *self, mongolock_client_t *client, _mongolock_watch_tar
 }
 
 const _mongolock_shape_t _mongolock_doc_shape = {
-   acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched, watch_target};
+   acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched, watch_target, NULL};
 
 /* ---- fenced writes and listing ------------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* Tokens are max(previous + 1, serverNowMs * 2^20): see mongolock_lock_token. */
-#define TOKEN_TIME_SCALE 1048576
+#define TOKEN_TIME_SCALE _MONGOLOCK_TOKEN_TIME_SCALE
 
 /*
  * The acquire command, without its let. The query filters on _id alone, since MongoDB
@@ -69,6 +69,7 @@ _mongolock_named_init (_mongolock_named_t *n, const mongolock_client_t *client, 
    n->key = key;
    n->collection = client->collection;
    n->lease_ms = lease_ms;
+   n->fair_acquire = NULL;
    n->acquire = build_acquire (client->collection, key, lease_ms);
    n->expires = BCON_NEW ("$add", "[", BCON_UTF8 ("$$NOW"), BCON_INT64 (lease_ms), "]");
    /* Renew only extends; release marks the lease expired (keeping the document, so that
@@ -89,16 +90,20 @@ _mongolock_named_cleanup (_mongolock_named_t *n)
    bson_destroy (n->expires);
    bson_destroy (n->renew_update);
    bson_destroy (n->release_update);
+   bson_destroy (n->fair_acquire);
 }
 
 /* The acquire command for owner me: the handle's, with let {o: me, e: expiry}. A let
  * value is an expression, so an owner that starts with '$' (a field path) goes in as a
  * $literal. */
 static bson_t *
-acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms)
+acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms, bool join)
 {
    const _mongolock_named_t *n = self;
    BSON_ASSERT (lease_ms == n->lease_ms && client->collection == n->collection);
+   if (n->fair_acquire) {
+      return _mongolock_named_fair_cmd (n, me, join);
+   }
    bson_t *cmd = bson_sized_new (n->acquire->len + n->expires->len + (uint32_t) strlen (me) + 64);
    bson_concat (cmd, n->acquire);
    bson_t let, lit;
@@ -129,6 +134,8 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
    bool has_mine = false, has_token = false;
    res->acquired = false;
    res->holder_expires_ms = -1;
+   res->queue_pos = -1;
+   res->head_expires_ms = -1;
    while (bson_iter_next (&value)) {
       const char *k = bson_iter_key (&value);
       if (strcmp (k, "mine") == 0 && BSON_ITER_HOLDS_BOOL (&value)) {
@@ -139,6 +146,10 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
          has_token = true;
       } else if (strcmp (k, "expiresAt") == 0 && BSON_ITER_HOLDS_DATE_TIME (&value)) {
          res->holder_expires_ms = bson_iter_date_time (&value);
+      } else if (strcmp (k, "queue") == 0) {
+         _mongolock_named_fair_parse_queue (&value, me, res);
+      } else if (strcmp (k, "hasOwner") == 0 && BSON_ITER_HOLDS_BOOL (&value)) {
+         res->no_owner = !bson_iter_bool (&value); /* fair replies only */
       }
    }
    if (!has_mine) {
@@ -221,5 +232,12 @@ watch_target (const void *self, mongolock_client_t *client, _mongolock_watch_tar
    out->key.value.v_utf8.len = (uint32_t) strlen (n->key);
 }
 
+static bson_t *
+dequeue_cmd (const void *self, mongolock_client_t *client, const char *me)
+{
+   (void) client;
+   return _mongolock_named_dequeue_cmd (self, me);
+}
+
 const _mongolock_shape_t _mongolock_named_shape = {
-   acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched, watch_target};
+   acquire_cmd, parse_acquire, renew_cmd, release_cmd, _mongolock_parse_matched, watch_target, dequeue_cmd};

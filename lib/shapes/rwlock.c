@@ -60,8 +60,9 @@ static const char ACQUIRE[] =
    " {'$unset': ['_mlk_live', '_mlk_wait', '_mlk_ok', '_mlk_mine', '_mlk_free', '_mlk_take']}]}";
 
 static bson_t *
-acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms)
+acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms, bool join)
 {
+   (void) join;
    const _mongolock_rw_self_t *s = self;
    bson_t *let = BCON_NEW ("me", BCON_UTF8 (me),
                            "mode", BCON_UTF8 (s->mode == MONGOLOCK_RWLOCK_WRITE ? "w" : "r"),

@@ -56,8 +56,9 @@ static const char ACQUIRE[] =
    " {'$unset': ['_mlk_live', '_mlk_ok', '_mlk_mine', '_mlk_take']}]}";
 
 static bson_t *
-acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms)
+acquire_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t lease_ms, bool join)
 {
+   (void) join;
    const _mongolock_sem_self_t *s = self;
    bson_t *let = BCON_NEW ("me", BCON_UTF8 (me), "n", BCON_INT32 (s->permits), "lease", BCON_INT64 (lease_ms));
    bson_t *cmd = _mongolock_shape_command ("findAndModify", client->collection, s->key, ACQUIRE, let);

@@ -3,6 +3,8 @@
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <mongolock/mongolock.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -514,5 +516,94 @@ Test (cli_admin, release_force_prints_what_the_man_page_says)
    cli_result_destroy (&r);
    mongolock_lock_destroy (l);
    mongolock_lock_destroy (e);
+   fx_fini (&fx);
+}
+
+typedef struct {
+   mongolock_lock_t *l;
+   bool ok;
+} fair_waiter_t;
+
+static void *
+fair_wait_main (void *arg)
+{
+   fair_waiter_t *w = arg;
+   w->ok = mongolock_lock_acquire (w->l, NULL);
+   return NULL;
+}
+
+static mongolock_lock_t *
+fair_handle (fx_t *fx, const char *key)
+{
+   mongolock_lock_opts_t *o = mongolock_lock_opts_new ();
+   cr_assert (mongolock_lock_opts_set_wait_ms (o, 60000, NULL));
+   mongolock_lock_opts_set_fair (o, true);
+   mongolock_lock_t *l = mongolock_lock_new (fx->lib, key, o, NULL);
+   mongolock_lock_opts_destroy (o);
+   cr_assert_not_null (l);
+   return l;
+}
+
+/* A fair lock with queued waiters (mongolock_lock_opts_set_fair): status shows how many
+ * wait, and release --force hands the lock to the head of the queue. */
+Test (cli_admin, status_shows_a_fair_queue_and_release_force_keeps_it)
+{
+   fx_t fx;
+   fx_init (&fx);
+   mongolock_lock_t *holder = fair_handle (&fx, "fair/k");
+   bool got = false;
+   cr_assert (mongolock_lock_try_acquire (holder, &got, NULL) && got);
+   fair_waiter_t w[2];
+   pthread_t th[2];
+   cli_result_t r;
+   for (int i = 0; i < 2; i++) {
+      w[i] = (fair_waiter_t){fair_handle (&fx, "fair/k"), false};
+      cr_assert_eq (pthread_create (&th[i], NULL, fair_wait_main, &w[i]), 0);
+      /* Queued in order: wait until status counts it. */
+      char want[32];
+      snprintf (want, sizeof want, "(%d queued)", i + 1);
+      int64_t until = mltest_now_ms () + 30000;
+      for (;;) {
+         tool (&fx, &r, "status", NULL, NULL, NULL);
+         cli_assert_code (&r, 0);
+         bool seen = cli_count_lines (r.out, want) == 1;
+         cli_result_destroy (&r);
+         if (seen) {
+            break;
+         }
+         cr_assert_lt (mltest_now_ms (), until, "status never showed %s", want);
+         mltest_sleep_ms (20);
+      }
+   }
+   bson_error_t error;
+   tool (&fx, &r, "status", "--json", NULL, NULL);
+   cli_assert_code (&r, 0);
+   bson_t *doc = bson_new_from_json ((const uint8_t *) r.out, -1, &error);
+   cr_assert (doc, "status --json parses: %s\n%s", error.message, r.out);
+   cr_assert_eq (int_at (doc, "locks.0.queued"), 2);
+   cr_assert_str_eq (str_at (doc, "locks.0.holder"), mongolock_lock_owner (holder));
+   bson_destroy (doc);
+   cli_result_destroy (&r);
+   /* Forced free: the first waiter takes it, the second stays queued. */
+   tool (&fx, &r, "release", "--force", "fair/k", NULL);
+   cli_assert_code (&r, 0);
+   cli_result_destroy (&r);
+   pthread_join (th[0], NULL);
+   cr_assert (w[0].ok);
+   cr_assert (mongolock_lock_is_held (w[0].l));
+   tool (&fx, &r, "status", "--json", NULL, NULL);
+   doc = bson_new_from_json ((const uint8_t *) r.out, -1, &error);
+   cr_assert (doc, "%s", r.out);
+   cr_assert_str_eq (str_at (doc, "locks.0.holder"), mongolock_lock_owner (w[0].l));
+   cr_assert_eq (int_at (doc, "locks.0.queued"), 1);
+   bson_destroy (doc);
+   cli_result_destroy (&r);
+   cr_assert (mongolock_lock_release (w[0].l, NULL));
+   pthread_join (th[1], NULL);
+   cr_assert (w[1].ok);
+   for (int i = 0; i < 2; i++) {
+      mongolock_lock_destroy (w[i].l);
+   }
+   mongolock_lock_destroy (holder);
    fx_fini (&fx);
 }

@@ -498,3 +498,35 @@ Test (wake, stream_failing_for_good_falls_back_to_backoff)
                  "'errorCode': 2, 'appName': 'mlt-wake'}}",
                  "backoff", 2, 20, 200, 5000);
 }
+
+/* A first wait on a fresh client: the stream is still opening when the waiter chooses its
+ * sleep (up to 2 s while opening). If it fails (a standalone) or opens before the waiter
+ * is asleep, that change must still end the sleep at once: the waiter then sleeps by its
+ * backoff (5..100 ms) or is woken by the release, and takes the lock well within a second
+ * of it. Before the fix the change was missed when it came first, and the waiter slept the
+ * full 2 s. Several fresh clients, so that the race is hit in both orders. */
+Test (wake, a_mode_change_before_the_first_sleep_is_not_missed)
+{
+   char *db;
+   mongolock_client_t *hc = lt_client (&db);
+   for (int round = 0; round < 6; round++) {
+      mongolock_lock_t *holder = lt_lock (hc, "first", 60000, 0, 0);
+      cr_assert (lt_try (holder));
+      mongolock_client_t *wc = lt_client_at (mltest_uri (), db);
+      waiter_t w = {.lock = waiter_lock (wc, "first", 10000, 5, 100, NULL)};
+      pthread_t th;
+      cr_assert_eq (pthread_create (&th, NULL, waiter_main, &w), 0);
+      mltest_sleep_ms (300); /* the waiter is asleep after its busy answer */
+      int64_t released = mltest_now_ms ();
+      cr_assert (mongolock_lock_release (holder, NULL));
+      pthread_join (th, NULL);
+      cr_assert (w.ok, "%s", w.error.message);
+      int64_t took = atomic_load (&w.got_ms) - released;
+      cr_assert_lt (took, 1200, "round %d: the waiter took the lock %" PRId64 " ms after the release", round, took);
+      cr_assert (mongolock_lock_release (w.lock, NULL));
+      mongolock_lock_destroy (w.lock);
+      mongolock_client_destroy (wc);
+      mongolock_lock_destroy (holder);
+   }
+   lt_cleanup (hc, db);
+}

@@ -54,8 +54,8 @@ Test (named_commands, acquire_is_built_once_and_takes_the_owner_from_let)
    mongolock_client_t *c = fake_client ();
    _mongolock_named_t n;
    _mongolock_named_init (&n, c, "invoice/42", 30000);
-   bson_t *a = _mongolock_named_shape.acquire_cmd (&n, c, OWNER, 30000);
-   bson_t *b = _mongolock_named_shape.acquire_cmd (&n, c, OWNER ".1", 30000);
+   bson_t *a = _mongolock_named_shape.acquire_cmd (&n, c, OWNER, 30000, true);
+   bson_t *b = _mongolock_named_shape.acquire_cmd (&n, c, OWNER ".1", 30000, true);
    /* The same command but for the let: the owner is nowhere else. */
    char *la = field_json (a, "let"), *lb = field_json (b, "let");
    cr_assert_str_eq (la, "{ \"let\" : { \"o\" : \"" OWNER "\", \"e\" : { \"$add\" : [ \"$$NOW\", 30000 ] } } }");
@@ -93,7 +93,7 @@ Test (named_commands, dollar_owner_is_a_literal)
    mongolock_client_t *c = fake_client ();
    _mongolock_named_t n;
    _mongolock_named_init (&n, c, "k", 1000);
-   bson_t *a = _mongolock_named_shape.acquire_cmd (&n, c, "$owner/1", 1000);
+   bson_t *a = _mongolock_named_shape.acquire_cmd (&n, c, "$owner/1", 1000, true);
    char *let = field_json (a, "let");
    cr_assert_str_eq (let, "{ \"let\" : { \"o\" : { \"$literal\" : \"$owner/1\" }, \"e\" : { \"$add\" : [ \"$$NOW\", 1000 ] } } }");
    bson_free (let);
