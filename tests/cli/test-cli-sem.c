@@ -3,6 +3,7 @@
  * of a reader/writer lock; a plain run on the key is the writer). */
 #include <criterion/criterion.h>
 #include <mongolock/mongolock.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,5 +228,27 @@ Test (cli_sem, status_shows_every_holder)
    }
    mongolock_rwlock_destroy (r);
    mongolock_lock_destroy (l);
+   fx_fini (&fx);
+}
+
+/* -v's wait line names a semaphore's holder (it used to say "not held at the moment"
+ * while every permit was held). */
+Test (cli_sem, verbose_wait_names_a_permit_holder)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   bool acquired;
+   mongolock_semaphore_t *s = mongolock_semaphore_new (fx.lib, "one", 1, NULL, &error);
+   cr_assert (mongolock_semaphore_try_acquire (s, &acquired, &error) && acquired, "%s", error.message);
+   cli_result_t r;
+   run (&fx, &r, "--key", "one", "--permits", "1", "-v", "--wait", "10s", "--", "true", NULL);
+   cli_assert_code (&r, 75);
+   char expected[512];
+   snprintf (expected, sizeof expected, "held by %s (token %" PRId64 ") [permit of 1], its lease ends in ",
+             mongolock_semaphore_owner (s), mongolock_semaphore_token (s));
+   cr_assert (strstr (r.err, expected), "no \"%s\" in:\n%s", expected, r.err);
+   cli_result_destroy (&r);
+   mongolock_semaphore_destroy (s);
    fx_fini (&fx);
 }
