@@ -298,3 +298,33 @@ Test (cli_sem, release_force_names_every_permit_holder)
    mongolock_rwlock_destroy (rw);
    fx_fini (&fx);
 }
+
+/* What the man page says of the other runs on a held semaphore's key: a --shared run is
+ * a usage error (64), a plain run finds the key busy (75, or -E's N). */
+Test (cli_sem, other_kinds_on_a_held_semaphore_key)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   bool acquired;
+   mongolock_semaphore_t *s = mongolock_semaphore_new (fx.lib, "k", 2, NULL, &error);
+   cr_assert (mongolock_semaphore_try_acquire (s, &acquired, &error) && acquired, "%s", error.message);
+   cli_result_t r;
+   run (&fx, &r, "--key", "k", "--shared", "--", "true", NULL);
+   cli_assert_code (&r, 64);
+   cli_result_destroy (&r);
+   run (&fx, &r, "--key", "k", "--", "true", NULL);
+   cli_assert_code (&r, 75);
+   cli_result_destroy (&r);
+   run (&fx, &r, "-E", "3", "--key", "k", "--", "true", NULL);
+   cli_assert_code (&r, 3);
+   cli_result_destroy (&r);
+   const char *man_path = getenv ("MONGOLOCK_MAN");
+   cr_assert (man_path, "MONGOLOCK_MAN is not set");
+   char *man = cli_read (man_path);
+   cr_assert (man);
+   cr_assert_null (strstr (man, "(or a plain or"), "the man page says a plain run on a semaphore's key exits with 64");
+   free (man);
+   mongolock_semaphore_destroy (s);
+   fx_fini (&fx);
+}
