@@ -142,6 +142,14 @@ Test (cli, version_and_help_on_every_subcommand)
    cli_result_destroy (&r);
 }
 
+/* status --docs lists business documents, which have no key prefix: --prefix with it was
+ * silently ignored. */
+Test (cli, status_prefix_with_docs_is_a_usage_error)
+{
+   expect (ARGS ("status", "--docs", "app.users", "--prefix", "x"), 64, "--prefix and --docs cannot be combined");
+   expect (ARGS ("status", "--prefix", "x", "--docs", "app.users", "--json"), 64, "--prefix and --docs cannot be combined");
+}
+
 Test (cli, usage_errors_exit_64_with_one_message_and_a_hint)
 {
    expect (ARGS ("x"), 64, "unknown command 'x'");
