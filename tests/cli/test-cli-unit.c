@@ -268,6 +268,9 @@ Test (cli, escape_text_for_the_terminal)
       {"trunc\xe2\x82", "trunc\\xE2\\x82"},
       {"overlong\xc0\xaf", "overlong\\xC0\\xAF"},
       {"surrogate\xed\xa0\x80", "surrogate\\xED\\xA0\\x80"},
+      /* bidirectional overrides and isolates (RLO; LRI, PDI, RLM), not the letters they reorder */
+      {"a\xe2\x80\xae" "cba", "a\\xE2\\x80\\xAE" "cba"},
+      {"\xe2\x81\xa6x\xe2\x81\xa9\xe2\x80\x8f\xd7\x90", "\\xE2\\x81\\xA6x\\xE2\\x81\\xA9\\xE2\\x80\\x8F\xd7\x90"},
       {"", ""},
    };
    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
