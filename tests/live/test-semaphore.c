@@ -353,3 +353,35 @@ Test (semaphore, stale_release_never_frees_a_named_lock_on_the_key)
    }
    lt_cleanup (c, db);
 }
+
+/* mongolock_client_list_locks gives "permits" for semaphores only: a named lock that took
+ * an expired semaphore's key was listed as kind "lock" with the semaphore's permits. */
+Test (semaphore, list_locks_gives_permits_for_semaphores_only)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_semaphore_t *s = st_sem (c, "k", 4, 300, 0, 0, NULL);
+   mongolock_lock_t *named = lt_lock (c, "k", 30000, 0, 0);
+   cr_assert (st_try (s));
+   bson_t locks;
+   bson_error_t error;
+   bson_iter_t it;
+   cr_assert (mongolock_client_list_locks (c, "k", 0, &locks, &error), "%s", error.message);
+   cr_assert (bson_iter_init (&it, &locks) && bson_iter_find_descendant (&it, "0.permits", &it), "a semaphore's permits");
+   cr_assert_eq (bson_iter_as_int64 (&it), 4);
+   bson_destroy (&locks);
+   int64_t deadline = mltest_now_ms () + 10000; /* until the permit expires by the server's clock */
+   while (!lt_try (named)) {
+      cr_assert_lt (mltest_now_ms (), deadline, "the expired permit never let a named lock in");
+      mltest_sleep_ms (50);
+   }
+   cr_assert (mongolock_client_list_locks (c, "k", 0, &locks, &error), "%s", error.message);
+   cr_assert (bson_iter_init (&it, &locks) && bson_iter_find_descendant (&it, "0.kind", &it));
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), "lock");
+   cr_assert_not (bson_iter_init (&it, &locks) && bson_iter_find_descendant (&it, "0.permits", &it),
+                  "a named lock listed with permits");
+   bson_destroy (&locks);
+   mongolock_lock_destroy (named);
+   mongolock_semaphore_destroy (s);
+   lt_cleanup (c, db);
+}
