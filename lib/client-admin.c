@@ -138,7 +138,10 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
                 "key", BCON_UTF8 ("$_id"),
                 "kind", "{", "$cond", "[", "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}",
                    BCON_UTF8 ("lock"), "{", "$ifNull", "[", BCON_UTF8 ("$kind"), BCON_UTF8 ("lock"), "]", "}", "]", "}",
-                "permits", BCON_INT32 (1),
+                /* Only a semaphore's: a named lock that took the key keeps the field. */
+                "permits", "{", "$cond", "[", "{", "$and", "[", "{", "$eq", "[", BCON_UTF8 ("$kind"), BCON_UTF8 ("semaphore"), "]", "}",
+                   "{", "$not", "[", "{", "$gt", "[", BCON_UTF8 ("$owner"), BCON_NULL, "]", "}", "]", "}", "]", "}",
+                   BCON_UTF8 ("$permits"), BCON_UTF8 ("$$REMOVE"), "]", "}",
                 /* fair named locks (lib/shapes/named-fair.c): live queue entries */
                 "queued", "{", "$size", "{", "$filter", "{",
                    "input", "{", "$ifNull", "[", BCON_UTF8 ("$queue"), "[", "]", "]", "}",

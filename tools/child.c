@@ -309,7 +309,9 @@ cli_child_supervise (const cli_supervise_t *sv, int *status)
       if (s.stopping && !s.killed && now >= s.kill_at) {
          if (s.expiring && now >= s.lease_end - sv->kill_before_ms) {
             cli_error ("the command's processes are still running as the lease ends: sending SIGKILL");
-         } else {
+         } else if (sv->grace_ms > 0) {
+            /* With --kill-after 0 SIGKILL follows SIGTERM at once: nothing to report, and
+             * after the command's exit the reaper may not yet have said that none is left. */
             cli_error ("the command's processes did not exit %s after SIGTERM: sending SIGKILL", grace);
          }
          send_signal (sv, SIGKILL);

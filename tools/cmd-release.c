@@ -15,7 +15,7 @@ static const char release_help[] =
    "\n"
    "  --force                 required: this breaks another process's lock\n"
    "  --json                  print {key, found, wasHeld, holder, token (a string),\n"
-   "                          expiresAt} as JSON\n"
+   "                          expiresAt, holders: [{holder, token, mode?}]} as JSON\n"
    "Exit status: 0 when broken or already free, 1 when no lock KEY exists.\n";
 
 int
@@ -93,6 +93,43 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
       expires = bson_iter_date_time (&it);
       has_expires = true;
    }
+   /* A semaphore's or reader/writer lock's live holders (none for a named lock): each one
+    * as "HOLDER (token N)", and as {holder, token, mode?} in JSON. */
+   bson_string_t *text = bson_string_new (NULL);
+   bson_t holders = BSON_INITIALIZER;
+   uint32_t n_holders = 0;
+   bson_iter_t hs, he;
+   if (bson_iter_init_find (&it, &previous, "holders") && BSON_ITER_HOLDS_ARRAY (&it) && bson_iter_recurse (&it, &hs)) {
+      while (bson_iter_next (&hs)) {
+         const char *o = NULL, *m = NULL;
+         int64_t t = 0;
+         if (!BSON_ITER_HOLDS_DOCUMENT (&hs) || !bson_iter_recurse (&hs, &he)) {
+            continue;
+         }
+         while (bson_iter_next (&he)) {
+            if (strcmp (bson_iter_key (&he), "owner") == 0 && BSON_ITER_HOLDS_UTF8 (&he)) {
+               o = bson_iter_utf8 (&he, NULL);
+            } else if (strcmp (bson_iter_key (&he), "mode") == 0 && BSON_ITER_HOLDS_UTF8 (&he)) {
+               m = bson_iter_utf8 (&he, NULL);
+            } else if (strcmp (bson_iter_key (&he), "token") == 0 && BSON_ITER_HOLDS_NUMBER (&he)) {
+               t = bson_iter_as_int64 (&he);
+            }
+         }
+         char idx[16], *esc = cli_escape_text (o ? o : "?"), *san = cli_utf8_sanitize (o ? o : "?");
+         bson_t d;
+         snprintf (idx, sizeof idx, "%u", n_holders);
+         bson_string_append_printf (text, "%s%s (token %" PRId64 ")", n_holders++ ? ", " : "", esc, t);
+         BSON_APPEND_DOCUMENT_BEGIN (&holders, idx, &d);
+         BSON_APPEND_UTF8 (&d, "holder", san);
+         cli_append_token (&d, "token", t);
+         if (m) {
+            BSON_APPEND_UTF8 (&d, "mode", strcmp (m, "w") == 0 ? "write" : "read");
+         }
+         bson_append_document_end (&holders, &d);
+         bson_free (esc);
+         bson_free (san);
+      }
+   }
    if (json) {
       bson_t out = BSON_INITIALIZER;
       char *k = cli_utf8_sanitize (key);
@@ -111,6 +148,7 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
       if (has_expires) {
          BSON_APPEND_DATE_TIME (&out, "expiresAt", expires);
       }
+      BSON_APPEND_ARRAY (&out, "holders", &holders);
       cli_print_json (&out);
       bson_destroy (&out);
    }
@@ -123,7 +161,9 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
    } else {
       if (!json) {
          char *h = cli_escape_text (holder ? holder : "?"), *k = cli_escape_text (key);
-         if (was_held) {
+         if (was_held && !holder && n_holders > 0) {
+            printf ("released lock \"%s\" held by %s\n", k, text->str);
+         } else if (was_held) {
             printf ("released lock \"%s\" held by %s (token %" PRId64 ")\n", k, h, token);
          } else if (holder) {
             printf ("lock \"%s\" was not held: the lease of %s (token %" PRId64 ") had already expired\n", k, h, token);
@@ -135,6 +175,8 @@ cli_cmd_release (int argc, char **argv, cli_common_t *common)
       }
       rc = CLI_EXIT_OK;
    }
+   bson_string_free (text, true);
+   bson_destroy (&holders);
    bson_destroy (&previous);
    cli_disconnect (&conn);
    return rc;

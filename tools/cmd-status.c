@@ -312,6 +312,9 @@ cli_cmd_status (int argc, char **argv, cli_common_t *common)
    if (optind < argc) {
       return cli_usage_error ("status", "unexpected argument '%s'", argv[optind]);
    }
+   if (docs && prefix) {
+      return cli_usage_error ("status", "--prefix and --docs cannot be combined");
+   }
    cli_conn_t conn;
    int rc;
    if (!cli_connect (common, 30000, &conn, &rc)) {

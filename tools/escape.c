@@ -39,11 +39,14 @@ utf8_len (const unsigned char *p, uint32_t *cp)
    return n;
 }
 
-/* C0 controls, DEL and C1 controls: a terminal acts on them. */
+/* C0 controls, DEL and C1 controls: a terminal acts on them. And the bidirectional
+ * formatting characters (ALM, LRM, RLM, LRE..RLO, LRI..PDI), which reorder what follows
+ * on the line as displayed, so that one key could look like another. */
 static bool
 is_control (uint32_t cp)
 {
-   return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+   return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+          (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 char *

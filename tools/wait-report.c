@@ -43,9 +43,12 @@ describe_holder (cli_wait_report_t *r, char *buf, size_t len)
       return;
    }
    bson_iter_t it;
-   const char *owner = NULL, *key = NULL;
-   int64_t token = 0, left = 0;
+   const char *owner = NULL, *key = NULL, *kind = "lock";
+   int64_t token = 0, left = 0, permits = 0;
    bool held = false;
+   /* A semaphore's or reader/writer lock's live holders: the one whose lease ends first. */
+   const char *h_owner = NULL, *h_mode = NULL;
+   int64_t h_token = 0, h_left = 0, n_holders = 0;
    if (bson_iter_init (&it, &locks) && bson_iter_next (&it) && BSON_ITER_HOLDS_DOCUMENT (&it)) {
       bson_iter_t f;
       bson_iter_recurse (&it, &f);
@@ -61,10 +64,55 @@ describe_holder (cli_wait_report_t *r, char *buf, size_t len)
             left = bson_iter_as_int64 (&f);
          } else if (strcmp (k, "held") == 0 && BSON_ITER_HOLDS_BOOL (&f)) {
             held = bson_iter_bool (&f);
+         } else if (strcmp (k, "kind") == 0 && BSON_ITER_HOLDS_UTF8 (&f)) {
+            kind = bson_iter_utf8 (&f, NULL);
+         } else if (strcmp (k, "permits") == 0 && BSON_ITER_HOLDS_NUMBER (&f)) {
+            permits = bson_iter_as_int64 (&f);
+         } else if (strcmp (k, "holders") == 0 && BSON_ITER_HOLDS_ARRAY (&f)) {
+            bson_iter_t hs, h;
+            bson_iter_recurse (&f, &hs);
+            while (bson_iter_next (&hs)) {
+               const char *o = NULL, *m = NULL;
+               int64_t t = 0, l = 0;
+               if (!BSON_ITER_HOLDS_DOCUMENT (&hs) || !bson_iter_recurse (&hs, &h)) {
+                  continue;
+               }
+               while (bson_iter_next (&h)) {
+                  const char *hk = bson_iter_key (&h);
+                  if (strcmp (hk, "owner") == 0 && BSON_ITER_HOLDS_UTF8 (&h)) {
+                     o = bson_iter_utf8 (&h, NULL);
+                  } else if (strcmp (hk, "mode") == 0 && BSON_ITER_HOLDS_UTF8 (&h)) {
+                     m = bson_iter_utf8 (&h, NULL);
+                  } else if (strcmp (hk, "token") == 0 && BSON_ITER_HOLDS_NUMBER (&h)) {
+                     t = bson_iter_as_int64 (&h);
+                  } else if (strcmp (hk, "remainingMs") == 0 && BSON_ITER_HOLDS_NUMBER (&h)) {
+                     l = bson_iter_as_int64 (&h);
+                  }
+               }
+               if (o && (n_holders++ == 0 || l < h_left)) {
+                  h_owner = o, h_mode = m, h_token = t, h_left = l;
+               }
+            }
          }
       }
    }
-   if (!key || strcmp (key, r->key) != 0 || !held || !owner) {
+   if (key && strcmp (key, r->key) == 0 && held && !owner && h_owner) {
+      char *h = cli_escape_text (h_owner);
+      char d[32], what[48];
+      cli_format_duration (h_left > 0 ? h_left : 0, d, sizeof d);
+      if (strcmp (kind, "semaphore") == 0) {
+         snprintf (what, sizeof what, "[permit of %" PRId64 "]", permits);
+      } else {
+         snprintf (what, sizeof what, "[%s]", h_mode && strcmp (h_mode, "w") == 0 ? "write" : "read");
+      }
+      char others[48] = "";
+      if (n_holders > 1) {
+         snprintf (others, sizeof others, " and %" PRId64 " other holder%s", n_holders - 1, n_holders > 2 ? "s" : "");
+      }
+      /* The holder named is the one whose lease ends first. */
+      snprintf (buf, len, "held by %s (token %" PRId64 ") %s%s, its lease ends in %s", h, h_token, what, others, d);
+      bson_free (h);
+   } else if (!key || strcmp (key, r->key) != 0 || !held || !owner) {
       snprintf (buf, len, "not held at the moment (being taken)");
    } else {
       char *h = cli_escape_text (owner);

@@ -73,11 +73,14 @@ static const char RENEW[] =
    " 'fields': {'_id': 1}}";
 
 /* Release: removes only this holder's entry (a stale holder's release matches nothing and
- * frees nothing of anyone else's); the document and its last token stay. Variables:
- * $$me, $$tok. */
+ * frees nothing of anyone else's); the document and its last token stay. A named lock that
+ * took the key after this entry expired ('owner' set) keeps the expired entry in its
+ * document: the release must not match then, or its new expiresAt (from the holders left)
+ * would end the named lock's lease. Variables: $$me, $$tok. */
 static const char RELEASE[] =
-   "{'query': {'$expr': {'$gt': [{'$size': {'$filter': {'input': {'$ifNull': ['$holders', []]},"
-   "   'cond': " IS_MINE "}}}, 0]}},"
+   "{'query': {'$expr': {'$and': [{'$eq': [{'$type': '$owner'}, 'missing']},"
+   "   {'$gt': [{'$size': {'$filter': {'input': {'$ifNull': ['$holders', []]},"
+   "   'cond': " IS_MINE "}}}, 0]}]}},"
    " 'update': [{'$set': {'holders': {'$filter': {'input': '$holders', 'cond': {'$not': [" IS_MINE "]}}}}},"
    "   {'$set': {'expiresAt': {'$ifNull': [{'$max': '$holders.expiresAt'}, '$$NOW']}, 'releasedAt': '$$NOW'}}],"
    " 'fields': {'_id': 1}}";

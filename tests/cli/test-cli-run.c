@@ -1075,3 +1075,22 @@ Test (cli_run, on_a_terminal_the_wait_shows_a_live_line)
    assert_free (&fx, "ttyw");
    fx_fini (&fx);
 }
+
+/* --kill-after 0: a command that exits leaving nothing behind gets no "did not exit ...
+ * sending SIGKILL" line (it came most times: the reaper's "none left" had not yet been read
+ * when the zero grace ran out). */
+Test (cli_run, kill_after_zero_reports_no_sigkill_when_nothing_is_left)
+{
+   fx_t fx;
+   fx_init (&fx);
+   for (int i = 0; i < 8; i++) {
+      cli_proc_t p;
+      cli_result_t r;
+      start_run (&fx, &p, "--kill-after", "0", "k0", "--", "true", NULL);
+      cli_wait (&p, 60000, &r);
+      cli_assert_code (&r, 0);
+      cr_assert_str_empty (r.err, "run %d: %s", i, r.err);
+      cli_result_destroy (&r);
+   }
+   fx_fini (&fx);
+}

@@ -3,6 +3,7 @@
  * of a reader/writer lock; a plain run on the key is the writer). */
 #include <criterion/criterion.h>
 #include <mongolock/mongolock.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,5 +228,103 @@ Test (cli_sem, status_shows_every_holder)
    }
    mongolock_rwlock_destroy (r);
    mongolock_lock_destroy (l);
+   fx_fini (&fx);
+}
+
+/* -v's wait line names a semaphore's holder (it used to say "not held at the moment"
+ * while every permit was held). */
+Test (cli_sem, verbose_wait_names_a_permit_holder)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   bool acquired;
+   mongolock_semaphore_t *s = mongolock_semaphore_new (fx.lib, "one", 1, NULL, &error);
+   cr_assert (mongolock_semaphore_try_acquire (s, &acquired, &error) && acquired, "%s", error.message);
+   cli_result_t r;
+   run (&fx, &r, "--key", "one", "--permits", "1", "-v", "--wait", "10s", "--", "true", NULL);
+   cli_assert_code (&r, 75);
+   char expected[512];
+   snprintf (expected, sizeof expected, "held by %s (token %" PRId64 ") [permit of 1], its lease ends in ",
+             mongolock_semaphore_owner (s), mongolock_semaphore_token (s));
+   cr_assert (strstr (r.err, expected), "no \"%s\" in:\n%s", expected, r.err);
+   cli_result_destroy (&r);
+   mongolock_semaphore_destroy (s);
+   fx_fini (&fx);
+}
+
+/* release --force names every holder of a semaphore it broke (it used to print "held by
+ * ?"), and --json lists them. */
+Test (cli_sem, release_force_names_every_permit_holder)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   bool acquired;
+   mongolock_semaphore_t *s[2];
+   for (int i = 0; i < 2; i++) {
+      s[i] = mongolock_semaphore_new (fx.lib, "sem", 3, NULL, &error);
+      cr_assert (mongolock_semaphore_try_acquire (s[i], &acquired, &error) && acquired, "%s", error.message);
+   }
+   const char *args[] = {"--uri", mltest_uri (), "--db", fx.db, "release", "--force", "sem", NULL};
+   cli_result_t r;
+   cli_run (&r, args);
+   cli_assert_code (&r, 0);
+   char expected[512];
+   snprintf (expected, sizeof expected, "released lock \"sem\" held by %s (token %" PRId64 "), %s (token %" PRId64 ")\n",
+             mongolock_semaphore_owner (s[0]), mongolock_semaphore_token (s[0]), mongolock_semaphore_owner (s[1]),
+             mongolock_semaphore_token (s[1]));
+   cr_assert_str_eq (r.out, expected);
+   cli_result_destroy (&r);
+   mongolock_rwlock_t *rw = mongolock_rwlock_new (fx.lib, "rw", MONGOLOCK_RWLOCK_READ, NULL, &error);
+   cr_assert (mongolock_rwlock_try_acquire (rw, &acquired, &error) && acquired, "%s", error.message);
+   const char *jargs[] = {"--uri", mltest_uri (), "--db", fx.db, "release", "--force", "--json", "rw", NULL};
+   cli_run (&r, jargs);
+   cli_assert_code (&r, 0);
+   bson_t doc;
+   bson_iter_t it;
+   cr_assert (bson_init_from_json (&doc, r.out, -1, &error), "%s: %s", error.message, r.out);
+   cr_assert (bson_iter_init (&it, &doc) && bson_iter_find_descendant (&it, "holders.0.holder", &it), "%s", r.out);
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), mongolock_rwlock_owner (rw));
+   cr_assert (bson_iter_init (&it, &doc) && bson_iter_find_descendant (&it, "holders.0.mode", &it), "%s", r.out);
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), "read");
+   cr_assert (bson_iter_init (&it, &doc) && bson_iter_find_descendant (&it, "wasHeld", &it) && bson_iter_bool (&it),
+              "%s", r.out);
+   bson_destroy (&doc);
+   cli_result_destroy (&r);
+   for (int i = 0; i < 2; i++) {
+      mongolock_semaphore_destroy (s[i]);
+   }
+   mongolock_rwlock_destroy (rw);
+   fx_fini (&fx);
+}
+
+/* What the man page says of the other runs on a held semaphore's key: a --shared run is
+ * a usage error (64), a plain run finds the key busy (75, or -E's N). */
+Test (cli_sem, other_kinds_on_a_held_semaphore_key)
+{
+   fx_t fx;
+   fx_init (&fx);
+   bson_error_t error;
+   bool acquired;
+   mongolock_semaphore_t *s = mongolock_semaphore_new (fx.lib, "k", 2, NULL, &error);
+   cr_assert (mongolock_semaphore_try_acquire (s, &acquired, &error) && acquired, "%s", error.message);
+   cli_result_t r;
+   run (&fx, &r, "--key", "k", "--shared", "--", "true", NULL);
+   cli_assert_code (&r, 64);
+   cli_result_destroy (&r);
+   run (&fx, &r, "--key", "k", "--", "true", NULL);
+   cli_assert_code (&r, 75);
+   cli_result_destroy (&r);
+   run (&fx, &r, "-E", "3", "--key", "k", "--", "true", NULL);
+   cli_assert_code (&r, 3);
+   cli_result_destroy (&r);
+   const char *man_path = getenv ("MONGOLOCK_MAN");
+   cr_assert (man_path, "MONGOLOCK_MAN is not set");
+   char *man = cli_read (man_path);
+   cr_assert (man);
+   cr_assert_null (strstr (man, "(or a plain or"), "the man page says a plain run on a semaphore's key exits with 64");
+   free (man);
+   mongolock_semaphore_destroy (s);
    fx_fini (&fx);
 }

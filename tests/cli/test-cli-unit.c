@@ -142,6 +142,14 @@ Test (cli, version_and_help_on_every_subcommand)
    cli_result_destroy (&r);
 }
 
+/* status --docs lists business documents, which have no key prefix: --prefix with it was
+ * silently ignored. */
+Test (cli, status_prefix_with_docs_is_a_usage_error)
+{
+   expect (ARGS ("status", "--docs", "app.users", "--prefix", "x"), 64, "--prefix and --docs cannot be combined");
+   expect (ARGS ("status", "--prefix", "x", "--docs", "app.users", "--json"), 64, "--prefix and --docs cannot be combined");
+}
+
 Test (cli, usage_errors_exit_64_with_one_message_and_a_hint)
 {
    expect (ARGS ("x"), 64, "unknown command 'x'");
@@ -260,6 +268,9 @@ Test (cli, escape_text_for_the_terminal)
       {"trunc\xe2\x82", "trunc\\xE2\\x82"},
       {"overlong\xc0\xaf", "overlong\\xC0\\xAF"},
       {"surrogate\xed\xa0\x80", "surrogate\\xED\\xA0\\x80"},
+      /* bidirectional overrides and isolates (RLO; LRI, PDI, RLM), not the letters they reorder */
+      {"a\xe2\x80\xae" "cba", "a\\xE2\\x80\\xAE" "cba"},
+      {"\xe2\x81\xa6x\xe2\x81\xa9\xe2\x80\x8f\xd7\x90", "\\xE2\\x81\\xA6x\\xE2\\x81\\xA9\\xE2\\x80\\x8F\xd7\x90"},
       {"", ""},
    };
    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -313,3 +313,75 @@ Test (semaphore, a_named_locks_get_holder_never_calls_a_held_semaphore_free)
    mongolock_rwlock_destroy (reader);
    lt_cleanup (c, db);
 }
+
+/* A semaphore's or reader's entry that expired stays in the document when a named lock
+ * takes the key; the stale holder's late release must not end the named lock's lease (it
+ * did: the release set expiresAt from the holders left, none, to $$NOW, and a second named
+ * lock got in beside the first). */
+Test (semaphore, stale_release_never_frees_a_named_lock_on_the_key)
+{
+   enum { SHORT = 300 };
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   for (int kind = 0; kind < 2; kind++) {
+      const char *key = kind ? "rw" : "sem";
+      mongolock_semaphore_t *s = kind ? NULL : st_sem (c, key, 2, SHORT, 0, 0, NULL);
+      mongolock_rwlock_t *r = kind ? st_rw (c, key, MONGOLOCK_RWLOCK_READ, SHORT, 0, 0, NULL) : NULL;
+      mongolock_lock_t *named = lt_lock (c, key, 30000, 0, 0);
+      mongolock_lock_t *other = lt_lock (c, key, 30000, 0, 0);
+      cr_assert (kind ? st_rw_try (r) : st_try (s));
+      int64_t deadline = mltest_now_ms () + 10000; /* until the entry expires by the server's clock */
+      while (!lt_try (named)) {
+         cr_assert_lt (mltest_now_ms (), deadline, "%s: the expired entry never let a named lock in", key);
+         mltest_sleep_ms (50);
+      }
+      bson_error_t error;
+      bool released = kind ? mongolock_rwlock_release (r, &error) : mongolock_semaphore_release (s, &error);
+      cr_assert_not (released, "%s: a stale holder's release succeeded on a named lock's document", key);
+      cr_assert_eq (error.code, MONGOLOCK_ERROR_LOST, "%s: %s", key, error.message);
+      char *holder = NULL;
+      cr_assert (mongolock_lock_get_holder (other, &holder, NULL, &error), "%s", error.message);
+      cr_assert (holder && strcmp (holder, mongolock_lock_owner (named)) == 0, "%s: the named lock's holder is %s", key,
+                 holder ? holder : "nobody");
+      bson_free (holder);
+      cr_assert_not (lt_try (other), "%s: a second named lock got in beside the first", key);
+      cr_assert (mongolock_lock_renew (named, &error), "%s: %s", key, error.message);
+      mongolock_lock_destroy (other);
+      mongolock_lock_destroy (named);
+      mongolock_semaphore_destroy (s);
+      mongolock_rwlock_destroy (r);
+   }
+   lt_cleanup (c, db);
+}
+
+/* mongolock_client_list_locks gives "permits" for semaphores only: a named lock that took
+ * an expired semaphore's key was listed as kind "lock" with the semaphore's permits. */
+Test (semaphore, list_locks_gives_permits_for_semaphores_only)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mongolock_semaphore_t *s = st_sem (c, "k", 4, 300, 0, 0, NULL);
+   mongolock_lock_t *named = lt_lock (c, "k", 30000, 0, 0);
+   cr_assert (st_try (s));
+   bson_t locks;
+   bson_error_t error;
+   bson_iter_t it;
+   cr_assert (mongolock_client_list_locks (c, "k", 0, &locks, &error), "%s", error.message);
+   cr_assert (bson_iter_init (&it, &locks) && bson_iter_find_descendant (&it, "0.permits", &it), "a semaphore's permits");
+   cr_assert_eq (bson_iter_as_int64 (&it), 4);
+   bson_destroy (&locks);
+   int64_t deadline = mltest_now_ms () + 10000; /* until the permit expires by the server's clock */
+   while (!lt_try (named)) {
+      cr_assert_lt (mltest_now_ms (), deadline, "the expired permit never let a named lock in");
+      mltest_sleep_ms (50);
+   }
+   cr_assert (mongolock_client_list_locks (c, "k", 0, &locks, &error), "%s", error.message);
+   cr_assert (bson_iter_init (&it, &locks) && bson_iter_find_descendant (&it, "0.kind", &it));
+   cr_assert_str_eq (bson_iter_utf8 (&it, NULL), "lock");
+   cr_assert_not (bson_iter_init (&it, &locks) && bson_iter_find_descendant (&it, "0.permits", &it),
+                  "a named lock listed with permits");
+   bson_destroy (&locks);
+   mongolock_lock_destroy (named);
+   mongolock_semaphore_destroy (s);
+   lt_cleanup (c, db);
+}
