@@ -8,7 +8,7 @@
 
 /* The reader/writer shape's data for one handle. */
 typedef struct {
-   const char *key; /* the handle's key (h.key) */
+   const char *key; /* the handle's key (h.key); first: shapes/holders.c reads it */
    mongolock_rwlock_mode_t mode;
 } _mongolock_rw_self_t;
 

@@ -8,7 +8,7 @@
 
 /* The semaphore shape's data for one handle. */
 typedef struct {
-   const char *key; /* the handle's key (h.key) */
+   const char *key; /* the handle's key (h.key); first: shapes/holders.c reads it */
    int32_t permits;
 } _mongolock_sem_self_t;
 

@@ -85,9 +85,9 @@ static const char RELEASE[] =
    "   {'$set': {'expiresAt': {'$ifNull': [{'$max': '$holders.expiresAt'}, '$$NOW']}, 'releasedAt': '$$NOW'}}],"
    " 'fields': {'_id': 1}}";
 
-bson_t *
-_mongolock_holders_owner_cmd (mongolock_client_t *client, const char *key, const char *me, int64_t token,
-                              int64_t lease_ms)
+/* The renew (lease_ms > 0) or release (lease_ms 0) command of holder (me, token). */
+static bson_t *
+owner_cmd (mongolock_client_t *client, const char *key, const char *me, int64_t token, int64_t lease_ms)
 {
    bson_t *let = BCON_NEW ("me", BCON_UTF8 (me), "tok", BCON_INT64 (token));
    if (lease_ms > 0) {
@@ -96,6 +96,26 @@ _mongolock_holders_owner_cmd (mongolock_client_t *client, const char *key, const
    bson_t *cmd = _mongolock_shape_command ("findAndModify", client->collection, key, lease_ms > 0 ? RENEW : RELEASE, let);
    bson_destroy (let);
    return cmd;
+}
+
+/* A holders shape's self starts with its key (see _mongolock_holders_renew_cmd). */
+static const char *
+self_key (const void *self)
+{
+   return *(const char *const *) self;
+}
+
+bson_t *
+_mongolock_holders_renew_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token,
+                              int64_t lease_ms)
+{
+   return owner_cmd (client, self_key (self), me, token, lease_ms);
+}
+
+bson_t *
+_mongolock_holders_release_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token)
+{
+   return owner_cmd (client, self_key (self), me, token, 0);
 }
 
 bool

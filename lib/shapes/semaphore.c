@@ -100,24 +100,10 @@ parse_acquire (const void *self, const char *me, const bson_t *reply, _mongolock
    return true; /* busy: N live holders */
 }
 
-static bson_t *
-renew_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token, int64_t lease_ms)
-{
-   const _mongolock_sem_self_t *s = self;
-   return _mongolock_holders_owner_cmd (client, s->key, me, token, lease_ms);
-}
-
-static bson_t *
-release_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token)
-{
-   const _mongolock_sem_self_t *s = self;
-   return _mongolock_holders_owner_cmd (client, s->key, me, token, 0);
-}
-
 const _mongolock_shape_t _mongolock_semaphore_shape = {
    .acquire_cmd = acquire_cmd,
    .parse_acquire = parse_acquire,
-   .renew_cmd = renew_cmd,
-   .release_cmd = release_cmd,
+   .renew_cmd = _mongolock_holders_renew_cmd,
+   .release_cmd = _mongolock_holders_release_cmd,
    .parse_update = _mongolock_parse_matched,
 };

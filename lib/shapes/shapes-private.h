@@ -17,11 +17,15 @@ bson_t *
 _mongolock_shape_command (const char *cmd_name, const char *collection, const char *key, const char *tmpl,
                           const bson_t *let);
 
-/* The renew (lease_ms > 0) or release (lease_ms 0) command of holder (me, token): it
- * matches and changes only that entry. Returns the caller's command. */
+/* The renew and release commands of holder (me, token) of a holders shape (semaphore,
+ * rwlock): each matches and changes only that entry. Shape callbacks (renew_cmd,
+ * release_cmd) for both: their self is a struct whose first member is the key
+ * (const char *). Return the caller's command. */
 bson_t *
-_mongolock_holders_owner_cmd (mongolock_client_t *client, const char *key, const char *me, int64_t token,
+_mongolock_holders_renew_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token,
                               int64_t lease_ms);
+bson_t *
+_mongolock_holders_release_cmd (const void *self, mongolock_client_t *client, const char *me, int64_t token);
 
 /* What a holders document says. */
 typedef struct {
