@@ -350,3 +350,33 @@ cli_process_gone (pid_t pid)
    fclose (f);
    return !got || state == 'Z' || state == 'X';
 }
+
+void
+cli_fx_init (cli_fx_t *fx, const char *tag, bool in_dir)
+{
+   fx->db = mltest_db_name (tag);
+   fx->dir = in_dir ? cli_tmpdir () : NULL;
+   bson_error_t error;
+   mongolock_client_opts_t *o = mongolock_client_opts_new ();
+   cr_assert (mongolock_client_opts_set_database (o, fx->db, &error));
+   fx->lib = mongolock_client_new (mltest_uri (), o, &error);
+   cr_assert (fx->lib, "%s", error.message);
+   mongolock_client_opts_destroy (o);
+   /* Commands run in the fixture's directory. */
+   cr_assert (!in_dir || chdir (fx->dir) == 0);
+}
+
+void
+cli_fx_fini (cli_fx_t *fx)
+{
+   mongoc_client_t *c = mltest_client ();
+   mltest_drop_db (c, fx->db);
+   mongoc_client_destroy (c);
+   mongolock_client_destroy (fx->lib);
+   if (fx->dir) {
+      cr_assert (chdir ("/") == 0);
+      cli_rmdir (fx->dir);
+      free (fx->dir);
+   }
+   bson_free (fx->db);
+}

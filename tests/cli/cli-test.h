@@ -5,6 +5,7 @@
 #define CLI_TEST_H
 
 #include <mongoc/mongoc.h>
+#include <mongolock/mongolock.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -70,6 +71,19 @@ bool cli_wait_file (const char *path, int64_t timeout_ms);
 
 /* The file's contents (caller frees) or NULL when it does not exist. */
 char *cli_read (const char *path);
+
+/* A live CLI test's fixture: a database of its own (named after tag), the library on it,
+ * and with in_dir a temporary directory it works in (chdir). */
+typedef struct {
+   char *db;
+   char *dir; /* NULL without in_dir */
+   mongolock_client_t *lib;
+} cli_fx_t;
+
+void cli_fx_init (cli_fx_t *fx, const char *tag, bool in_dir);
+
+/* Drops the database, frees the library and removes the directory. */
+void cli_fx_fini (cli_fx_t *fx);
 
 /* Whether pid is gone: no such process, or a zombie (exited, not yet reaped). */
 bool cli_process_gone (pid_t pid);

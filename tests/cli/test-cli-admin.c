@@ -27,31 +27,18 @@ TestSuite (cli_admin, .init = init, .fini = fini, .timeout = 300);
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-typedef struct {
-   char *db;
-   mongolock_client_t *lib;
-} fx_t;
+typedef cli_fx_t fx_t;
 
 static void
 fx_init (fx_t *fx)
 {
-   fx->db = mltest_db_name ("clis");
-   bson_error_t error;
-   mongolock_client_opts_t *o = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (o, fx->db, &error));
-   fx->lib = mongolock_client_new (mltest_uri (), o, &error);
-   cr_assert (fx->lib, "%s", error.message);
-   mongolock_client_opts_destroy (o);
+   cli_fx_init (fx, "clis", false);
 }
 
 static void
 fx_fini (fx_t *fx)
 {
-   mongoc_client_t *c = mltest_client ();
-   mltest_drop_db (c, fx->db);
-   mongoc_client_destroy (c);
-   mongolock_client_destroy (fx->lib);
-   bson_free (fx->db);
+   cli_fx_fini (fx);
 }
 
 static mongolock_lock_t *

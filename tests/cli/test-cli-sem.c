@@ -14,37 +14,18 @@
 
 TestSuite (cli_sem, .init = mongoc_init, .fini = mongoc_cleanup, .timeout = 300);
 
-typedef struct {
-   char *db;
-   char *dir;
-   mongolock_client_t *lib;
-} fx_t;
+typedef cli_fx_t fx_t;
 
 static void
 fx_init (fx_t *fx)
 {
-   fx->db = mltest_db_name ("clis");
-   fx->dir = cli_tmpdir ();
-   bson_error_t error;
-   mongolock_client_opts_t *o = mongolock_client_opts_new ();
-   cr_assert (mongolock_client_opts_set_database (o, fx->db, &error));
-   fx->lib = mongolock_client_new (mltest_uri (), o, &error);
-   cr_assert (fx->lib, "%s", error.message);
-   mongolock_client_opts_destroy (o);
-   cr_assert (chdir (fx->dir) == 0);
+   cli_fx_init (fx, "clis", true);
 }
 
 static void
 fx_fini (fx_t *fx)
 {
-   mongoc_client_t *c = mltest_client ();
-   mltest_drop_db (c, fx->db);
-   mongoc_client_destroy (c);
-   mongolock_client_destroy (fx->lib);
-   cr_assert (chdir ("/") == 0);
-   cli_rmdir (fx->dir);
-   free (fx->dir);
-   bson_free (fx->db);
+   cli_fx_fini (fx);
 }
 
 /* `mongolock --uri U --db DB run ARGS...` (NULL-terminated), waited for. */
