@@ -129,10 +129,7 @@ mongolock_client_list_locks (mongolock_client_t *client, const char *prefix, int
    BSON_APPEND_DOCUMENT_BEGIN (&stage, "$project", &project);
    /* Semaphores and reader/writer locks (lib/shapes/semaphore.c, rwlock.c) keep their
     * holders in an array; a named lock that took such a key sets owner. */
-   bson_t *live = BCON_NEW ("$filter", "{",
-                               "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
-                               "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-                            "}");
+   bson_t *live = _mongolock_live_holders_new ();
    BCON_APPEND (&project,
                 "_id", BCON_INT32 (0),
                 "key", BCON_UTF8 ("$_id"),
@@ -202,10 +199,7 @@ mongolock_client_force_release (mongolock_client_t *client, const char *key, boo
     * lease, keep the document and its token. No upsert: a missing lock stays missing. A
     * semaphore's or reader/writer lock's holders (and writers' waiting marks) are all
     * dropped. */
-   bson_t *live = BCON_NEW ("$filter", "{",
-                               "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
-                               "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-                            "}");
+   bson_t *live = _mongolock_live_holders_new ();
    bson_t *cmd = BCON_NEW (
       "findAndModify", BCON_UTF8 (client->collection),
       "query", "{", "_id", BCON_UTF8 (key), "}",

@@ -131,15 +131,13 @@ mongolock_lock_get_holder (mongolock_lock_t *lock, char **holder, int64_t *token
    }
    /* Liveness is computed by the server in the same command that reads the document; so is
     * the number of live holders of a semaphore or reader/writer lock on the key. */
+   bson_t *live_holders = _mongolock_live_holders_new ();
    bson_t *cmd = BCON_NEW ("aggregate", BCON_UTF8 (lock->h.client->collection),
                            "pipeline", "[",
                               "{", "$match", "{", "_id", BCON_UTF8 (lock->h.key), "}", "}",
                               "{", "$project", "{", "owner", BCON_INT32 (1), "token", BCON_INT32 (1), "kind", BCON_INT32 (1),
                                  "live", "{", "$gt", "[", BCON_UTF8 ("$expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-                                 "holders", "{", "$size", "{", "$filter", "{",
-                                    "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
-                                    "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
-                                 "}", "}", "}",
+                                 "holders", "{", "$size", BCON_DOCUMENT (live_holders), "}",
                               "}", "}",
                            "]",
                            "cursor", "{", "}");
@@ -184,5 +182,6 @@ mongolock_lock_get_holder (mongolock_lock_t *lock, char **holder, int64_t *token
    }
    bson_destroy (&reply);
    bson_destroy (cmd);
+   bson_destroy (live_holders);
    return ok;
 }

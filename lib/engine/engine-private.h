@@ -487,4 +487,9 @@ _mongolock_handle_dequeue (_mongolock_handle_t *h);
 void
 _mongolock_handle_next_owner (_mongolock_handle_t *h);
 
+/* A new {$filter: ...} expression: the document's holders (semaphore, reader/writer lock)
+ * still live by the server's clock ($$NOW). Caller destroys. (lib/shapes/holders.c) */
+bson_t *
+_mongolock_live_holders_new (void);
+
 #endif

@@ -182,3 +182,12 @@ _mongolock_holders_find (const bson_t *reply,
    }
    return true;
 }
+
+bson_t *
+_mongolock_live_holders_new (void)
+{
+   return BCON_NEW ("$filter", "{",
+                       "input", "{", "$ifNull", "[", BCON_UTF8 ("$holders"), "[", "]", "]", "}",
+                       "cond", "{", "$gt", "[", BCON_UTF8 ("$$this.expiresAt"), BCON_UTF8 ("$$NOW"), "]", "}",
+                    "}");
+}
