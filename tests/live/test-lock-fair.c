@@ -335,6 +335,40 @@ Test (fair, cancel_and_timeout_remove_the_queue_entry)
    lt_cleanup (c, db);
 }
 
+/* A queued waiter whose server hangs keeps the bound mongolock_lock_acquire() states: its
+ * wait, then at most the client's timeout for the command that leaves the queue, although
+ * every socket would wait 60 s. */
+Test (fair, a_queued_waiter_on_a_hung_server_keeps_its_bound)
+{
+   char *db;
+   mongolock_client_t *c = lt_client (&db);
+   mltest_proxy_t *px = mltest_proxy_start (mltest_uri ());
+   mongolock_client_t *pc = lt_proxied_client (px, db, "socketTimeoutMS=60000&serverSelectionTimeoutMS=2000", 1000);
+   mongolock_lock_t *holder = fair_lock (c, "hung", 60000, NULL);
+   cr_assert (lt_try (holder));
+   waiter_t w = {.l = fair_lock (pc, "hung", 2500, NULL)};
+   int64_t start = mltest_now_ms ();
+   pthread_t th;
+   cr_assert_eq (pthread_create (&th, NULL, waiter_main, &w), 0);
+   wait_queue_len (db, "hung", 1);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_BLACKHOLE);
+   pthread_join (th, NULL);
+   int64_t took = w.done_ms - start;
+   cr_assert_not (w.ok, "acquired through a hung server");
+   cr_assert_eq (w.error.domain, MONGOLOCK_ERROR_DOMAIN, "%s", w.error.message);
+   cr_assert (w.error.code == MONGOLOCK_ERROR_STORE_TIMEOUT || w.error.code == MONGOLOCK_ERROR_TIMEOUT, "%s",
+              w.error.message);
+   /* wait 2500 + one grace (at most the client's 1000 ms timeout) + the leaving command's
+    * 1000 ms + slack for a loaded machine; a stuck socket would take 60 s. */
+   cr_assert_leq (took, 2500 + 1000 + 1000 + 2000, "acquire returned %" PRId64 " ms after it began", took);
+   mltest_proxy_set_mode (px, MLTEST_PROXY_REFUSE);
+   mongolock_lock_destroy (w.l);
+   mongolock_client_destroy (pc);
+   mltest_proxy_stop (px);
+   mongolock_lock_destroy (holder);
+   lt_cleanup (c, db);
+}
+
 /* Mixed use is defined: a fair handle never passes the queue; a plain handle ignores it
  * (it may take a free lock ahead of the waiters) and leaves it in place. Other shapes
  * refuse the option. The queue is written directly here: a waiter "ghost" whose entry
