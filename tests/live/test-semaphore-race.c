@@ -92,6 +92,13 @@ worker (const char *db, shared_t *s, int me)
       int64_t token = mongolock_semaphore_token (sem);
       enter (s, token, released_before);
       s->per_proc[me]++;
+      /* Round 0: stay up to 300 ms (well inside the lease left, at least half of it) for
+       * the permits to fill, so that a slow machine (ASan) still shows all of them used at
+       * once; a semaphore that admitted fewer would still fail the peak check below. */
+      for (int64_t until = mltest_now_ms () + 300; i == 0 && atomic_load (&s->inside) < PERMITS &&
+                                                   mltest_now_ms () < until;) {
+         mltest_sleep_ms (5);
+      }
       mltest_sleep_ms (10 + rand () % 20);
       atomic_fetch_sub (&s->inside, 1);
       /* Round 3 of every fourth process: walk away without renewing or releasing. The
